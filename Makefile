@@ -1,0 +1,32 @@
+# FaceMatch: `make run` serves the API locally, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+export DEEPFACE_HOME ?= $(CURDIR)/.cache/deepface
+export FACEMATCH_FACES_DIR ?= $(abspath $(CURDIR)/../shared/faces/deepface)
+WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
+
+.PHONY: install weights test lint clean
+
+install: $(VENV)/.installed weights
+
+$(VENV)/.installed: requirements-dev.txt layers/requirements.txt pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+weights: $(WEIGHTS_STAMP)
+
+$(WEIGHTS_STAMP): $(VENV)/.installed
+	$(PYTHON) -m facematch.weights
+	touch $@
+
+test: install
+	$(PYTHON) -m pytest -n 2 --dist loadgroup
+
+lint: install
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

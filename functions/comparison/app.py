@@ -1,0 +1,36 @@
+"""Comparison function: finds who in an organization a photo shows."""
+
+from typing import Annotated
+
+from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import File, Form
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from facematch.http import ImageField, create_resolver, image_input, logger
+from facematch.models import ORGANIZATION_PATTERN, ComparisonResult
+from facematch.service import FaceMatchService
+
+tracer = Tracer()
+metrics = Metrics()
+app = create_resolver()
+service = FaceMatchService.from_settings()
+
+
+@app.post("/api/face-compare")
+@tracer.capture_method
+def compare(
+    organization: Annotated[str, Form(pattern=ORGANIZATION_PATTERN)],
+    image: Annotated[ImageField, File(description="Photo: a file, or a base64 string in JSON")],
+    threshold: Annotated[float | None, Form(ge=0.0, le=2.0)] = None,
+) -> ComparisonResult:
+    result = service.compare(organization, image_input(image), threshold=threshold)
+    metrics.add_metric(name="Matches" if result.match else "NonMatches", unit="Count", value=1)
+    return result
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,25 @@
+"""boto3 clients, created on first use (so test fixtures can mock AWS first) and reused while warm."""
+
+from __future__ import annotations
+
+import functools
+
+import boto3
+from botocore.config import Config
+
+from facematch.config import get_settings
+
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+
+
+@functools.cache
+def client(service_name: str):  # noqa: ANN201 - boto3 clients are generated types
+    return boto3.client(
+        service_name, endpoint_url=get_settings().aws_endpoint, config=_CLIENT_CONFIG
+    )
+
+
+def reset_clients() -> None:
+    """Forget cached clients and settings, for tests that change the environment."""
+    client.cache_clear()
+    get_settings.cache_clear()

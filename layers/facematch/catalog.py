@@ -1,0 +1,130 @@
+"""The DynamoDB catalog: embedding metadata and the per-organization id counter.
+
+One table, keyed ``pk`` / ``sk``:
+- ``ORG#<organization>`` / ``COUNTER``: the last embed_id handed out (atomic ``ADD``);
+- ``ORG#<organization>`` / ``EMB#<embed_id, zero-padded>``: one item per stored embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from facematch.aws import client
+from facematch.config import get_settings
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_ID_WIDTH = 12
+
+
+@dataclass(frozen=True)
+class EmbeddingRecord:
+    organization: str
+    embed_id: int
+    created_at: str
+    model: str
+    face: dict[str, Any]
+    shard: str
+    source: str
+
+
+def _org_key(organization: str) -> str:
+    return f"ORG#{organization}"
+
+
+def _embedding_key(embed_id: int) -> str:
+    return f"EMB#{embed_id:0{_ID_WIDTH}d}"
+
+
+def _to_item(value: dict[str, Any]) -> dict[str, Any]:
+    # DynamoDB has no float type; Decimal(str(x)) keeps the value exactly as printed.
+    return {
+        name: _serializer.serialize(_decimals(attribute)) for name, attribute in value.items()
+    }
+
+
+def _decimals(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {key: _decimals(item) for key, item in value.items()}
+    return value
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+class Catalog:
+    def __init__(self, table_name: str | None = None) -> None:
+        self.table_name = table_name or get_settings().table
+
+    def allocate_ids(self, organization: str, count: int) -> list[int]:
+        """Reserve ``count`` consecutive ids; the counter only grows, so ids are never reused."""
+        response = client("dynamodb").update_item(
+            TableName=self.table_name,
+            Key=_to_item({"pk": _org_key(organization), "sk": "COUNTER"}),
+            UpdateExpression="ADD last_id :count",
+            ExpressionAttributeValues={":count": {"N": str(count)}},
+            ReturnValues="UPDATED_NEW",
+        )
+        last = int(response["Attributes"]["last_id"]["N"])
+        return list(range(last - count + 1, last + 1))
+
+    def put_embeddings(self, records: list[EmbeddingRecord]) -> None:
+        """Write all records of one enrollment or none of them."""
+        client("dynamodb").transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": _to_item(
+                            {
+                                "pk": _org_key(record.organization),
+                                "sk": _embedding_key(record.embed_id),
+                                **asdict(record),
+                            }
+                        ),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                for record in records
+            ]
+        )
+
+    def delete_embeddings(self, organization: str, embed_ids: list[int]) -> None:
+        client("dynamodb").transact_write_items(
+            TransactItems=[
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": _to_item(
+                            {"pk": _org_key(organization), "sk": _embedding_key(embed_id)}
+                        ),
+                    }
+                }
+                for embed_id in embed_ids
+            ]
+        )
+
+    def get_embedding(self, organization: str, embed_id: int) -> EmbeddingRecord | None:
+        response = client("dynamodb").get_item(
+            TableName=self.table_name,
+            Key=_to_item({"pk": _org_key(organization), "sk": _embedding_key(embed_id)}),
+        )
+        if "Item" not in response:
+            return None
+        item = _from_item(response["Item"])
+        return EmbeddingRecord(**{name: item[name] for name in EmbeddingRecord.__dataclass_fields__})

@@ -1,0 +1,31 @@
+"""Runtime configuration, read once from environment variables."""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything FaceMatch reads from the environment (prefix ``FACEMATCH_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEMATCH_", frozen=True, protected_namespaces=())
+
+    bucket: str = "facematch-local"
+    table: str = "facematch-local"
+    model: str = "Dlib"
+    detector: str = "dlib"
+    aws_endpoint: str | None = Field(default=None, description="Endpoint URL for S3 and DynamoDB (local stack).")
+    max_image_bytes: int = 4 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_images_per_request: int = 10
+    # Detection runs on a copy no larger than this; alignment and embedding use the full photo.
+    detection_max_side: int = 640
+    shard_load_concurrency: int = 16
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,83 @@
+"""FaceMatch's error taxonomy: every failure a caller can cause has a stable code and an HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class FaceMatchError(Exception):
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message}
+
+    def response_body(self) -> dict[str, Any]:
+        return {"error": self.to_dict()}
+
+
+class InvalidRequest(FaceMatchError):
+    code = "VALIDATION_ERROR"
+    status = 400
+
+
+class InvalidImage(FaceMatchError):
+    code = "INVALID_IMAGE"
+    status = 400
+
+
+class ImageTooLarge(FaceMatchError):
+    code = "IMAGE_TOO_LARGE"
+    status = 413
+
+
+class UnsupportedImageFormat(FaceMatchError):
+    code = "UNSUPPORTED_IMAGE_FORMAT"
+    status = 415
+
+
+class NoFaceDetected(FaceMatchError):
+    code = "NO_FACE_DETECTED"
+    status = 422
+
+
+class OrganizationNotFound(FaceMatchError):
+    code = "ORGANIZATION_NOT_FOUND"
+    status = 404
+
+
+class RouteNotFound(FaceMatchError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class UnsupportedMediaType(FaceMatchError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+
+
+class StoreConflict(FaceMatchError):
+    """Too many concurrent writers raced for one organization; the request can simply be retried."""
+
+    code = "CONFLICT"
+    status = 503
+
+
+class NothingEnrolled(FaceMatchError):
+    """No image of an enrollment request could be enrolled; ``failures`` says why for each."""
+
+    status = 422
+
+    def __init__(self, failures: list[dict[str, Any]]) -> None:
+        codes = {failure["error"]["code"] for failure in failures}
+        # One shared reason is the useful code to branch on; mixed reasons get a code of their own.
+        self.code = codes.pop() if len(codes) == 1 else "NOTHING_ENROLLED"  # type: ignore[misc]
+        super().__init__(f"None of the {len(failures)} image(s) could be enrolled.")
+        self.failures = failures
+
+    def response_body(self) -> dict[str, Any]:
+        return {**super().response_body(), "embeddings": [], "failed": self.failures}

@@ -1,0 +1,100 @@
+"""The HTTP edge shared by both functions: one resolver setup and the one error-to-HTTP mapping."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import UploadFile
+
+from facematch.errors import (
+    FaceMatchError,
+    InvalidRequest,
+    RouteNotFound,
+    UnsupportedMediaType,
+)
+from facematch.service import ImageInput
+
+logger = Logger()
+
+# What a route receives for an image field: a multipart file, or base64 text in a JSON body.
+ImageField = UploadFile | str
+
+
+def image_inputs(images: list[ImageField] | ImageField) -> list[ImageInput]:
+    """Powertools hands over a single uploaded file bare, and several as a list."""
+    items = images if isinstance(images, list) else [images]
+    return [_image_input(index, item) for index, item in enumerate(items)]
+
+
+def image_input(image: ImageField) -> ImageInput:
+    return _image_input(0, image)
+
+
+def _image_input(index: int, item: ImageField) -> ImageInput:
+    if isinstance(item, UploadFile):
+        return ImageInput(name=item.filename or str(index), data=item.content)
+    return ImageInput(name=str(index), data=item)
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def error_response(error: FaceMatchError) -> Response:
+    return json_response(error.status, error.response_body())
+
+
+def create_resolver() -> APIGatewayRestResolver:
+    """A REST API resolver whose every failure is a JSON ``{"error": {code, message}}``."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(FaceMatchError)
+    def _domain_error(error: FaceMatchError) -> Response:
+        logger.info("Request refused", extra={"code": error.code, "status": error.status})
+        return error_response(error)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
+        return error_response(
+            UnsupportedMediaType("Send multipart/form-data or application/json.")
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        return error_response(InvalidRequest(_describe(error.errors())))
+
+    @app.exception_handler(NotFoundError)
+    def _no_route(error: NotFoundError) -> Response:
+        return error_response(RouteNotFound("No such route."))
+
+    @app.exception_handler(ValueError)
+    def _value_error(error: ValueError) -> Response:
+        # Powertools raises a bare ValueError for a multipart request without a boundary.
+        content_type = app.current_event.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data") and "boundary=" not in content_type:
+            return error_response(InvalidRequest("multipart/form-data needs a boundary."))
+        return _unexpected(error)
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        # The caller gets a stable code; the details stay in the logs.
+        logger.exception("Unexpected error")
+        return error_response(FaceMatchError("An internal error occurred."))
+
+    return app
+
+
+def _describe(errors: list[dict[str, Any]]) -> str:
+    problems = []
+    for error in errors:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{location}: {error.get('msg')}" if location else str(error.get("msg")))
+    return "; ".join(problems) or "The request is malformed."

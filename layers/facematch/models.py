@@ -1,0 +1,77 @@
+"""The API's request constraints and response shapes, shared by the handlers and the service."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from facematch.errors import InvalidRequest
+
+ORGANIZATION_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+_ORGANIZATION = re.compile(ORGANIZATION_PATTERN)
+
+
+def validate_organization(organization: str) -> str:
+    if not _ORGANIZATION.fullmatch(organization):
+        raise InvalidRequest(
+            "organization must be 1 to 64 characters of letters, digits, '.', '_' or '-'."
+        )
+    return organization
+
+
+class Face(BaseModel):
+    x: int
+    y: int
+    w: int
+    h: int
+    confidence: float
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class Embedding(BaseModel):
+    embed_id: int
+    organization: str
+    created_at: str = Field(description="ISO-8601 UTC")
+    face: Face
+    model: str
+    image: str = Field(description="The uploaded file's name, or the image's index in the request.")
+    faces_in_image: int = Field(description="Faces found in the image; the largest one was enrolled.")
+    embedding: list[float] | None = None
+
+
+class FailedImage(BaseModel):
+    image: str
+    error: ErrorDetail
+
+
+class EnrollmentResult(BaseModel):
+    organization: str
+    embeddings: list[Embedding]
+    failed: list[FailedImage]
+
+
+class ComparisonResult(BaseModel):
+    embed_id: int
+    similarity_score: float = Field(description="1 - cosine distance")
+    distance: float = Field(description="cosine distance")
+    threshold: float
+    match: bool
+    model: str
+    face: Face
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    detector: str
+    version: str
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(exclude_none=True)
