@@ -95,7 +95,7 @@ class FaceMatchService:
         failed: list[FailedImage] = []
         for image in images:
             try:
-                faces.append((image, self._embed(image)))
+                faces.append((image, self.embed(image)))
             except FaceMatchError as error:
                 failed.append(FailedImage(image=image.name, error=error.to_dict()))
         if not faces:
@@ -122,7 +122,7 @@ class FaceMatchService:
         validate_organization(organization)
         if threshold is not None and not 0.0 <= threshold <= 2.0:
             raise InvalidRequest("threshold is a cosine distance between 0 and 2.")
-        face = self._embed(image)
+        face = self.embed(image)
         index = self.cache.index(organization, self.settings.model)
         best = index.top_k(face.vector, 1)
         if not best:
@@ -141,7 +141,8 @@ class FaceMatchService:
             face=Face(**vars(face.box)),
         )
 
-    def _embed(self, image: ImageInput) -> EmbeddedFace:
+    def embed(self, image: ImageInput) -> EmbeddedFace:
+        """Decode a photo and embed its largest face."""
         pixels = decode_image(
             image.raw_bytes(),
             max_bytes=self.settings.max_image_bytes,

@@ -1,0 +1,276 @@
+"""The two Lambda handlers under moto, with the real model on real photos."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from support.api import invoke
+from support.events import json_event, load_event, multipart_event, with_body
+from support.photos import blank_image, identities
+
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
+
+
+def enroll(app, context, organization, files, **fields):
+    event = multipart_event(
+        "enroll-multipart.json",
+        [("organization", organization), *[(k, str(v)) for k, v in fields.items()]],
+        [("images", name, content) for name, content in files],
+    )
+    return invoke(app, event, context)
+
+
+def compare(app, context, organization, name, content, **fields):
+    event = multipart_event(
+        "compare-multipart.json",
+        [("organization", organization), *[(k, str(v)) for k, v in fields.items()]],
+        [("image", name, content)],
+    )
+    return invoke(app, event, context)
+
+
+def photo(faces_dir, name) -> tuple[str, bytes]:
+    return name, (faces_dir / name).read_bytes()
+
+
+def test_each_enrolled_person_is_identified_from_a_photo_held_out_of_enrollment(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization
+):
+    people = identities(faces_dir)
+    owner = {}
+    for person, files in people.items():
+        status, body = enroll(
+            embedding_app, lambda_context, organization, [photo(faces_dir, f) for f in files[:-1]]
+        )
+        assert status == 201, body
+        assert body["failed"] == []
+        for embedding in body["embeddings"]:
+            assert embedding["organization"] == organization
+            assert embedding["model"] == "Dlib"
+            assert embedding["created_at"].endswith("Z")
+            assert set(embedding["face"]) == {"x", "y", "w", "h", "confidence"}
+            assert "embedding" not in embedding
+            owner[embedding["embed_id"]] = person
+    assert len(owner) == sum(len(files) - 1 for files in people.values())
+
+    for person, files in people.items():
+        status, body = compare(comparison_app, lambda_context, organization, *photo(faces_dir, files[-1]))
+        assert status == 200, body
+        assert owner[body["embed_id"]] == person, (files[-1], body)
+        assert body["match"] is True, (files[-1], body)
+        assert body["threshold"] == 0.07
+        assert body["similarity_score"] == pytest.approx(1 - body["distance"])
+
+
+def test_a_person_who_was_not_enrolled_does_not_match(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization
+):
+    people = identities(faces_dir)
+    for person in ("angelina", "jennifer", "mark"):
+        status, _ = enroll(embedding_app, lambda_context, organization, [photo(faces_dir, people[person][0])])
+        assert status == 201
+    status, body = compare(comparison_app, lambda_context, organization, *photo(faces_dir, people["elon"][0]))
+    assert status == 200
+    assert body["match"] is False
+    assert body["distance"] > body["threshold"]
+
+
+def test_a_request_threshold_overrides_the_models_default(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization
+):
+    people = identities(faces_dir)
+    enroll(embedding_app, lambda_context, organization, [photo(faces_dir, people["mark"][0])])
+    status, body = compare(
+        comparison_app, lambda_context, organization, *photo(faces_dir, people["elon"][0]), threshold=1.5
+    )
+    assert status == 200
+    assert body["threshold"] == 1.5
+    assert body["match"] is True
+
+
+def test_several_images_enroll_in_one_request_and_bad_ones_are_listed_as_failed(
+    embedding_app, lambda_context, faces_dir, organization
+):
+    files = [photo(faces_dir, "img1.jpg"), ("notes.jpg", b"not an image"), ("wall.png", blank_image())]
+    status, body = enroll(embedding_app, lambda_context, organization, files)
+    assert status == 201
+    assert [e["image"] for e in body["embeddings"]] == ["img1.jpg"]
+    assert {f["image"]: f["error"]["code"] for f in body["failed"]} == {
+        "notes.jpg": "INVALID_IMAGE",
+        "wall.png": "NO_FACE_DETECTED",
+    }
+
+
+def test_the_original_two_file_curl_request_enrolls_both(
+    embedding_app, lambda_context, faces_dir, organization
+):
+    status, body = enroll(
+        embedding_app, lambda_context, organization, [photo(faces_dir, "img1.jpg"), photo(faces_dir, "img2.jpg")]
+    )
+    assert status == 201
+    ids = [e["embed_id"] for e in body["embeddings"]]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert body["failed"] == []
+
+
+def test_the_largest_face_is_enrolled_and_the_count_reported(
+    embedding_app, lambda_context, faces_dir, organization
+):
+    status, body = enroll(embedding_app, lambda_context, organization, [photo(faces_dir, "couple.jpg")])
+    assert status == 201
+    (embedding,) = body["embeddings"]
+    assert embedding["faces_in_image"] == 2
+
+
+def test_the_vector_is_returned_only_when_asked_for(embedding_app, lambda_context, faces_dir, organization):
+    status, body = enroll(
+        embedding_app, lambda_context, organization, [photo(faces_dir, "img1.jpg")], include_embedding="true"
+    )
+    assert status == 201
+    vector = np.asarray(body["embeddings"][0]["embedding"])
+    assert vector.shape == (128,)
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_json_bodies_with_base64_images_enroll_and_compare(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization
+):
+    encoded = base64.b64encode((faces_dir / "img1.jpg").read_bytes()).decode()
+    status, body = invoke(
+        embedding_app, json_event("enroll-json.json", {"organization": organization, "images": [encoded]}), lambda_context
+    )
+    assert status == 201, body
+    assert body["embeddings"][0]["image"] == "0"
+    query = base64.b64encode((faces_dir / "img2.jpg").read_bytes()).decode()
+    status, result = invoke(
+        comparison_app, json_event("compare-json.json", {"organization": organization, "image": query}), lambda_context
+    )
+    assert status == 200, result
+    assert result["embed_id"] == body["embeddings"][0]["embed_id"]
+    assert result["match"] is True
+
+
+@pytest.mark.parametrize(
+    ("files", "code"),
+    [
+        ([("wall.png", blank_image())], "NO_FACE_DETECTED"),
+        ([("notes.jpg", b"plain text, not a photo")], "INVALID_IMAGE"),
+        ([("anim.gif", blank_image("GIF"))], "UNSUPPORTED_IMAGE_FORMAT"),
+    ],
+)
+def test_an_enrollment_with_nothing_enrollable_is_422_with_the_reason(
+    embedding_app, lambda_context, organization, files, code
+):
+    status, body = enroll(embedding_app, lambda_context, organization, files)
+    assert status == 422
+    assert body["error"]["code"] == code
+    assert body["failed"][0]["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (blank_image(), 422, "NO_FACE_DETECTED"),
+        (b"plain text, not a photo", 400, "INVALID_IMAGE"),
+        (b"", 400, "INVALID_IMAGE"),
+    ],
+)
+def test_a_bad_query_photo_gets_its_typed_error(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization, content, status, code
+):
+    enroll(embedding_app, lambda_context, organization, [photo(faces_dir, "img1.jpg")])
+    got_status, body = compare(comparison_app, lambda_context, organization, "query.jpg", content)
+    assert (got_status, body["error"]["code"]) == (status, code)
+
+
+@pytest.mark.parametrize("organization_name", ["", "has space", "slash/name", "x" * 65, "ünïcode"])
+def test_a_malformed_organization_is_a_validation_error(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization_name
+):
+    status, body = enroll(embedding_app, lambda_context, organization_name, [photo(faces_dir, "img1.jpg")])
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+    status, body = compare(comparison_app, lambda_context, organization_name, *photo(faces_dir, "img1.jpg"))
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+
+def test_a_missing_field_is_a_validation_error(embedding_app, comparison_app, lambda_context, faces_dir):
+    event = multipart_event("enroll-multipart.json", [], [photo(faces_dir, "img1.jpg") and ("images", "a.jpg", b"x")])
+    status, body = invoke(embedding_app, event, lambda_context)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+    assert "organization" in body["error"]["message"]
+    event = multipart_event("compare-multipart.json", [("organization", "acme")], [])
+    status, body = invoke(comparison_app, event, lambda_context)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+    assert "image" in body["error"]["message"]
+
+
+def test_comparing_against_an_organization_with_nothing_enrolled_is_404(
+    comparison_app, lambda_context, faces_dir, organization
+):
+    status, body = compare(comparison_app, lambda_context, organization, *photo(faces_dir, "img1.jpg"))
+    assert (status, body["error"]["code"]) == (404, "ORGANIZATION_NOT_FOUND")
+
+
+def test_an_organization_never_matches_another_organizations_faces(
+    embedding_app, comparison_app, lambda_context, faces_dir
+):
+    enroll(embedding_app, lambda_context, "alpha", [photo(faces_dir, "img1.jpg")])
+    enroll(embedding_app, lambda_context, "beta", [photo(faces_dir, "img3.jpg")])
+    status, body = compare(comparison_app, lambda_context, "beta", *photo(faces_dir, "img2.jpg"))
+    assert status == 200
+    assert body["match"] is False
+    status, body = compare(comparison_app, lambda_context, "gamma", *photo(faces_dir, "img2.jpg"))
+    assert status == 404
+
+
+def test_too_many_images_in_one_request_are_refused(embedding_app, lambda_context, organization):
+    files = [(f"{i}.png", blank_image()) for i in range(11)]
+    status, body = enroll(embedding_app, lambda_context, organization, files)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+
+def test_health_reports_model_detector_and_version(embedding_app, lambda_context):
+    status, body = invoke(embedding_app, load_event("health.json"), lambda_context)
+    assert status == 200
+    assert body == {"status": "ok", "model": "Dlib", "detector": "dlib", "version": "0.1.0"}
+
+
+def test_an_unknown_route_is_a_json_404(embedding_app, lambda_context):
+    event = load_event("health.json")
+    event["path"] = event["resource"] = "/api/nothing-here"
+    status, body = invoke(embedding_app, event, lambda_context)
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+
+
+def test_a_wrong_content_type_is_a_json_415(embedding_app, lambda_context):
+    event = with_body(load_event("enroll-multipart.json"), b"organization=acme", "text/plain")
+    status, body = invoke(embedding_app, event, lambda_context)
+    assert (status, body["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"--XYZ\r\nContent-Disposition: form-data; name=\"organization\"\r\n\r\nacme", "multipart/form-data; boundary=XYZ"),
+        (b"garbage without any structure", "multipart/form-data; boundary=XYZ"),
+        (b"--XYZ\r\n", "multipart/form-data"),
+        (b"{not json", "application/json"),
+    ],
+)
+def test_a_malformed_body_is_a_json_400(embedding_app, comparison_app, lambda_context, body, content_type):
+    for app, template in ((embedding_app, "enroll-multipart.json"), (comparison_app, "compare-multipart.json")):
+        status, response = invoke(app, with_body(load_event(template), body, content_type), lambda_context)
+        assert (status, response["error"]["code"]) == (400, "VALIDATION_ERROR"), response
+
+
+def test_the_committed_sample_events_are_answered_with_their_documented_errors(
+    embedding_app, comparison_app, lambda_context
+):
+    # The samples carry a blank picture (no photos in the repository): no face to enroll.
+    status, body = invoke(embedding_app, load_event("enroll-multipart.json"), lambda_context)
+    assert (status, body["error"]["code"]) == (422, "NO_FACE_DETECTED")
+    status, body = invoke(comparison_app, load_event("compare-multipart.json"), lambda_context)
+    assert (status, body["error"]["code"]) == (422, "NO_FACE_DETECTED")
