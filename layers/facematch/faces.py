@@ -8,6 +8,7 @@ full-resolution photo, so the face is embedded from all of its pixels.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -46,6 +47,8 @@ class FaceEmbedder:
         self._detector = modeling.build_model(task="face_detector", model_name=detector_name)
         self.dimensions: int = self._model.output_shape
         self.default_threshold: float = find_threshold(model_name, "cosine")
+        # dlib's detector and network crash when two threads run them at once.
+        self._lock = threading.Lock()
 
     def embed(self, image_bgr: np.ndarray) -> EmbeddedFace:
         """Embed the largest face of the photo."""
@@ -55,7 +58,8 @@ class FaceEmbedder:
             if scale < 1.0
             else image_bgr
         )
-        regions = self._detector.detect_faces(small)
+        with self._lock:
+            regions = self._detector.detect_faces(small)
         if not regions:
             raise NoFaceDetected("No face was found in the image.")
         largest = _rescale(max(regions, key=lambda region: region.w * region.h), 1.0 / scale)
@@ -89,7 +93,8 @@ class FaceEmbedder:
         height, width = self._model.input_shape
         pixels = preprocessing.resize_image(img=face_bgr / 255.0, target_size=(width, height))
         pixels = preprocessing.normalize_input(img=pixels, normalization="base")
-        vector = np.asarray(self._model.forward(pixels), dtype=np.float32).reshape(-1)
+        with self._lock:
+            vector = np.asarray(self._model.forward(pixels), dtype=np.float32).reshape(-1)
         return normalize(vector)
 
 

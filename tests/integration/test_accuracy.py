@@ -1,0 +1,27 @@
+"""FaceMatch's own pipeline verifies DeepFace's labelled pairs (master.csv) at its default threshold."""
+
+from __future__ import annotations
+
+import pytest
+
+from facematch.service import ImageInput
+from support.photos import master_pairs
+
+pytestmark = pytest.mark.model
+
+
+def test_master_csv_verification_accuracy_is_at_least_99_percent(comparison_app, faces_dir):
+    service = comparison_app.service
+    pairs = master_pairs(faces_dir)
+    names = sorted({name for x, y, _ in pairs for name in (x, y)})
+    vectors = {
+        name: service.embed(ImageInput(name=name, data=(faces_dir / name).read_bytes())).vector
+        for name in names
+    }
+    threshold = service.embedder.default_threshold
+    correct = sum(
+        ((1.0 - float(vectors[x] @ vectors[y])) <= threshold) == same for x, y, same in pairs
+    )
+    accuracy = correct / len(pairs)
+    print(f"master.csv: {correct}/{len(pairs)} pairs, accuracy {accuracy:.4f} at threshold {threshold}")
+    assert accuracy >= 0.99
