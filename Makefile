@@ -6,7 +6,7 @@ export DEEPFACE_HOME ?= $(CURDIR)/.cache/deepface
 export FACEMATCH_FACES_DIR ?= $(abspath $(CURDIR)/../shared/faces/deepface)
 WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 
-.PHONY: install weights test lint clean
+.PHONY: install weights test lint clean run
 
 install: $(VENV)/.installed weights
 
@@ -30,3 +30,6 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
+
+run: install
+	$(PYTHON) -m facematch.local

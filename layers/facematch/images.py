@@ -10,7 +10,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facematch.errors import ImageTooLarge, InvalidImage, UnsupportedImageFormat
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+# Pillow names a JPEG that carries extra pictures (as phone cameras write them) "MPO".
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
 
 # We enforce our own pixel limit before decoding, so Pillow's bomb check must not pre-empt it.
 Image.MAX_IMAGE_PIXELS = None
@@ -26,6 +27,8 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as error:
         raise InvalidImage("The file is not an image.") from error
+    except OSError as error:  # recognised, but cut off inside its header
+        raise InvalidImage("The image is truncated or corrupt.") from error
     if image.format not in ACCEPTED_FORMATS:
         raise UnsupportedImageFormat(
             f"{image.format} images are not accepted; send JPEG, PNG or WebP."
@@ -49,6 +52,9 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Flatten transparency onto white (a transparent background is not black) and convert to RGB."""
+    if image.mode.startswith("I;16"):
+        # Pillow's convert() clips 16-bit grey at 255 instead of scaling it.
+        return Image.fromarray((np.asarray(image) >> 8).astype(np.uint8), "L").convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -38,6 +38,8 @@ class VectorIndex:
 
     def top_k(self, query: np.ndarray, k: int) -> list[Candidate]:
         """The ``k`` most similar vectors (cosine similarity of unit vectors), best first."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
         if not len(self):
             return []
         scores = self.vectors @ query

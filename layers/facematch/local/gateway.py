@@ -1,0 +1,199 @@
+"""A local stand-in for API Gateway (REST API, Lambda proxy integration) built from template.yaml.
+
+It reads the routes, binary media types and gateway responses from the template, turns each
+HTTP request into the proxy event API Gateway would send, calls the very ``lambda_handler``
+that the function's container image runs, and maps the result back to HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import importlib.util
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request, Response
+
+from facematch.resources import load_template
+
+ROOT = Path(__file__).resolve().parents[3]
+# API Gateway's payload quota, and Lambda's limit on a synchronous invocation's event.
+MAX_GATEWAY_BODY = 10 * 1024 * 1024
+MAX_LAMBDA_EVENT = 6 * 1024 * 1024
+_CMD = re.compile(r'^CMD\s*\[\s*"([\w.]+)\.(\w+)"\s*\]', re.MULTILINE)
+
+log = logging.getLogger("facematch.local")
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str
+    function: str
+    pattern: re.Pattern[str] = field(compare=False)
+
+    @classmethod
+    def create(cls, method: str, resource: str, function: str) -> Route:
+        regex = re.sub(r"\\\{(\w+)\\\+?\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
+        return cls(method.upper(), resource, function, re.compile(f"^{regex}$"))
+
+
+@dataclass
+class LambdaContext:
+    """What a handler reads from Lambda's context object."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalGateway:
+    """A WSGI application serving the template's REST API routes from the functions' handlers."""
+
+    def __init__(self, template: dict[str, Any] | None = None, stage: str = "local") -> None:
+        template = template or load_template()
+        resources = template["Resources"]
+        api = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::Api")["Properties"]
+        self.stage = stage
+        self.binary_media_types = [t.replace("~1", "/") for t in api.get("BinaryMediaTypes", [])]
+        self.gateway_responses = api.get("GatewayResponses", {})
+        self.routes: list[Route] = []
+        self.functions: dict[str, dict[str, Any]] = {}
+        for name, resource in resources.items():
+            if resource["Type"] != "AWS::Serverless::Function":
+                continue
+            self.functions[name] = resource
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] == "Api":
+                    props = event["Properties"]
+                    self.routes.append(Route.create(props["Method"], props["Path"], name))
+        globals_ = template.get("Globals", {}).get("Function", {})
+        self._memory = int(globals_.get("MemorySize", 128))
+        self._timeout = int(globals_.get("Timeout", 3))
+        self._handlers: dict[str, Handler] = {}
+
+    def load_handlers(self) -> None:
+        """Import every function's handler once, as each Lambda's init phase would."""
+        for name in self.functions:
+            self._handlers[name] = _import_handler(self.functions[name]["Metadata"])
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        request = Request(environ)
+        started = time.monotonic()
+        response = self.dispatch(request)
+        log.info(
+            "%s %s -> %s (%.0f ms)",
+            request.method, request.path, response.status_code, (time.monotonic() - started) * 1000,
+        )
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        body = request.get_data(cache=False)
+        if len(body) > MAX_GATEWAY_BODY:
+            return self._gateway_response("REQUEST_TOO_LARGE", 413)
+        for route in self.routes:
+            match = route.pattern.match(request.path)
+            if match and route.method == request.method:
+                event = self._event(request, route, match.groupdict() or None, body)
+                if len(json.dumps(event)) > MAX_LAMBDA_EVENT:
+                    return self._gateway_response("REQUEST_TOO_LARGE", 413)
+                return self._invoke(route.function, event)
+        return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", 403)
+
+    def _invoke(self, function: str, event: dict[str, Any]) -> Response:
+        if function not in self._handlers:
+            self._handlers[function] = _import_handler(self.functions[function]["Metadata"])
+        context = LambdaContext(function, self._memory, self._timeout)
+        try:
+            result = self._handlers[function](event, context)
+        except Exception:  # noqa: BLE001 - an unhandled error is a 502 from API Gateway
+            return self._gateway_response("DEFAULT_5XX", 502)
+        headers = Headers()
+        for name, value in (result.get("headers") or {}).items():
+            headers[name] = value
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers.setlist(name, values)
+        body = result.get("body") or ""
+        payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        return Response(payload, status=int(result["statusCode"]), headers=headers)
+
+    def _gateway_response(self, response_type: str, default_status: int) -> Response:
+        configured = self.gateway_responses.get(response_type, {})
+        status = int(configured.get("StatusCode", default_status))
+        template = configured.get("ResponseTemplates", {}).get("application/json")
+        body = template or json.dumps({"message": response_type.replace("_", " ").title()})
+        return Response(body, status=status, content_type="application/json")
+
+    def _event(
+        self, request: Request, route: Route, path_parameters: dict[str, str] | None, body: bytes
+    ) -> dict[str, Any]:
+        content_type = request.headers.get("Content-Type", "")
+        binary = any(
+            fnmatch.fnmatch(content_type.split(";")[0].strip(), pattern)
+            for pattern in self.binary_media_types
+        )
+        headers = dict(request.headers.items())
+        query = request.args
+        now = datetime.now(timezone.utc)
+        return {
+            "resource": route.resource,
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": headers,
+            "multiValueHeaders": {name: request.headers.getlist(name) for name in headers},
+            "queryStringParameters": {k: query.getlist(k)[-1] for k in query} or None,
+            "multiValueQueryStringParameters": {k: query.getlist(k) for k in query} or None,
+            "pathParameters": path_parameters,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.resource,
+                "httpMethod": request.method,
+                "path": f"/{self.stage}{request.path}",
+                "stage": self.stage,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "requestId": str(uuid.uuid4()),
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "accountId": "000000000000",
+                "apiId": "local",
+                "identity": {"sourceIp": request.remote_addr, "userAgent": request.user_agent.string},
+            },
+            "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace"))
+            if body
+            else None,
+            "isBase64Encoded": bool(body) and binary,
+        }
+
+
+def _import_handler(metadata: dict[str, Any]) -> Handler:
+    """The handler that the function's Dockerfile names in CMD, loaded from its source file."""
+    dockerfile = ROOT / metadata["Dockerfile"]
+    module_name, attribute = _CMD.search(dockerfile.read_text()).groups()
+    source = dockerfile.parent / f"{module_name.replace('.', '/')}.py"
+    spec = importlib.util.spec_from_file_location(f"{dockerfile.parent.name}_{module_name}", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, attribute)

@@ -1,0 +1,97 @@
+"""`make run` serves the API over HTTP the way API Gateway and Lambda would, and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.stack import start_stack
+
+pytestmark = pytest.mark.model
+CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "facematch"
+
+
+def curl(*args: str, cwd: Path) -> tuple[int, dict]:
+    """Run curl as a person would; returns the HTTP status and the JSON body."""
+    completed = subprocess.run(
+        ["curl", "-s", "-w", "\n%{http_code}", *args], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    body, _, status = completed.stdout.rpartition("\n")
+    return int(status), json.loads(body)
+
+
+def test_the_readme_curl_commands_enroll_and_compare(local_stack, faces_dir):
+    status, enrolled = curl(
+        "-X", "POST", f"{local_stack.url}/api/embeddings",
+        "-F", "organization=MyOrganization", "-F", "images=@img1.jpg", "-F", "images=@img2.jpg",
+        cwd=faces_dir,
+    )
+    assert status == 201, enrolled
+    assert [e["image"] for e in enrolled["embeddings"]] == ["img1.jpg", "img2.jpg"]
+    status, result = curl(
+        "-X", "POST", f"{local_stack.url}/api/face-compare",
+        "-F", "organization=MyOrganization", "-F", "image=@img4.jpg",
+        cwd=faces_dir,
+    )
+    assert status == 200, result
+    assert result["embed_id"] in {e["embed_id"] for e in enrolled["embeddings"]}
+    assert result["match"] is True
+
+
+def test_the_cli_enrolls_a_directory_and_identifies_a_photo(local_stack, faces_dir, tmp_path):
+    organization = f"cli-{uuid.uuid4().hex[:8]}"
+    for name in ("img3.jpg", "img5.jpg", "img17.jpg", "img54.jpg"):
+        shutil.copy(faces_dir / name, tmp_path / name)
+    (tmp_path / "notes.jpg").write_bytes(b"not a photo")
+    enroll = subprocess.run(
+        [CLI, "--url", local_stack.url, "enroll", "--org", organization, str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert enroll.returncode == 1, enroll.stdout + enroll.stderr  # one file is not a photo
+    assert "notes.jpg" in enroll.stdout and "INVALID_IMAGE" in enroll.stdout
+    assert enroll.stdout.count("embed_id=") == 4
+
+    compare = subprocess.run(
+        [CLI, "--url", local_stack.url, "compare", "--org", organization, str(faces_dir / "img1.jpg"), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    result = json.loads(compare.stdout)
+    assert compare.returncode == (0 if result["match"] else 1)
+    assert {"embed_id", "similarity_score", "distance", "threshold", "match"} <= set(result)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content", "headers", "status", "code"),
+    [
+        ("GET", "/api/no-such-route", None, {}, 404, "NOT_FOUND"),
+        ("POST", "/api/embeddings", b"organization=acme", {"Content-Type": "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (
+            "POST", "/api/embeddings", b"--XYZ\r\nContent-Disposition: form-data; name=\"organization\"\r\n\r\nacme",
+            {"Content-Type": "multipart/form-data; boundary=XYZ"}, 400, "VALIDATION_ERROR",
+        ),
+        ("POST", "/api/face-compare", b"{broken", {"Content-Type": "application/json"}, 400, "VALIDATION_ERROR"),
+        ("POST", "/api/face-compare", b"x" * (11 * 1024 * 1024), {"Content-Type": "image/jpeg"}, 413, "REQUEST_TOO_LARGE"),
+    ],
+)
+def test_bad_requests_get_a_4xx_json_error(local_stack, method, path, content, headers, status, code):
+    response = httpx.request(method, f"{local_stack.url}{path}", content=content, headers=headers, timeout=60)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"]["code"] == code
+
+
+def test_ctrl_c_stops_the_api_and_the_embedded_aws_with_no_process_left(tmp_path):
+    stack = start_stack(tmp_path / "make-run.log")
+    assert httpx.get(f"{stack.aws_endpoint}/facematch-local", timeout=10).status_code == 200
+    stack.stop()
+    assert not stack.group_alive()
+    log = stack.log.read_text()
+    assert "FaceMatch API" in log and "bucket facematch-local" in log and "in memory" in log
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{stack.url}/api/health", timeout=2)

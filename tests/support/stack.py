@@ -1,0 +1,67 @@
+"""Running the local stack (`make run`) in a subprocess on free ports, as a developer would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalStack:
+    process: subprocess.Popen
+    url: str
+    aws_endpoint: str
+    log: Path
+
+    def stop(self, timeout: float = 60) -> None:
+        """Ctrl-C, as a person at the terminal would press it (the whole process group gets it)."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        self.process.wait(timeout=timeout)
+
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def start_stack(log: Path) -> LocalStack:
+    port, aws_port = free_port(), free_port()
+    env = {**os.environ, "PORT": str(port), "FACEMATCH_AWS_PORT": str(aws_port)}
+    for name in ("FACEMATCH_AWS_ENDPOINT", "FACEMATCH_BUCKET", "FACEMATCH_TABLE", "AWS_SESSION_TOKEN"):
+        env.pop(name, None)
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "run"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    stack = LocalStack(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}", log)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"make run exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{stack.url}/api/health", timeout=2).status_code == 200:
+                return stack
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    stack.stop()
+    raise RuntimeError(f"make run did not serve /api/health in time:\n{log.read_text()}")
+
+

@@ -1,0 +1,70 @@
+"""Request constraints (organization names) and the NothingEnrolled error's code and body."""
+
+from __future__ import annotations
+
+import pytest
+
+from facematch.errors import InvalidRequest, NothingEnrolled
+from facematch.models import validate_organization
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "7", "-", "x" * 64, "Acme.Corp_2024-eu", "..", "A" + "b" * 62 + "9"],
+)
+def test_organization_of_1_to_64_letters_digits_dots_underscores_hyphens_is_accepted(name):
+    assert validate_organization(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "x" * 65,
+        "acme corp",
+        " acme",
+        "acme/eu",
+        "../acme",
+        "acme\n",
+        "\nacme",
+        "acme\t",
+        "café",
+        "ａｃｍｅ",  # full-width letters
+        "acme٣",  # Arabic-Indic digit
+        "acme\x00",
+    ],
+    ids=repr,
+)
+def test_organization_outside_the_pattern_is_a_validation_error(name):
+    with pytest.raises(InvalidRequest) as caught:
+        validate_organization(name)
+    assert caught.value.code == "VALIDATION_ERROR" and caught.value.status == 400
+
+
+def failure(image: str, code: str) -> dict:
+    return {"image": image, "error": {"code": code, "message": f"{code} for {image}"}}
+
+
+def test_nothing_enrolled_takes_the_code_all_failures_share():
+    error = NothingEnrolled([failure("a", "NO_FACE_DETECTED"), failure("b", "NO_FACE_DETECTED")])
+    assert error.code == "NO_FACE_DETECTED" and error.status == 422
+
+
+def test_nothing_enrolled_with_mixed_codes_is_nothing_enrolled():
+    failures = [failure("a.jpg", "NO_FACE_DETECTED"), failure("b.gif", "UNSUPPORTED_IMAGE_FORMAT")]
+    error = NothingEnrolled(failures)
+    assert error.code == "NOTHING_ENROLLED" and error.status == 422
+    assert NothingEnrolled.code == "INTERNAL_ERROR"  # the instance code never leaks onto the class
+
+
+def test_nothing_enrolled_body_has_error_empty_embeddings_and_the_failures():
+    failures = [failure("a.jpg", "INVALID_IMAGE"), failure("1", "IMAGE_TOO_LARGE")]
+    body = NothingEnrolled(failures).response_body()
+    assert body == {
+        "error": {
+            "code": "NOTHING_ENROLLED",
+            "message": "None of the 2 image(s) could be enrolled.",
+        },
+        "embeddings": [],
+        "failed": failures,
+    }
