@@ -1,0 +1,339 @@
+"""The facematch CLI against a fake API: requests it sends, lines it prints, codes it exits with."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from email.parser import BytesParser
+from email.policy import HTTP
+from itertools import count
+from pathlib import Path
+
+import httpx
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from facematch.local import cli
+
+URL = "http://facematch.test:3000"
+Handler = Callable[[httpx.Request], httpx.Response]
+runner = CliRunner()
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[Handler], list[httpx.Request]]:
+    """Route the CLI's HTTP calls to a handler; returns the list the requests get recorded in."""
+
+    def install(handler: Handler) -> list[httpx.Request]:
+        seen: list[httpx.Request] = []
+
+        def record(request: httpx.Request) -> httpx.Response:
+            request.read()
+            seen.append(request)
+            return handler(request)
+
+        def client(url: str, timeout: float) -> httpx.Client:
+            transport = httpx.MockTransport(record)
+            return httpx.Client(base_url=url, timeout=timeout, transport=transport)
+
+        monkeypatch.setattr(cli, "_client", client)
+        return seen
+
+    return install
+
+
+def form(request: httpx.Request) -> dict[str, str | tuple[str, bytes]]:
+    """A multipart/form-data request's fields: text, or (filename, content) for files."""
+    head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + request.content)
+    fields: dict[str, str | tuple[str, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True)
+        filename = part.get_filename()
+        fields[name] = (filename, content) if filename else content.decode()
+    return fields
+
+
+def error(status: int, code: str, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": code, "message": message}})
+
+
+def fake_enroll(faces_in_image: int = 1) -> Handler:
+    """An enrollment API that finds no face in photos named bad*, and one face elsewhere."""
+    ids = count(1)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        fields = form(request)
+        organization = fields["organization"]
+        name, _ = fields["images"]
+        if name.startswith("bad"):
+            failure = {"image": name, "error": {"code": "NO_FACE_DETECTED", "message": "No face."}}
+            body = {
+                "error": {"code": "NO_FACE_DETECTED", "message": "No image could be enrolled."},
+                "embeddings": [],
+                "failed": [failure],
+            }
+            return httpx.Response(422, json=body)
+        embedding = {
+            "embed_id": next(ids),
+            "organization": organization,
+            "created_at": "2024-01-01T00:00:00Z",
+            "face": {"x": 1, "y": 2, "w": 120, "h": 140, "confidence": 0.99},
+            "model": "Dlib",
+            "image": name,
+            "faces_in_image": faces_in_image,
+        }
+        body = {"organization": organization, "embeddings": [embedding], "failed": []}
+        return httpx.Response(201, json=body)
+
+    return handle
+
+
+def comparison(*, match: bool) -> dict[str, object]:
+    return {
+        "embed_id": 7,
+        "similarity_score": 0.9612 if match else 0.81,
+        "distance": 0.0388 if match else 0.19,
+        "threshold": 0.07,
+        "match": match,
+        "model": "Dlib",
+        "face": {"x": 1, "y": 2, "w": 120, "h": 140, "confidence": 0.99},
+    }
+
+
+def photos(directory: Path, *names: str) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / name for name in names]
+    for path in paths:
+        path.write_bytes(b"fake-jpeg " + path.name.encode())
+    return paths
+
+
+def test_enroll_expands_a_directory_to_its_images_in_name_order_posting_each_once(
+    serve, tmp_path: Path
+) -> None:
+    photos(tmp_path / "team", "c.webp", "a.jpg", "B.JPEG", "d.png", "notes.txt")
+    (tmp_path / "team" / "nested.jpg").mkdir()
+    requests = serve(fake_enroll())
+
+    result = runner.invoke(
+        cli.app, ["--url", URL, "enroll", "--org", "acme", str(tmp_path / "team")]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert [(r.method, str(r.url)) for r in requests] == [("POST", f"{URL}/api/embeddings")] * 4
+    assert [form(r) for r in requests] == [
+        {"organization": "acme", "images": (name, b"fake-jpeg " + name.encode())}
+        for name in ["B.JPEG", "a.jpg", "c.webp", "d.png"]
+    ]
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{tmp_path / 'team' / 'B.JPEG'}  embed_id=1  face=120x140"
+    assert [line.split("  ")[1] for line in lines[:4]] == [f"embed_id={i}" for i in (1, 2, 3, 4)]
+    assert lines[-1] == "enrolled 4, failed 0"
+
+
+def test_enroll_reports_a_failed_photo_with_its_code_keeps_going_and_exits_1(
+    serve, tmp_path: Path
+) -> None:
+    good, bad, other = photos(tmp_path, "good.jpg", "bad.jpg", "other.jpg")
+    serve(fake_enroll())
+
+    result = runner.invoke(
+        cli.app, ["--url", URL, "enroll", "--org", "acme", str(good), str(bad), str(other)]
+    )
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{good}  embed_id=1  face=120x140",
+        f"{bad}  FAILED  NO_FACE_DETECTED: No face.",
+        f"{other}  embed_id=2  face=120x140",
+        "enrolled 2, failed 1",
+    ]
+
+
+def test_enroll_reports_request_errors_and_non_api_replies_as_failed_photos(
+    serve, tmp_path: Path
+) -> None:
+    large, gateway = photos(tmp_path, "large.jpg", "gateway.jpg")
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if form(request)["images"][0] == "large.jpg":
+            return error(413, "IMAGE_TOO_LARGE", "Image is over 10 MB.")
+        return httpx.Response(502, text="Bad Gateway")
+
+    serve(handle)
+
+    result = runner.invoke(
+        cli.app, ["--url", URL, "enroll", "--org", "acme", str(large), str(gateway)]
+    )
+
+    assert result.exit_code == 1
+    assert f"{large}  FAILED  IMAGE_TOO_LARGE: Image is over 10 MB." in result.stdout
+    assert f"{gateway}  FAILED  HTTP_502: Bad Gateway" in result.stdout
+    assert "enrolled 0, failed 2" in result.stdout
+
+
+def test_enroll_reports_a_photo_that_timed_out_and_enrolls_the_rest(serve, tmp_path: Path) -> None:
+    slow, fast = photos(tmp_path, "slow.jpg", "fast.jpg")
+    enroll = fake_enroll()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if form(request)["images"][0] == "slow.jpg":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return enroll(request)
+
+    serve(handle)
+
+    result = runner.invoke(
+        cli.app, ["--url", URL, "--timeout", "5", "enroll", "--org", "acme", str(slow), str(fast)]
+    )
+
+    assert result.exit_code == 1
+    assert f"{slow}  FAILED  TIMEOUT: no response within 5s" in result.stdout
+    assert f"{fast}  embed_id=1" in result.stdout
+
+
+def test_enroll_notes_when_the_largest_of_several_faces_was_enrolled(serve, tmp_path: Path) -> None:
+    (group,) = photos(tmp_path, "group.jpg")
+    serve(fake_enroll(faces_in_image=3))
+
+    result = runner.invoke(cli.app, ["--url", URL, "enroll", "--org", "acme", str(group)])
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == (
+        f"{group}  embed_id=1  face=120x140  (3 faces in the image; enrolled the largest)"
+    )
+
+
+def test_enroll_json_prints_only_json_on_stdout_while_the_progress_bar_draws_on_stderr(
+    serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = photos(tmp_path, "a.jpg", "bad.jpg", "c.jpg", "d.jpg", "e.jpg")
+    serve(fake_enroll())
+    terminal = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=terminal, force_terminal=True))
+
+    result = runner.invoke(
+        cli.app, ["--url", URL, "enroll", "--org", "acme", "--json", *map(str, paths)]
+    )
+
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)
+    assert body["organization"] == "acme"
+    assert [e["image"] for e in body["embeddings"]] == ["a.jpg", "c.jpg", "d.jpg", "e.jpg"]
+    assert body["failed"] == [
+        {"image": "bad.jpg", "error": {"code": "NO_FACE_DETECTED", "message": "No face."}}
+    ]
+    assert "enrolling" in terminal.getvalue()
+
+
+def test_enroll_a_directory_without_images_is_a_usage_error(serve, tmp_path: Path) -> None:
+    photos(tmp_path, "notes.txt")
+    requests = serve(fake_enroll())
+
+    result = runner.invoke(cli.app, ["--url", URL, "enroll", "--org", "acme", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert "no .jpg, .jpeg, .png or .webp files found" in result.stderr
+    assert requests == []
+
+
+def test_compare_match_prints_the_verdict_and_exits_0(serve, tmp_path: Path) -> None:
+    (probe,) = photos(tmp_path, "probe.jpg")
+    requests = serve(lambda request: httpx.Response(200, json=comparison(match=True)))
+
+    result = runner.invoke(cli.app, ["--url", URL, "compare", "--org", "acme", str(probe)])
+
+    assert result.exit_code == 0
+    assert result.stdout.strip() == (
+        "match: embed_id 7 (similarity 0.9612, distance 0.0388 <= threshold 0.07)"
+    )
+    (request,) = requests
+    assert str(request.url) == f"{URL}/api/face-compare"
+    assert form(request) == {
+        "organization": "acme",
+        "image": ("probe.jpg", b"fake-jpeg probe.jpg"),
+    }
+
+
+def test_compare_no_match_names_the_closest_face_and_exits_1(serve, tmp_path: Path) -> None:
+    (probe,) = photos(tmp_path, "probe.jpg")
+    requests = serve(lambda request: httpx.Response(200, json=comparison(match=False)))
+
+    result = runner.invoke(
+        cli.app, ["--url", URL, "compare", "--org", "acme", "--threshold", "0.07", str(probe)]
+    )
+
+    assert result.exit_code == 1
+    assert result.stdout.strip() == (
+        "no match: closest embed_id 7 (similarity 0.8100, distance 0.1900 > threshold 0.07)"
+    )
+    assert form(requests[0])["threshold"] == "0.07"
+
+
+def test_compare_api_error_goes_to_stderr_and_exits_1(serve, tmp_path: Path) -> None:
+    (probe,) = photos(tmp_path, "probe.jpg")
+    serve(lambda request: error(404, "ORGANIZATION_NOT_FOUND", "No faces enrolled in 'acme'."))
+
+    result = runner.invoke(cli.app, ["--url", URL, "compare", "--org", "acme", str(probe)])
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == "error ORGANIZATION_NOT_FOUND: No faces enrolled in 'acme'."
+
+
+@pytest.mark.parametrize("match, exit_code", [(True, 0), (False, 1)])
+def test_compare_json_prints_the_servers_body_and_keeps_the_exit_code(
+    serve, tmp_path: Path, match: bool, exit_code: int
+) -> None:
+    (probe,) = photos(tmp_path, "probe.jpg")
+    serve(lambda request: httpx.Response(200, json=comparison(match=match)))
+
+    result = runner.invoke(
+        cli.app, ["--url", URL, "compare", "--org", "acme", "--json", str(probe)]
+    )
+
+    assert result.exit_code == exit_code
+    assert json.loads(result.stdout) == comparison(match=match)
+
+
+def test_health_prints_the_servers_body(serve) -> None:
+    health = {"status": "ok", "model": "Dlib", "detector": "opencv", "version": "1.0.0"}
+    requests = serve(lambda request: httpx.Response(200, json=health))
+
+    result = runner.invoke(cli.app, ["--url", URL, "health"])
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == health
+    assert str(requests[0].url) == f"{URL}/api/health"
+
+
+@pytest.mark.parametrize(
+    "command", [["health"], ["enroll", "--org", "acme"], ["compare", "--org", "acme"]]
+)
+def test_unreachable_api_exits_3_naming_the_url(serve, tmp_path: Path, command: list[str]) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("Connection refused", request=request)
+
+    serve(refuse)
+    files = [str(p) for p in photos(tmp_path, "a.jpg")] if command != ["health"] else []
+
+    result = runner.invoke(cli.app, ["--url", URL, *command, *files])
+
+    assert result.exit_code == 3
+    assert f"cannot reach the FaceMatch API at {URL}" in result.stderr
+
+
+def test_url_defaults_to_facematch_url_then_to_localhost(serve) -> None:
+    requests = serve(lambda request: httpx.Response(200, json={"status": "ok"}))
+
+    runner.invoke(cli.app, ["health"], env={"FACEMATCH_URL": "http://elsewhere:8080/"})
+    runner.invoke(cli.app, ["health"], env={"FACEMATCH_URL": None})
+
+    assert [str(r.url) for r in requests] == [
+        "http://elsewhere:8080/api/health",
+        "http://127.0.0.1:3000/api/health",
+    ]
