@@ -88,6 +88,9 @@ class LambdaContext:
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:facematch-test"
     aws_request_id: str = "00000000-0000-0000-0000-000000000001"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
 
 @pytest.fixture
 def lambda_context() -> LambdaContext:

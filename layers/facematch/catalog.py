@@ -2,11 +2,15 @@
 
 One table, keyed ``pk`` / ``sk``:
 - ``ORG#<organization>`` / ``COUNTER``: the last embed_id handed out (atomic ``ADD``);
-- ``ORG#<organization>`` / ``EMB#<embed_id, zero-padded>``: one item per stored embedding.
+- ``ORG#<organization>`` / ``EMB#<embed_id, zero-padded>``: one item per stored embedding;
+- ``ORG#<organization>`` / ``UPLOAD#<received_at>#<key digest>``: the outcome of one S3 upload,
+  newest last in key order, so a reverse query lists recent uploads first.
+Powertools' idempotency records share the table under their own partition key.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -30,6 +34,19 @@ class EmbeddingRecord:
     face: dict[str, Any]
     shard: str
     source: str
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    organization: str
+    key: str
+    received_at: str
+    status: str  # "enrolled" or "failed"
+    size: int | None = None
+    embed_id: int | None = None
+    external_id: str | None = None
+    error: dict[str, str] | None = None
 
 
 def _org_key(organization: str) -> str:
@@ -43,7 +60,9 @@ def _embedding_key(embed_id: int) -> str:
 def _to_item(value: dict[str, Any]) -> dict[str, Any]:
     # DynamoDB has no float type; Decimal(str(x)) keeps the value exactly as printed.
     return {
-        name: _serializer.serialize(_decimals(attribute)) for name, attribute in value.items()
+        name: _serializer.serialize(_decimals(attribute))
+        for name, attribute in value.items()
+        if attribute is not None
     }
 
 
@@ -126,5 +145,32 @@ class Catalog:
         )
         if "Item" not in response:
             return None
-        item = _from_item(response["Item"])
-        return EmbeddingRecord(**{name: item[name] for name in EmbeddingRecord.__dataclass_fields__})
+        return _record(EmbeddingRecord, _from_item(response["Item"]))
+
+    def record_upload(self, record: UploadRecord) -> None:
+        client("dynamodb").put_item(
+            TableName=self.table_name,
+            Item=_to_item(
+                {
+                    "pk": _org_key(record.organization),
+                    # Keys can be 1 KiB, a sort key's whole limit: a digest names the upload.
+                    "sk": f"UPLOAD#{record.received_at}#{hashlib.sha256(record.key.encode()).hexdigest()[:16]}",
+                    **asdict(record),
+                }
+            ),
+        )
+
+    def recent_uploads(self, organization: str, limit: int) -> list[UploadRecord]:
+        response = client("dynamodb").query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :uploads)",
+            ExpressionAttributeValues=_to_item({":pk": _org_key(organization), ":uploads": "UPLOAD#"}),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_record(UploadRecord, _from_item(item)) for item in response["Items"]]
+
+
+def _record(record_type: type, item: dict[str, Any]) -> Any:
+    """The dataclass of an item, ignoring the table's key attributes."""
+    return record_type(**{name: item[name] for name in record_type.__dataclass_fields__ if name in item})

@@ -18,7 +18,10 @@ class Settings(BaseSettings):
     model: str = "Dlib"
     detector: str = "dlib"
     aws_endpoint: str | None = Field(default=None, description="Endpoint URL for S3 and DynamoDB (local stack).")
+    # Through the API: API Gateway and Lambda cap a request at 6 MB after base64.
     max_image_bytes: int = 4 * 1024 * 1024
+    # Through S3 uploads, which have no such cap.
+    max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_images_per_request: int = 10
     # Detection runs on a copy no larger than this; alignment and embedding use the full photo.

@@ -50,6 +50,11 @@ class OrganizationNotFound(FaceMatchError):
     status = 404
 
 
+class UploadNotFound(FaceMatchError):
+    code = "UPLOAD_NOT_FOUND"
+    status = 404
+
+
 class RouteNotFound(FaceMatchError):
     code = "NOT_FOUND"
     status = 404

@@ -11,6 +11,8 @@ from facematch.errors import InvalidRequest
 
 ORGANIZATION_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 _ORGANIZATION = re.compile(ORGANIZATION_PATTERN)
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
 
 
 def validate_organization(organization: str) -> str:
@@ -19,6 +21,14 @@ def validate_organization(organization: str) -> str:
             "organization must be 1 to 64 characters of letters, digits, '.', '_' or '-'."
         )
     return organization
+
+
+def validate_external_id(external_id: str | None) -> str | None:
+    if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
+        raise InvalidRequest(
+            "external_id must be 1 to 255 characters of letters, digits, '.', '_', ':' or '-'."
+        )
+    return external_id
 
 
 class Face(BaseModel):
@@ -42,6 +52,7 @@ class Embedding(BaseModel):
     model: str
     image: str = Field(description="The uploaded file's name, or the image's index in the request.")
     faces_in_image: int = Field(description="Faces found in the image; the largest one was enrolled.")
+    external_id: str | None = Field(default=None, description="The caller's label for the person.")
     embedding: list[float] | None = None
 
 
@@ -58,12 +69,29 @@ class EnrollmentResult(BaseModel):
 
 class ComparisonResult(BaseModel):
     embed_id: int
+    external_id: str | None = None
     similarity_score: float = Field(description="1 - cosine distance")
     distance: float = Field(description="cosine distance")
     threshold: float
     match: bool
     model: str
     face: Face
+
+
+class UploadOutcome(BaseModel):
+    key: str
+    organization: str
+    status: str = Field(description="enrolled or failed")
+    received_at: str
+    size: int | None = None
+    embed_id: int | None = None
+    external_id: str | None = None
+    error: ErrorDetail | None = None
+
+
+class UploadList(BaseModel):
+    organization: str
+    uploads: list[UploadOutcome]
 
 
 class Health(BaseModel):

@@ -1,10 +1,11 @@
-"""Creates the bucket and table exactly as template.yaml declares them, for moto and the local stack.
+"""Creates the bucket, table and queues as template.yaml declares them, for moto and the local stack.
 
 Reading the definitions from the template keeps local runs and the cloud from drifting apart.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,13 @@ def table_definition(template: dict[str, Any]) -> dict[str, Any]:
     return {name: properties[name] for name in _TABLE_PROPERTIES}
 
 
-def create_resources(bucket: str, table: str, template: dict[str, Any] | None = None) -> None:
-    """Create the bucket and the table if they do not exist yet."""
+def create_resources(bucket: str, table: str, template: dict[str, Any] | None = None) -> dict[str, str]:
+    """Create the bucket, table and queues if missing; returns each queue's URL by logical id.
+
+    The bucket's upload notification is set up as in the template, pointing at these queues.
+    """
     template = template or load_template()
+    resources = template["Resources"]
     s3 = client("s3")
     existing = {entry["Name"] for entry in s3.list_buckets().get("Buckets", [])}
     if bucket not in existing:
@@ -52,3 +57,52 @@ def create_resources(bucket: str, table: str, template: dict[str, Any] | None = 
     if table not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(TableName=table, **table_definition(template))
         dynamodb.get_waiter("table_exists").wait(TableName=table)
+    queue_urls, queue_arns = _create_queues(bucket, resources)
+    notifications = resources["FaceMatchBucket"]["Properties"]["NotificationConfiguration"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arns[_get_att_resource(entry["Queue"])],
+                    "Events": [entry["Event"]],
+                    "Filter": {"Key": {"FilterRules": entry["Filter"]["S3Key"]["Rules"]}},
+                }
+                for entry in notifications["QueueConfigurations"]
+            ]
+        },
+    )
+    return queue_urls
+
+
+def _create_queues(prefix: str, resources: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    sqs = client("sqs")
+    urls: dict[str, str] = {}
+    arns: dict[str, str] = {}
+    queues = {name: r for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    # Dead-letter queues first: the queues that redrive into them need their ARNs.
+    for name in sorted(queues, key=lambda n: "RedrivePolicy" in queues[n].get("Properties", {})):
+        properties = queues[name].get("Properties", {})
+        attributes = {
+            key: str(properties[key])
+            for key in ("VisibilityTimeout", "MessageRetentionPeriod")
+            if key in properties
+        }
+        if "RedrivePolicy" in properties:
+            policy = properties["RedrivePolicy"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": arns[_get_att_resource(policy["deadLetterTargetArn"])],
+                    "maxReceiveCount": policy["maxReceiveCount"],
+                }
+            )
+        urls[name] = sqs.create_queue(QueueName=f"{prefix}-{name}", Attributes=attributes)["QueueUrl"]
+        arns[name] = sqs.get_queue_attributes(QueueUrl=urls[name], AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+    return urls, arns
+
+
+def _get_att_resource(value: dict[str, str]) -> str:
+    """``!GetAtt Name.Arn`` -> ``Name``."""
+    return value["GetAtt"].split(".")[0]

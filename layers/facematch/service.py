@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
+from aws_lambda_powertools import Logger
 
 from facematch import __version__
-from facematch.catalog import Catalog, EmbeddingRecord
+from facematch.catalog import Catalog, EmbeddingRecord, UploadRecord
 from facematch.config import Settings, get_settings
 from facematch.errors import (
     FaceMatchError,
@@ -28,10 +29,21 @@ from facematch.models import (
     Face,
     FailedImage,
     Health,
+    UploadList,
+    UploadOutcome,
+    validate_external_id,
     validate_organization,
 )
 from facematch.search import ShardCache
 from facematch.shards import ShardStore
+from facematch.uploads import S3Upload, organization_of, read_upload
+
+
+logger = Logger()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -81,9 +93,15 @@ class FaceMatchService:
         )
 
     def enroll(
-        self, organization: str, images: list[ImageInput], *, include_embedding: bool = False
+        self,
+        organization: str,
+        images: list[ImageInput],
+        *,
+        include_embedding: bool = False,
+        external_id: str | None = None,
     ) -> EnrollmentResult:
         validate_organization(organization)
+        validate_external_id(external_id)
         if not images:
             raise InvalidRequest("At least one image is required.")
         if len(images) > self.settings.max_images_per_request:
@@ -100,7 +118,7 @@ class FaceMatchService:
                 failed.append(FailedImage(image=image.name, error=error.to_dict()))
         if not faces:
             raise NothingEnrolled([failure.model_dump() for failure in failed])
-        records = self._store_vectors(organization, faces)
+        records = self._store_vectors(organization, faces, external_id)
         embeddings = [
             Embedding(
                 embed_id=record.embed_id,
@@ -110,6 +128,7 @@ class FaceMatchService:
                 model=record.model,
                 image=image.name,
                 faces_in_image=face.faces_in_image,
+                external_id=external_id,
                 embedding=face.vector.tolist() if include_embedding else None,
             )
             for record, (image, face) in zip(records, faces)
@@ -131,14 +150,64 @@ class FaceMatchService:
             )
         threshold = self.embedder.default_threshold if threshold is None else threshold
         distance = max(0.0, 1.0 - best[0].similarity)
+        record = self.catalog.get_embedding(organization, best[0].embed_id)
         return ComparisonResult(
             embed_id=best[0].embed_id,
+            external_id=record.external_id if record else None,
             similarity_score=round(1.0 - distance, 6),
             distance=round(distance, 6),
             threshold=threshold,
             match=distance <= threshold,
             model=self.settings.model,
             face=Face(**vars(face.box)),
+        )
+
+    def enroll_upload(self, upload: S3Upload) -> UploadOutcome:
+        """Enroll a photo dropped under ``uploads/<organization>/`` and record the outcome.
+
+        A photo FaceMatch cannot use (no face, not an image, too large, gone) is a permanent
+        failure: recorded once, and not raised, so the message is not retried. Anything else
+        (throttling, an S3 outage) is raised, so the queue retries it.
+        """
+        received_at = _now()
+        try:
+            organization = validate_organization(organization_of(upload.key))
+        except InvalidRequest as error:
+            # No organization to record it under: the log is the only trace.
+            logger.warning("Upload outside any organization", extra={"key": upload.key})
+            return UploadOutcome(
+                key=upload.key, organization="", status="failed", received_at=received_at,
+                size=upload.size, error=error.to_dict(),
+            )
+        try:
+            photo = read_upload(upload, self.settings.max_upload_bytes)
+            result = self.enroll(
+                organization, [ImageInput(name=upload.key, data=photo.data)],
+                external_id=photo.external_id,
+            )
+        except NothingEnrolled as error:
+            outcome = UploadRecord(
+                organization, upload.key, received_at, "failed", upload.size,
+                error=error.failures[0]["error"],
+            )
+        except FaceMatchError as error:
+            outcome = UploadRecord(
+                organization, upload.key, received_at, "failed", upload.size, error=error.to_dict()
+            )
+        else:
+            (embedding,) = result.embeddings
+            outcome = UploadRecord(
+                organization, upload.key, received_at, "enrolled", photo.size,
+                embed_id=embedding.embed_id, external_id=photo.external_id,
+            )
+        self.catalog.record_upload(outcome)
+        return UploadOutcome(**vars(outcome))
+
+    def recent_uploads(self, organization: str, limit: int) -> UploadList:
+        validate_organization(organization)
+        records = self.catalog.recent_uploads(organization, limit)
+        return UploadList(
+            organization=organization, uploads=[UploadOutcome(**vars(r)) for r in records]
         )
 
     def embed(self, image: ImageInput) -> EmbeddedFace:
@@ -151,7 +220,10 @@ class FaceMatchService:
         return self.embedder.embed(pixels)
 
     def _store_vectors(
-        self, organization: str, faces: list[tuple[ImageInput, EmbeddedFace]]
+        self,
+        organization: str,
+        faces: list[tuple[ImageInput, EmbeddedFace]],
+        external_id: str | None,
     ) -> list[EmbeddingRecord]:
         """Shard first (invisible), then metadata, then the manifest commit that makes both live.
 
@@ -161,7 +233,7 @@ class FaceMatchService:
         ids = self.catalog.allocate_ids(organization, len(faces))
         vectors = np.stack([face.vector for _, face in faces])
         shard = self.store.write_shard(organization, model, np.asarray(ids), vectors)
-        created_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        created_at = _now()
         records = [
             EmbeddingRecord(
                 organization=organization,
@@ -171,6 +243,7 @@ class FaceMatchService:
                 face=vars(face.box),
                 shard=shard.key,
                 source=image.name,
+                external_id=external_id,
             )
             for embed_id, (image, face) in zip(ids, faces)
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -95,3 +96,31 @@ def test_ctrl_c_stops_the_api_and_the_embedded_aws_with_no_process_left(tmp_path
     assert "FaceMatch API" in log and "bucket facematch-local" in log and "in memory" in log
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{stack.url}/api/health", timeout=2)
+
+
+def test_a_photo_copied_into_the_embedded_bucket_becomes_searchable(local_stack, faces_dir):
+    import boto3
+
+    organization = f"drop-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client(
+        "s3", endpoint_url=local_stack.aws_endpoint, region_name="us-east-1",
+        aws_access_key_id="local", aws_secret_access_key="local",
+    )
+    s3.put_object(
+        Bucket="facematch-local", Key=f"uploads/{organization}/angelina one.jpg",
+        Body=(faces_dir / "img1.jpg").read_bytes(), Metadata={"external-id": "angelina"},
+    )
+    deadline = time.monotonic() + 30
+    uploads = []
+    while time.monotonic() < deadline and not uploads:
+        time.sleep(0.5)
+        uploads = httpx.get(
+            f"{local_stack.url}/api/uploads", params={"organization": organization}, timeout=10
+        ).json()["uploads"]
+    assert [(u["key"], u["status"]) for u in uploads] == [(f"uploads/{organization}/angelina one.jpg", "enrolled")]
+    status, result = curl(
+        "-X", "POST", f"{local_stack.url}/api/face-compare",
+        "-F", f"organization={organization}", "-F", "image=@img2.jpg", cwd=faces_dir,
+    )
+    assert status == 200
+    assert (result["match"], result["external_id"]) == (True, "angelina")

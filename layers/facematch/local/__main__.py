@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -64,15 +65,27 @@ def main() -> None:
     # Imported after the environment is set: configuration is read once.
     from facematch.config import get_settings
     from facematch.local.gateway import LocalGateway
+    from facematch.local.queues import QueuePoller
     from facematch.resources import create_resources
 
     settings = get_settings()
-    if mode != "real AWS":
-        create_resources(settings.bucket, settings.table)
+    queue_urls = create_resources(settings.bucket, settings.table) if mode != "real AWS" else {}
     started = time.monotonic()
     gateway = LocalGateway()
     gateway.load_handlers()
     server = make_server(host, port, gateway, threaded=True)
+    stop = threading.Event()
+    # In real AWS, Lambda's own event source mapping polls the queue.
+    pollers = [
+        QueuePoller(
+            queue_urls[source.queue],
+            source.batch_size,
+            functools.partial(gateway.invoke, source.function),
+            stop,
+        )
+        for source in gateway.queue_sources
+        if source.queue in queue_urls
+    ]
 
     store = {
         "embedded": "in memory (moto); everything is gone when this process stops",
@@ -87,11 +100,16 @@ def main() -> None:
         f"Data               {store}\n"
         f"Model              {settings.model} with detector {settings.detector} "
         f"(loaded in {time.monotonic() - started:.1f} s)\n"
-        "Press Ctrl-C to stop.",
+        + (
+            f"Uploads            aws s3 cp photo.jpg s3://{settings.bucket}/uploads/ORGANIZATION/"
+            + (f" --endpoint-url {settings.aws_endpoint}" if settings.aws_endpoint else "")
+            + "   (enrolled within seconds)\n"
+            if pollers
+            else ""
+        )
+        + "Press Ctrl-C to stop.",
         flush=True,
     )
-
-    stop = threading.Event()
 
     def request_stop(signum, frame):  # noqa: ANN001, ARG001 - signal handler signature
         stop.set()
@@ -100,9 +118,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, request_stop)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
+    for poller in pollers:
+        poller.start()
     stop.wait()
     print("Stopping FaceMatch...", flush=True)
     server.shutdown()
+    for poller in pollers:
+        poller.join(timeout=10)
     if moto_server:
         moto_server.stop()
     sys.exit(0)

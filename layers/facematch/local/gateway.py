@@ -49,6 +49,15 @@ class Route:
         return cls(method.upper(), resource, function, re.compile(f"^{regex}$"))
 
 
+@dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source mapping: the function that polls the queue, and its batch size."""
+
+    function: str
+    queue: str
+    batch_size: int
+
+
 @dataclass
 class LambdaContext:
     """What a handler reads from Lambda's context object."""
@@ -81,15 +90,19 @@ class LocalGateway:
         self.binary_media_types = [t.replace("~1", "/") for t in api.get("BinaryMediaTypes", [])]
         self.gateway_responses = api.get("GatewayResponses", {})
         self.routes: list[Route] = []
+        self.queue_sources: list[QueueSource] = []
         self.functions: dict[str, dict[str, Any]] = {}
         for name, resource in resources.items():
             if resource["Type"] != "AWS::Serverless::Function":
                 continue
             self.functions[name] = resource
             for event in resource["Properties"].get("Events", {}).values():
+                props = event["Properties"]
                 if event["Type"] == "Api":
-                    props = event["Properties"]
                     self.routes.append(Route.create(props["Method"], props["Path"], name))
+                elif event["Type"] == "SQS":
+                    queue = props["Queue"]["GetAtt"].split(".")[0]
+                    self.queue_sources.append(QueueSource(name, queue, int(props.get("BatchSize", 10))))
         globals_ = template.get("Globals", {}).get("Function", {})
         self._memory = int(globals_.get("MemorySize", 128))
         self._timeout = int(globals_.get("Timeout", 3))
@@ -123,13 +136,17 @@ class LocalGateway:
                 return self._invoke(route.function, event)
         return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", 403)
 
-    def _invoke(self, function: str, event: dict[str, Any]) -> Response:
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Run one invocation of a function, as Lambda would (handlers are loaded once)."""
         if function not in self._handlers:
             self._handlers[function] = _import_handler(self.functions[function]["Metadata"])
-        context = LambdaContext(function, self._memory, self._timeout)
+        return self._handlers[function](event, LambdaContext(function, self._memory, self._timeout))
+
+    def _invoke(self, function: str, event: dict[str, Any]) -> Response:
         try:
-            result = self._handlers[function](event, context)
+            result = self.invoke(function, event)
         except Exception:  # noqa: BLE001 - an unhandled error is a 502 from API Gateway
+            log.exception("%s failed", function)
             return self._gateway_response("DEFAULT_5XX", 502)
         headers = Headers()
         for name, value in (result.get("headers") or {}).items():

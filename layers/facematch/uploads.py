@@ -1,0 +1,62 @@
+"""Photos dropped into the bucket under ``uploads/<organization>/``: where they come from and how to read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from facematch.aws import client
+from facematch.errors import ImageTooLarge, InvalidRequest, UploadNotFound
+
+UPLOAD_PREFIX = "uploads/"
+EXTERNAL_ID_METADATA = "external-id"  # x-amz-meta-external-id
+
+
+class S3Upload(BaseModel):
+    """One created object, as an S3 event notification names it (key already URL-decoded)."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class UploadedPhoto:
+    data: bytes
+    size: int
+    external_id: str | None
+
+
+def organization_of(key: str) -> str:
+    """``uploads/<organization>/<anything>`` -> organization."""
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] + "/" != UPLOAD_PREFIX or not parts[1] or not parts[-1]:
+        raise InvalidRequest(f"Upload keys look like {UPLOAD_PREFIX}<organization>/<file>; got {key!r}.")
+    return parts[1]
+
+
+def read_upload(upload: S3Upload, max_bytes: int) -> UploadedPhoto:
+    """Read the uploaded object (that exact version), refusing oversized ones before downloading."""
+    request = {"Bucket": upload.bucket, "Key": upload.key}
+    if upload.version_id:
+        request["VersionId"] = upload.version_id
+    try:
+        head = client("s3").head_object(**request)
+        if head["ContentLength"] > max_bytes:
+            raise ImageTooLarge(
+                f"The upload is {head['ContentLength']} bytes; the limit is {max_bytes} bytes."
+            )
+        response = client("s3").get_object(**request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NoSuchVersion"}:
+            raise UploadNotFound(f"{upload.key} no longer exists.") from error
+        raise
+    return UploadedPhoto(
+        data=response["Body"].read(),
+        size=response["ContentLength"],
+        external_id=response.get("Metadata", {}).get(EXTERNAL_ID_METADATA),
+    )

@@ -1,0 +1,153 @@
+"""Photos dropped under uploads/<organization>/ reach the embedding function through SQS, once."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from facematch.aws import client
+from facematch.local.queues import sqs_event
+from facematch.resources import create_resources
+from facematch.service import ImageInput
+from support.api import invoke
+from support.events import load_event
+from support.photos import blank_image
+
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
+BUCKET = os.environ["FACEMATCH_BUCKET"]
+
+
+@pytest.fixture
+def queue_url() -> str:
+    # The aws fixture created everything already; this call only looks the queues up again.
+    return create_resources(BUCKET, os.environ["FACEMATCH_TABLE"])["UploadQueue"]
+
+
+def upload(key: str, content: bytes, **metadata: str) -> None:
+    client("s3").put_object(Bucket=BUCKET, Key=key, Body=content, Metadata=metadata)
+
+
+def delivered(queue_url: str) -> list[dict]:
+    """Every message moto put on the queue for the uploads so far (S3's s3:TestEvent included)."""
+    messages = []
+    while batch := client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    ).get("Messages", []):
+        messages += batch
+    return messages
+
+
+def handle(embedding_app, lambda_context, messages, queue_url) -> list[str]:
+    """Hand the messages to the function as one batch; returns the ids it reports as failed."""
+    arn = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    response = embedding_app.lambda_handler(sqs_event(messages, arn["Attributes"]["QueueArn"]), lambda_context)
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+def uploads_listing(embedding_app, lambda_context, organization) -> list[dict]:
+    event = load_event("health.json")
+    event.update(path="/api/uploads", resource="/api/uploads", queryStringParameters={"organization": organization})
+    event["multiValueQueryStringParameters"] = {"organization": [organization]}
+    status, body = invoke(embedding_app, event, lambda_context)
+    assert status == 200, body
+    return body["uploads"]
+
+
+def test_uploaded_photos_are_enrolled_with_their_label_and_found_by_compare(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization, queue_url
+):
+    upload(f"uploads/{organization}/angelina.jpg", (faces_dir / "img1.jpg").read_bytes(), **{"external-id": "person:angelina"})
+    upload(f"uploads/{organization}/jennifer.jpg", (faces_dir / "img3.jpg").read_bytes())
+    assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
+
+    result = comparison_app.service.compare(organization, ImageInput("q", (faces_dir / "img2.jpg").read_bytes()))
+    assert result.match and result.external_id == "person:angelina"
+    statuses = {u["key"]: (u["status"], u.get("external_id")) for u in uploads_listing(embedding_app, lambda_context, organization)}
+    assert statuses == {
+        f"uploads/{organization}/angelina.jpg": ("enrolled", "person:angelina"),
+        f"uploads/{organization}/jennifer.jpg": ("enrolled", None),
+    }
+
+
+def test_the_same_message_handled_twice_enrolls_one_embedding(
+    embedding_app, lambda_context, faces_dir, organization, queue_url
+):
+    upload(f"uploads/{organization}/a.jpg", (faces_dir / "img1.jpg").read_bytes())
+    messages = delivered(queue_url)
+    assert handle(embedding_app, lambda_context, messages, queue_url) == []
+    assert handle(embedding_app, lambda_context, messages, queue_url) == []
+    index = embedding_app.service.cache.index(organization, "Dlib")
+    assert len(index) == 1
+    assert len(uploads_listing(embedding_app, lambda_context, organization)) == 1
+
+
+def test_a_bad_photo_in_a_batch_is_recorded_as_failed_and_not_retried(
+    embedding_app, lambda_context, faces_dir, organization, queue_url
+):
+    upload(f"uploads/{organization}/good.jpg", (faces_dir / "img1.jpg").read_bytes())
+    upload(f"uploads/{organization}/wall.png", blank_image())
+    upload(f"uploads/{organization}/notes.jpg", b"not a photo")
+    upload(f"uploads/{organization}/huge.jpg", b"\0" * (20 * 1024 * 1024 + 1))
+    assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
+    listing = {u["key"].rsplit("/", 1)[-1]: u for u in uploads_listing(embedding_app, lambda_context, organization)}
+    assert listing["good.jpg"]["status"] == "enrolled" and listing["good.jpg"]["embed_id"] == 1
+    assert {name: u["error"]["code"] for name, u in listing.items() if u["status"] == "failed"} == {
+        "wall.png": "NO_FACE_DETECTED",
+        "notes.jpg": "INVALID_IMAGE",
+        "huge.jpg": "IMAGE_TOO_LARGE",
+    }
+
+
+def test_keys_with_spaces_plus_signs_and_unicode_are_decoded(
+    embedding_app, lambda_context, faces_dir, organization, queue_url
+):
+    keys = [f"uploads/{organization}/summer 2026/Zoë + friend.jpg", f"uploads/{organization}/日本語.jpg"]
+    for key in keys:
+        upload(key, (faces_dir / "img1.jpg").read_bytes())
+    assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
+    listing = uploads_listing(embedding_app, lambda_context, organization)
+    assert sorted(u["key"] for u in listing) == sorted(keys)
+    assert all(u["status"] == "enrolled" for u in listing)
+
+
+def test_a_transient_failure_is_reported_for_retry_and_the_retry_enrolls(
+    embedding_app, lambda_context, faces_dir, organization, queue_url, monkeypatch
+):
+    upload(f"uploads/{organization}/a.jpg", (faces_dir / "img1.jpg").read_bytes())
+    messages = [m for m in delivered(queue_url) if "Records" in json.loads(m["Body"])]
+    throttled = ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject")
+
+    def slow_down(*args, **kwargs):
+        raise throttled
+
+    monkeypatch.setattr("facematch.service.read_upload", slow_down)
+    assert handle(embedding_app, lambda_context, messages, queue_url) == [messages[0]["MessageId"]]
+    assert uploads_listing(embedding_app, lambda_context, organization) == []
+    monkeypatch.undo()
+    assert handle(embedding_app, lambda_context, messages, queue_url) == []
+    assert [u["status"] for u in uploads_listing(embedding_app, lambda_context, organization)] == ["enrolled"]
+
+
+def test_the_s3_test_event_and_objects_outside_uploads_enroll_nothing(
+    embedding_app, lambda_context, faces_dir, organization, queue_url
+):
+    upload(f"orgs/{organization}/elsewhere.jpg", (faces_dir / "img1.jpg").read_bytes())
+    messages = delivered(queue_url)
+    assert all("Records" not in json.loads(m["Body"]) for m in messages)  # only s3:TestEvent
+    assert handle(embedding_app, lambda_context, messages, queue_url) == []
+    assert len(embedding_app.service.cache.index(organization, "Dlib")) == 0
+
+
+def test_the_committed_sample_upload_event_is_read_as_a_decoded_key(embedding_app):
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from facematch.queue import uploads_in
+
+    (record,) = load_event("sqs-s3-upload.json")["Records"]
+    (found,) = uploads_in(SQSRecord(record))
+    assert found.key == "uploads/MyOrganization/person 1.jpg"
+    assert found.version_id and found.etag
+
