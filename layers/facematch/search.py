@@ -1,14 +1,32 @@
-"""Vector search over an organization's embeddings, and the warm cache of its shards."""
+"""Vector search: every organization's vectors in one matrix, kept warm and scored in one product.
+
+``VectorStore`` is what the service uses. It keeps, per organization and model, one
+preallocated matrix that shards are streamed straight into (no concatenation, so memory stays
+close to the raw vector bytes), revalidates the manifest before each search (a 304 when
+nothing changed) and reads only the shards it has not seen. It also writes: new shards,
+compaction of many small shards into few, and removal of vectors; those work on S3 directly,
+so the embedding function never holds a whole organization in memory.
+"""
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from aws_lambda_powertools import Logger
 
-from facematch.shards import Manifest, Shard, ShardStore
+from facematch.errors import StoreConflict
+from facematch.shards import Manifest, ShardMissing, ShardRef, ShardStore
+
+# A shard this full is never merged again: about 33 MB of vectors.
+FULL_SHARD_VECTORS = 65_536
+# More small shards than this are merged, so an organization stays a handful of objects.
+MAX_SMALL_SHARDS = 8
+_REFRESH_ATTEMPTS = 5
+
+logger = Logger()
 
 
 @dataclass(frozen=True)
@@ -17,77 +35,224 @@ class Candidate:
     similarity: float
 
 
-class VectorIndex:
-    """All vectors of one organization and model as one matrix: a search is one matrix-vector product."""
+def top_k(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> list[Candidate]:
+    """The ``k`` most similar vectors (cosine similarity of unit vectors), best first."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    if not len(ids):
+        return []
+    scores = vectors @ query
+    k = min(k, len(scores))
+    best = np.argpartition(scores, len(scores) - k)[-k:]
+    best = best[np.argsort(scores[best])[::-1]]
+    return [Candidate(int(ids[i]), float(scores[i])) for i in best]
 
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.ids = ids
-        self.vectors = vectors
 
-    @classmethod
-    def from_shards(cls, shards: list[Shard], dimensions: int) -> VectorIndex:
-        if not shards:
-            return cls(np.empty(0, np.int64), np.empty((0, dimensions), np.float32))
-        return cls(
-            np.concatenate([shard.ids for shard in shards]),
-            np.concatenate([shard.vectors for shard in shards]),
-        )
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def top_k(self, query: np.ndarray, k: int) -> list[Candidate]:
-        """The ``k`` most similar vectors (cosine similarity of unit vectors), best first."""
-        if k < 1:
-            raise ValueError("k must be at least 1")
-        if not len(self):
-            return []
-        scores = self.vectors @ query
-        k = min(k, len(scores))
-        best = np.argpartition(scores, -k)[-k:]
-        best = best[np.argsort(scores[best])[::-1]]
-        return [Candidate(int(self.ids[i]), float(scores[i])) for i in best]
+def shards_to_merge(manifest: Manifest) -> list[ShardRef]:
+    """The small shards to fold into one, smallest first; empty while there are few of them."""
+    small = sorted((s for s in manifest.shards if s.count < FULL_SHARD_VECTORS), key=lambda s: s.count)
+    if len(small) <= MAX_SMALL_SHARDS:
+        return []
+    # Merging the smaller half keeps rewrites cheap: large shards are rewritten rarely.
+    return small[: len(small) - MAX_SMALL_SHARDS // 2 + 1]
 
 
 @dataclass
-class _CachedOrganization:
-    manifest: Manifest
-    shards: dict[str, Shard]
-    index: VectorIndex
+class OrganizationIndex:
+    """One organization's vectors for one model: rows ``[0, size)`` of preallocated arrays."""
+
+    dimensions: int
+    manifest: Manifest = field(default_factory=Manifest)
+    rows: dict[str, tuple[int, int]] = field(default_factory=dict)  # shard key -> (start, count)
+    ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    vectors: np.ndarray | None = None
+    size: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.vectors is None:
+            self.vectors = np.empty((0, self.dimensions), np.float32)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def top_k(self, query: np.ndarray, k: int) -> list[Candidate]:
+        return top_k(self.ids[: self.size], self.vectors[: self.size], query, k)
+
+    def drop(self, keys: set[str]) -> None:
+        """Forget shards, moving later rows down over the gap (in place: no second matrix)."""
+        position = 0
+        for key, (start, count) in sorted(self.rows.items(), key=lambda item: item[1][0]):
+            if key in keys:
+                continue
+            if start != position:
+                self.ids[position : position + count] = self.ids[start : start + count]
+                self.vectors[position : position + count] = self.vectors[start : start + count]
+            self.rows[key] = (position, count)
+            position += count
+        for key in keys:
+            self.rows.pop(key, None)
+        self.size = position
+
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` more rows. Unused capacity is never touched, so it costs no memory."""
+        needed = self.size + rows
+        if needed <= len(self.ids):
+            return
+        capacity = needed + needed // 4 + 1024
+        ids = np.empty(capacity, np.int64)
+        vectors = np.empty((capacity, self.dimensions), np.float32)
+        ids[: self.size] = self.ids[: self.size]
+        vectors[: self.size] = self.vectors[: self.size]
+        self.ids, self.vectors = ids, vectors
 
 
-class ShardCache:
-    """Keeps loaded shards across warm invocations and re-reads only what the manifest changed.
-
-    Each search costs one conditional GET of the manifest (S3 answers 304 when nothing
-    changed); new shards are read in parallel, dropped ones are forgotten.
-    """
+class VectorStore:
+    """Writes go straight to S3; only searches keep an organization's vectors in memory."""
 
     def __init__(self, store: ShardStore, dimensions: int, concurrency: int) -> None:
-        self._store = store
-        self._dimensions = dimensions
+        self.shards = store
+        self.dimensions = dimensions
         self._concurrency = concurrency
-        self._organizations: dict[tuple[str, str], _CachedOrganization] = {}
-        self._lock = threading.Lock()
+        self._indexes: dict[tuple[str, str], OrganizationIndex] = {}
+        self._indexes_lock = threading.Lock()
 
-    def index(self, organization: str, model: str) -> VectorIndex:
-        key = (organization, model)
-        cached = self._organizations.get(key)
-        manifest = self._store.read_manifest(
-            organization, model, if_changed_from=cached.manifest.etag if cached else None
-        )
-        if manifest is None:
-            return cached.index
-        known = cached.shards if cached else {}
-        missing = [ref.key for ref in manifest.shards if ref.key not in known]
+    def search(
+        self, organization: str, model: str, query: np.ndarray, k: int, *, revalidate: bool = True
+    ) -> list[Candidate]:
+        """The ``k`` best matches; ``revalidate=False`` when ``refresh`` just ran for this request."""
+        index = self._index(organization, model)
+        with index.lock:
+            if revalidate:
+                self._refresh(index, organization, model)
+            return index.top_k(query, k)
+
+    def refresh(self, organization: str, model: str) -> int:
+        """Bring the warm copy up to the committed manifest; returns the number of vectors."""
+        index = self._index(organization, model)
+        with index.lock:
+            self._refresh(index, organization, model)
+            if index.manifest.etag is None:
+                self.forget(organization)  # nothing stored: keep no entry per name asked about
+            return len(index)
+
+    def stage(self, organization: str, model: str, ids: np.ndarray, vectors: np.ndarray) -> ShardRef:
+        """Write a shard that no search sees until ``publish`` commits it."""
+        return self.shards.write_shard(organization, model, ids, vectors)
+
+    def publish(self, organization: str, model: str, shard: ShardRef) -> None:
+        """Commit a staged shard; merges small shards when there are too many."""
+        manifest = self.shards.commit(organization, model, add=[shard])
+        if shards_to_merge(manifest):
+            try:
+                self.compact(organization, model)
+            except Exception:  # noqa: BLE001 - the shard is committed; the next publish retries
+                logger.warning("Compaction deferred", exc_info=True)
+
+    def discard(self, shard: ShardRef) -> None:
+        self.shards.purge([shard.key])
+
+    def compact(self, organization: str, model: str) -> None:
+        """Fold small shards into one. Safe beside concurrent writers: the commit only succeeds
+        if every merged shard is still committed, so no vector is lost or counted twice."""
+        for _ in range(_REFRESH_ATTEMPTS):
+            merge = shards_to_merge(self.shards.read_manifest(organization, model))
+            if not merge:
+                return
+            try:
+                parts = self._map(lambda ref: self.shards.read_shard(ref, self.dimensions), merge)
+            except ShardMissing:
+                continue  # another writer is compacting the same shards
+            merged = self.shards.write_shard(
+                organization, model, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            )
+            if self.shards.commit(organization, model, add=[merged], remove=[s.key for s in merge]):
+                self.shards.purge(s.key for s in merge)
+                return
+            self.shards.purge([merged.key])
+
+    def remove(self, organization: str, model: str, embed_ids: set[int]) -> set[int]:
+        """Physically remove vectors: the shards holding them are rewritten without them, the
+        manifest swaps the shards atomically, and the old shards are purged."""
+        wanted = np.fromiter(embed_ids, np.int64, len(embed_ids))
+        for _ in range(_REFRESH_ATTEMPTS):
+            manifest = self.shards.read_manifest(organization, model)
+            try:
+                holding = [
+                    ref
+                    for ref, ids in zip(manifest.shards, self._map(self.shards.read_shard_ids, manifest.shards))
+                    if np.isin(ids, wanted).any()
+                ]
+                contents = self._map(lambda ref: self.shards.read_shard(ref, self.dimensions), holding)
+            except ShardMissing:
+                continue  # compacted meanwhile: look again
+            if not holding:
+                return set()
+            removed: set[int] = set()
+            rewritten = []
+            for ids, vectors in contents:
+                hit = np.isin(ids, wanted)
+                removed.update(ids[hit].tolist())
+                if not hit.all():
+                    rewritten.append(self.shards.write_shard(organization, model, ids[~hit], vectors[~hit]))
+            old = [ref.key for ref in holding]
+            if self.shards.commit(organization, model, add=rewritten, remove=old):
+                self.shards.purge(old)
+                return removed
+            self.shards.purge(ref.key for ref in rewritten)
+        raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
+
+    def forget(self, organization: str) -> None:
+        """Drop an organization's warm copy (after it was purged)."""
+        with self._indexes_lock:
+            for key in [key for key in self._indexes if key[0] == organization]:
+                del self._indexes[key]
+
+    def _index(self, organization: str, model: str) -> OrganizationIndex:
+        with self._indexes_lock:
+            return self._indexes.setdefault((organization, model), OrganizationIndex(self.dimensions))
+
+    def _map(self, function, items):  # noqa: ANN001, ANN202
+        """Run S3 reads in parallel: one request per shard, all in flight at once."""
+        items = list(items)
+        if len(items) <= 1:
+            return [function(item) for item in items]
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
-            loaded = dict(zip(missing, pool.map(self._store.read_shard, missing)))
-        shards = {ref.key: known.get(ref.key) or loaded[ref.key] for ref in manifest.shards}
-        refreshed = _CachedOrganization(
-            manifest=manifest,
-            shards=shards,
-            index=VectorIndex.from_shards(list(shards.values()), self._dimensions),
-        )
-        with self._lock:
-            self._organizations[key] = refreshed
-        return refreshed.index
+            return list(pool.map(function, items))
+
+    def _refresh(self, index: OrganizationIndex, organization: str, model: str) -> None:
+        etag = index.manifest.etag
+        for _ in range(_REFRESH_ATTEMPTS):
+            manifest = self.shards.read_manifest(organization, model, if_changed_from=etag)
+            if manifest is None:
+                return
+            try:
+                self._apply(index, manifest)
+                return
+            except ShardMissing:
+                etag = None  # compacted away since that manifest was read: read it again
+        raise StoreConflict(f"The shards of {organization!r} kept changing while being read; retry.")
+
+    def _apply(self, index: OrganizationIndex, manifest: Manifest) -> None:
+        index.drop(set(index.rows) - manifest.keys())
+        added = [ref for ref in manifest.shards if ref.key not in index.rows]
+        index.reserve(sum(ref.count for ref in added))
+        placements = []
+        position = index.size
+        for ref in added:
+            placements.append((ref, position))
+            position += ref.count
+
+        def load(placement: tuple[ShardRef, int]) -> None:
+            ref, start = placement
+            self.shards.read_shard_into(
+                ref.key,
+                index.ids[start : start + ref.count],
+                index.vectors[start : start + ref.count],
+            )
+
+        self._map(load, placements)
+        for ref, start in placements:
+            index.rows[ref.key] = (start, ref.count)
+        index.size = position
+        index.manifest = manifest

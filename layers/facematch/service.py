@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -34,7 +35,7 @@ from facematch.models import (
     validate_external_id,
     validate_organization,
 )
-from facematch.search import ShardCache
+from facematch.search import VectorStore
 from facematch.shards import ShardStore
 from facematch.uploads import S3Upload, organization_of, read_upload
 
@@ -75,8 +76,9 @@ class FaceMatchService:
         self.settings = settings
         self.embedder = embedder
         self.catalog = catalog
-        self.store = store
-        self.cache = ShardCache(store, embedder.dimensions, settings.shard_load_concurrency)
+        self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency)
+        # Brings the organization's vectors up to date while the query photo is being embedded.
+        self._background = ThreadPoolExecutor(max_workers=1)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> FaceMatchService:
@@ -141,9 +143,13 @@ class FaceMatchService:
         validate_organization(organization)
         if threshold is not None and not 0.0 <= threshold <= 2.0:
             raise InvalidRequest("threshold is a cosine distance between 0 and 2.")
-        face = self.embed(image)
-        index = self.cache.index(organization, self.settings.model)
-        best = index.top_k(face.vector, 1)
+        refreshed = self._background.submit(self.vectors.refresh, organization, self.settings.model)
+        try:
+            face = self.embed(image)
+        finally:
+            wait([refreshed])  # never leave a read running past the request
+        refreshed.result()
+        best = self.vectors.search(organization, self.settings.model, face.vector, 1, revalidate=False)
         if not best:
             raise OrganizationNotFound(
                 f"Organization {organization!r} has no enrolled faces for model {self.settings.model}."
@@ -232,7 +238,7 @@ class FaceMatchService:
         model = self.settings.model
         ids = self.catalog.allocate_ids(organization, len(faces))
         vectors = np.stack([face.vector for _, face in faces])
-        shard = self.store.write_shard(organization, model, np.asarray(ids), vectors)
+        shard = self.vectors.stage(organization, model, np.asarray(ids), vectors)
         created_at = _now()
         records = [
             EmbeddingRecord(
@@ -250,11 +256,11 @@ class FaceMatchService:
         try:
             self.catalog.put_embeddings(records)
             try:
-                self.store.commit(organization, model, add=[shard])
+                self.vectors.publish(organization, model, shard)
             except BaseException:
                 self.catalog.delete_embeddings(organization, ids)
                 raise
         except BaseException:
-            self.store.delete_objects([shard.key])
+            self.vectors.discard(shard)
             raise
         return records

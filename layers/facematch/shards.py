@@ -1,12 +1,13 @@
 """The S3 shard store: an organization's vectors as immutable binary shards plus one manifest.
 
 Layout, per organization and model (vectors of different models never meet):
-    orgs/<organization>/models/<model>/manifest.json   the committed shard list
-    orgs/<organization>/models/<model>/shards/<uuid>.npz   ids (int64) + vectors (float32)
+    orgs/<organization>/models/<model>/manifest.json     the committed shard list
+    orgs/<organization>/models/<model>/shards/<uuid>.npy  ids (int64 .npy) then vectors (float32 .npy)
 
 A shard is written once (``IfNoneMatch``) and is invisible until the manifest names it.
 The manifest changes only by compare-and-swap on its ETag (``IfMatch``), so concurrent
-enrollments each commit their shard and none is lost.
+writers each commit their change and none is lost. Shards a commit drops are then purged
+with all their versions (the bucket is versioned; deleted faces must not linger).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from botocore.exceptions import ClientError
@@ -29,6 +30,8 @@ from facematch.errors import StoreConflict
 _COMMIT_ATTEMPTS = 25
 # Both mean "someone else wrote first": S3 answers 412, or 409 while a racing write is in flight.
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+_MISSING_CODES = {"NoSuchKey", "404", "NoSuchVersion"}
+_READ_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class Manifest:
     def size(self) -> int:
         return sum(shard.count for shard in self.shards)
 
+    def keys(self) -> set[str]:
+        return {shard.key for shard in self.shards}
+
     def to_json(self) -> bytes:
         return json.dumps(
             {"version": 1, "shards": [{"key": s.key, "count": s.count} for s in self.shards]}
@@ -60,22 +66,44 @@ class Manifest:
         )
 
 
-@dataclass(frozen=True)
-class Shard:
-    ids: np.ndarray
-    vectors: np.ndarray = field(repr=False)
+class ShardMissing(Exception):
+    """A shard named by a manifest that a later commit has already dropped and purged."""
 
 
-def _prefix(organization: str, model: str) -> str:
-    return f"orgs/{organization}/models/{model}/"
+def organization_prefix(organization: str) -> str:
+    return f"orgs/{organization}/"
 
 
-def _is_conflict(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in _CONFLICT_CODES
+def _model_prefix(organization: str, model: str) -> str:
+    return f"{organization_prefix(organization)}models/{model}/"
 
 
-def _is_missing(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code"))
+
+
+def encode_shard(ids: np.ndarray, vectors: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(ids, dtype=np.int64), allow_pickle=False)
+    np.lib.format.write_array(
+        buffer, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False
+    )
+    return buffer.getvalue()
+
+
+def _read_array_into(stream, target: np.ndarray) -> None:
+    """Read one .npy array from a stream straight into ``target``: no intermediate copy."""
+    np.lib.format.read_magic(stream)
+    shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+    if fortran_order or dtype != target.dtype or shape != target.shape:
+        raise ValueError(f"shard array {shape} {dtype} does not fit {target.shape} {target.dtype}")
+    view = memoryview(target.reshape(-1).view(np.uint8))
+    filled = 0
+    while filled < len(view):
+        read = stream.readinto(view[filled : filled + _READ_CHUNK])
+        if not read:
+            raise ValueError("shard object ended early")
+        filled += read
 
 
 class ShardStore:
@@ -85,41 +113,57 @@ class ShardStore:
     def write_shard(
         self, organization: str, model: str, ids: np.ndarray, vectors: np.ndarray
     ) -> ShardRef:
-        buffer = io.BytesIO()
-        np.savez(buffer, ids=ids.astype(np.int64), vectors=vectors.astype(np.float32))
-        key = f"{_prefix(organization, model)}shards/{uuid.uuid4().hex}.npz"
+        key = f"{_model_prefix(organization, model)}shards/{uuid.uuid4().hex}.npy"
         client("s3").put_object(
-            Bucket=self.bucket, Key=key, Body=buffer.getvalue(), IfNoneMatch="*",
+            Bucket=self.bucket,
+            Key=key,
+            Body=encode_shard(ids, vectors),
+            IfNoneMatch="*",
             ContentType="application/octet-stream",
         )
         return ShardRef(key=key, count=len(ids))
 
-    def read_shard(self, key: str) -> Shard:
-        body = client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        with np.load(io.BytesIO(body), allow_pickle=False) as arrays:
-            return Shard(ids=arrays["ids"], vectors=arrays["vectors"])
+    def read_shard_into(self, key: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Fill ``ids`` and ``vectors`` (preallocated slices of the right shape) from a shard."""
+        with self._body(key) as body:
+            _read_array_into(body, ids)
+            _read_array_into(body, vectors)
 
-    def delete_objects(self, keys: Iterable[str]) -> None:
-        keys = list(keys)
-        for start in range(0, len(keys), 1000):
-            client("s3").delete_objects(
-                Bucket=self.bucket,
-                Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True},
-            )
+    def read_shard(self, ref: ShardRef, dimensions: int) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.empty(ref.count, np.int64)
+        vectors = np.empty((ref.count, dimensions), np.float32)
+        self.read_shard_into(ref.key, ids, vectors)
+        return ids, vectors
+
+    def read_shard_ids(self, ref: ShardRef) -> np.ndarray:
+        """Only a shard's ids, which come first: a ranged GET of 8 bytes per vector."""
+        ids = np.empty(ref.count, np.int64)
+        # The .npy header is padded to 64 bytes and is far below 4 KiB for a 1-D array.
+        with self._body(ref.key, Range=f"bytes=0-{4096 + ids.nbytes}") as body:
+            _read_array_into(body, ids)
+        return ids
+
+    def _body(self, key: str, **request):  # noqa: ANN202 - botocore's StreamingBody
+        try:
+            return client("s3").get_object(Bucket=self.bucket, Key=key, **request)["Body"]
+        except ClientError as error:
+            if _error_code(error) in _MISSING_CODES:
+                raise ShardMissing(key) from error
+            raise
 
     def read_manifest(
         self, organization: str, model: str, *, if_changed_from: str | None = None
     ) -> Manifest | None:
         """The committed manifest; ``None`` when it still has ETag ``if_changed_from``."""
-        request = {"Bucket": self.bucket, "Key": f"{_prefix(organization, model)}manifest.json"}
+        request = {"Bucket": self.bucket, "Key": f"{_model_prefix(organization, model)}manifest.json"}
         if if_changed_from:
             request["IfNoneMatch"] = if_changed_from
         try:
             response = client("s3").get_object(**request)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in {"304", "NotModified"}:
+            if _error_code(error) in {"304", "NotModified"}:
                 return None
-            if _is_missing(error):
+            if _error_code(error) in _MISSING_CODES:
                 return Manifest()
             raise
         return Manifest.from_json(response["Body"].read(), response["ETag"])
@@ -131,23 +175,32 @@ class ShardStore:
         *,
         add: Iterable[ShardRef] = (),
         remove: Iterable[str] = (),
-    ) -> Manifest:
-        """Add and remove shards in the manifest atomically, retrying when another writer won."""
+    ) -> Manifest | None:
+        """Swap shards in the manifest atomically, retrying when another writer won the race.
+
+        Returns ``None`` (and changes nothing) when a shard to remove is no longer there: a
+        concurrent compaction or deletion already replaced it, so this change must be redone.
+        """
         add, remove = tuple(add), set(remove)
-        key = f"{_prefix(organization, model)}manifest.json"
+        key = f"{_model_prefix(organization, model)}manifest.json"
         for attempt in range(_COMMIT_ATTEMPTS):
             current = self.read_manifest(organization, model)
+            if not remove <= current.keys():
+                return None
             updated = Manifest(
                 shards=tuple(s for s in current.shards if s.key not in remove) + add
             )
             condition = {"IfMatch": current.etag} if current.etag else {"IfNoneMatch": "*"}
             try:
                 response = client("s3").put_object(
-                    Bucket=self.bucket, Key=key, Body=updated.to_json(),
-                    ContentType="application/json", **condition,
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=updated.to_json(),
+                    ContentType="application/json",
+                    **condition,
                 )
             except ClientError as error:
-                if not _is_conflict(error):
+                if _error_code(error) not in _CONFLICT_CODES:
                     raise
                 # Full jitter keeps racing writers from colliding again in lockstep.
                 time.sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))
@@ -156,3 +209,24 @@ class ShardStore:
         raise StoreConflict(
             f"Too many concurrent writers for organization {organization!r}; retry the request."
         )
+
+    def purge(self, keys: Iterable[str]) -> None:
+        """Delete objects with every one of their versions."""
+        for key in keys:
+            self._delete_versions(key, exact=True)
+
+    def purge_prefix(self, prefix: str) -> None:
+        """Delete every object under a prefix, with every version and delete marker."""
+        self._delete_versions(prefix, exact=False)
+
+    def _delete_versions(self, prefix: str, *, exact: bool) -> None:
+        s3 = client("s3")
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)
+        for page in pages:
+            entries = [
+                {"Key": entry["Key"], "VersionId": entry["VersionId"]}
+                for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                if not exact or entry["Key"] == prefix
+            ]
+            if entries:
+                s3.delete_objects(Bucket=self.bucket, Delete={"Objects": entries, "Quiet": True})

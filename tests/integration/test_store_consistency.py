@@ -13,11 +13,16 @@ from facematch.service import ImageInput
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
 
 
-def _all_keys(prefix: str = "") -> list[str]:
-    pages = client("s3").get_paginator("list_objects_v2").paginate(
+def _all_versions(prefix: str = "") -> list[tuple[str, str]]:
+    """Every version of every object: deleted data must be gone, not merely hidden."""
+    pages = client("s3").get_paginator("list_object_versions").paginate(
         Bucket=os.environ["FACEMATCH_BUCKET"], Prefix=prefix
     )
-    return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
+    return sorted(
+        (entry["Key"], entry["VersionId"])
+        for page in pages
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
+    )
 
 
 def _all_items() -> list[dict]:
@@ -39,8 +44,7 @@ def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_a
         ids = dict(zip(files, pool.map(enroll_one, files)))
 
     assert sorted(ids.values()) == list(range(1, len(files) + 1))
-    index = comparison_app.service.cache.index(organization, "Dlib")
-    assert sorted(index.ids.tolist()) == sorted(ids.values())
+    assert comparison_app.service.vectors.refresh(organization, "Dlib") == len(files)
     for name in files:
         result = comparison_app.service.compare(organization, ImageInput(name=name, data=photos[name]))
         assert result.embed_id == ids[name]
@@ -53,17 +57,17 @@ def test_a_failed_commit_leaves_no_shard_and_no_metadata_and_ids_are_not_reused(
     service = embedding_app.service
     photo = ImageInput(name="img1.jpg", data=(faces_dir / "img1.jpg").read_bytes())
     first = service.enroll(organization, [photo]).embeddings[0].embed_id
-    keys_before, items_before = _all_keys(), _all_items()
+    versions_before, items_before = _all_versions(), _all_items()
 
     def broken_commit(*args, **kwargs):
         raise ConnectionError("S3 went away")
 
-    monkeypatch.setattr(service.store, "commit", broken_commit)
+    monkeypatch.setattr(service.vectors.shards, "commit", broken_commit)
     with pytest.raises(ConnectionError):
         service.enroll(organization, [photo])
     monkeypatch.undo()
 
-    assert _all_keys() == keys_before
+    assert _all_versions() == versions_before
     counter = [item for item in _all_items() if item["sk"]["S"] == "COUNTER"]
     assert [item for item in _all_items() if item["sk"]["S"] != "COUNTER"] == [
         item for item in items_before if item["sk"]["S"] != "COUNTER"

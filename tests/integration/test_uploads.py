@@ -79,8 +79,7 @@ def test_the_same_message_handled_twice_enrolls_one_embedding(
     messages = delivered(queue_url)
     assert handle(embedding_app, lambda_context, messages, queue_url) == []
     assert handle(embedding_app, lambda_context, messages, queue_url) == []
-    index = embedding_app.service.cache.index(organization, "Dlib")
-    assert len(index) == 1
+    assert embedding_app.service.vectors.refresh(organization, "Dlib") == 1
     assert len(uploads_listing(embedding_app, lambda_context, organization)) == 1
 
 
@@ -138,7 +137,7 @@ def test_the_s3_test_event_and_objects_outside_uploads_enroll_nothing(
     messages = delivered(queue_url)
     assert all("Records" not in json.loads(m["Body"]) for m in messages)  # only s3:TestEvent
     assert handle(embedding_app, lambda_context, messages, queue_url) == []
-    assert len(embedding_app.service.cache.index(organization, "Dlib")) == 0
+    assert embedding_app.service.vectors.refresh(organization, "Dlib") == 0
 
 
 def test_the_committed_sample_upload_event_is_read_as_a_decoded_key(embedding_app):

@@ -1,4 +1,4 @@
-"""VectorIndex: exact top-k by cosine similarity of unit vectors, and its assembly from shards."""
+"""Exact top-k by cosine similarity of unit vectors, the in-memory index, and the compaction policy."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from facematch.faces import normalize
-from facematch.search import VectorIndex
-from facematch.shards import Shard
+from facematch.search import (
+    FULL_SHARD_VECTORS,
+    MAX_SMALL_SHARDS,
+    OrganizationIndex,
+    shards_to_merge,
+    top_k,
+)
+from facematch.shards import Manifest, ShardRef
 
 DIMENSIONS = 128
 
@@ -17,9 +23,9 @@ def unit_vectors(rng: np.random.Generator, count: int, dimensions: int = DIMENSI
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def random_index(rng: np.random.Generator, size: int) -> VectorIndex:
+def random_vectors(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     ids = rng.choice(10 * size + 1000, size=size, replace=False).astype(np.int64)
-    return VectorIndex(ids, unit_vectors(rng, size))
+    return ids, unit_vectors(rng, size)
 
 
 @pytest.mark.parametrize(
@@ -29,54 +35,109 @@ def random_index(rng: np.random.Generator, size: int) -> VectorIndex:
 )
 def test_top_k_matches_brute_force_ranking_and_dot_products(size, k):
     rng = np.random.default_rng(size * 1000 + k)
-    index = random_index(rng, size)
+    ids, vectors = random_vectors(rng, size)
     query = unit_vectors(rng, 1)[0]
 
-    scores = index.vectors @ query
+    scores = vectors @ query
     expected = np.argsort(-scores, kind="stable")[:k]
-    found = index.top_k(query, k)
+    found = top_k(ids, vectors, query, k)
 
     assert len(found) == min(k, size)
-    assert [c.embed_id for c in found] == index.ids[expected].tolist()
+    assert [c.embed_id for c in found] == ids[expected].tolist()
     assert [c.similarity for c in found] == pytest.approx(scores[expected].tolist(), abs=1e-6)
     assert all(isinstance(c.embed_id, int) and isinstance(c.similarity, float) for c in found)
 
 
 def test_top_k_finds_an_enrolled_vector_itself_with_similarity_one():
-    rng = np.random.default_rng(1)
-    index = random_index(rng, 1000)
-    best = index.top_k(index.vectors[123], 1)
-    assert best[0].embed_id == int(index.ids[123])
+    ids, vectors = random_vectors(np.random.default_rng(1), 1000)
+    best = top_k(ids, vectors, vectors[123], 1)
+    assert best[0].embed_id == int(ids[123])
     assert best[0].similarity == pytest.approx(1.0, abs=1e-5)
 
 
-def test_empty_index_returns_no_candidates():
-    index = VectorIndex.from_shards([], DIMENSIONS)
+def test_an_empty_index_returns_no_candidates():
+    index = OrganizationIndex(DIMENSIONS)
     assert len(index) == 0
     assert index.top_k(unit_vectors(np.random.default_rng(0), 1)[0], 5) == []
 
 
-def test_from_shards_without_shards_is_empty_with_the_right_dimensions():
-    index = VectorIndex.from_shards([], 512)
-    assert index.ids.shape == (0,) and index.ids.dtype == np.int64
-    assert index.vectors.shape == (0, 512) and index.vectors.dtype == np.float32
+def test_top_k_refuses_a_k_below_one():
+    ids, vectors = random_vectors(np.random.default_rng(3), 10)
+    with pytest.raises(ValueError):
+        top_k(ids, vectors, vectors[0], 0)
 
 
-def test_from_shards_concatenates_keeping_each_id_with_its_vector():
+def _fill(index: OrganizationIndex, key: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+    index.reserve(len(ids))
+    start = index.size
+    index.ids[start : start + len(ids)] = ids
+    index.vectors[start : start + len(ids)] = vectors
+    index.rows[key] = (start, len(ids))
+    index.size += len(ids)
+
+
+def test_dropping_shards_moves_the_remaining_rows_down_keeping_each_id_with_its_vector():
     rng = np.random.default_rng(2)
-    shards = [
-        Shard(ids=np.arange(start, start + count, dtype=np.int64), vectors=unit_vectors(rng, count))
-        for start, count in [(100, 3), (500, 1), (900, 6)]
-    ]
-    index = VectorIndex.from_shards(shards, DIMENSIONS)
+    index = OrganizationIndex(DIMENSIONS)
+    shards = {
+        key: (np.arange(start, start + count, dtype=np.int64), unit_vectors(rng, count))
+        for key, start, count in [("a", 100, 3), ("b", 500, 1), ("c", 900, 6), ("d", 2000, 2)]
+    }
+    for key, (ids, vectors) in shards.items():
+        _fill(index, key, ids, vectors)
 
-    assert len(index) == 10
-    assert index.ids.tolist() == [100, 101, 102, 500, 900, 901, 902, 903, 904, 905]
-    pairs = {int(i): v for shard in shards for i, v in zip(shard.ids, shard.vectors)}
-    for embed_id, vector in zip(index.ids, index.vectors):
-        np.testing.assert_array_equal(vector, pairs[int(embed_id)])
-    for embed_id, vector in pairs.items():
-        assert index.top_k(vector, 1)[0].embed_id == embed_id
+    index.drop({"a", "c"})
+
+    assert len(index) == 3
+    assert sorted(index.ids[: index.size].tolist()) == [500, 2000, 2001]
+    for key in ("b", "d"):
+        start, count = index.rows[key]
+        np.testing.assert_array_equal(index.ids[start : start + count], shards[key][0])
+        np.testing.assert_array_equal(index.vectors[start : start + count], shards[key][1])
+    assert set(index.rows) == {"b", "d"}
+    assert index.top_k(shards["d"][1][1], 1)[0].embed_id == 2001
+
+
+def test_reserve_grows_capacity_and_keeps_existing_rows():
+    rng = np.random.default_rng(4)
+    index = OrganizationIndex(DIMENSIONS)
+    ids, vectors = random_vectors(rng, 10)
+    _fill(index, "a", ids, vectors)
+    index.reserve(100_000)
+    assert len(index.ids) >= 100_010 and index.vectors.shape[1] == DIMENSIONS
+    np.testing.assert_array_equal(index.ids[:10], ids)
+    np.testing.assert_array_equal(index.vectors[:10], vectors)
+
+
+def _manifest(counts: list[int]) -> Manifest:
+    return Manifest(shards=tuple(ShardRef(f"s{i}", count) for i, count in enumerate(counts)))
+
+
+def test_few_small_shards_are_left_alone():
+    assert shards_to_merge(_manifest([1] * MAX_SMALL_SHARDS + [FULL_SHARD_VECTORS] * 30)) == []
+
+
+def test_too_many_small_shards_merge_the_smallest_leaving_a_bounded_count():
+    manifest = _manifest([5, 1, 300, 1, 2, 40, 1, 7, 9, 1, FULL_SHARD_VECTORS])
+    merge = shards_to_merge(manifest)
+    assert [s.count for s in merge] == sorted(s.count for s in merge)
+    assert all(s.count < FULL_SHARD_VECTORS for s in merge)
+    small_after = sum(1 for s in manifest.shards if s.count < FULL_SHARD_VECTORS) - len(merge) + 1
+    assert small_after <= MAX_SMALL_SHARDS // 2 + 1
+    assert max(s.count for s in merge) < 300  # the largest small shards are rewritten last
+
+
+def test_ten_thousand_single_enrollments_stay_within_twenty_objects():
+    counts: list[int] = []
+    for _ in range(10_000):
+        counts.append(1)
+        merge = shards_to_merge(_manifest(counts))
+        if merge:
+            merged = sorted(counts)[: len(merge)]
+            remaining = sorted(counts)[len(merge) :]
+            counts = remaining + [sum(merged)]
+        assert len(counts) + 1 <= 20  # shards + the manifest
+    assert sum(counts) == 10_000
 
 
 def test_normalize_returns_float32_unit_vectors_along_the_last_axis():
@@ -93,9 +154,3 @@ def test_normalize_leaves_a_zero_vector_finite():
     unit = normalize(np.zeros((2, DIMENSIONS), np.float32))
     assert np.isfinite(unit).all()
     np.testing.assert_array_equal(unit, 0.0)
-
-
-def test_top_k_refuses_a_k_below_one():
-    index = random_index(np.random.default_rng(3), 10)
-    with pytest.raises(ValueError):
-        index.top_k(index.vectors[0], 0)
