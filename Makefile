@@ -6,7 +6,7 @@ export DEEPFACE_HOME ?= $(CURDIR)/.cache/deepface
 export FACEMATCH_FACES_DIR ?= $(abspath $(CURDIR)/../shared/faces/deepface)
 WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 
-.PHONY: install weights test lint clean run
+.PHONY: install weights test lint clean run openapi
 
 install: $(VENV)/.installed weights
 
@@ -33,3 +33,7 @@ clean:
 
 run: install
 	$(PYTHON) -m facematch.local
+
+# Regenerate openapi.json from the handlers' routes and models (a test checks it is current).
+openapi: install
+	$(PYTHON) -m facematch.local.openapi

@@ -7,9 +7,17 @@ from aws_lambda_powertools.event_handler.openapi.params import File, Form
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from facematch.http import ImageField, create_resolver, image_input, logger
+from facematch.errors import (
+    ImageTooLarge,
+    InvalidImage,
+    NoFaceDetected,
+    OrganizationNotFound,
+    UnsupportedImageFormat,
+    UnsupportedMediaType,
+)
+from facematch.http import ImageField, create_resolver, documented, image_input, logger
 from facematch.models import ORGANIZATION_PATTERN, ComparisonResult
-from facematch.service import FaceMatchService
+from facematch.service import MAX_TOP_K, FaceMatchService
 
 tracer = Tracer()
 metrics = Metrics()
@@ -17,14 +25,21 @@ app = create_resolver()
 service = FaceMatchService.from_settings()
 
 
-@app.post("/api/face-compare")
+@app.post(
+    "/api/face-compare",
+    responses=documented(
+        ComparisonResult, InvalidImage, OrganizationNotFound, UnsupportedMediaType,
+        ImageTooLarge, UnsupportedImageFormat, NoFaceDetected,
+    ),
+)
 @tracer.capture_method
 def compare(
     organization: Annotated[str, Form(pattern=ORGANIZATION_PATTERN)],
     image: Annotated[ImageField, File(description="Photo: a file, or a base64 string in JSON")],
     threshold: Annotated[float | None, Form(ge=0.0, le=2.0)] = None,
+    top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = 1,
 ) -> ComparisonResult:
-    result = service.compare(organization, image_input(image), threshold=threshold)
+    result = service.compare(organization, image_input(image), threshold=threshold, top_k=top_k)
     metrics.add_metric(name="Matches" if result.match else "NonMatches", unit="Count", value=1)
     return result
 

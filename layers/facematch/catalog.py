@@ -5,12 +5,16 @@ One table, keyed ``pk`` / ``sk``:
 - ``ORG#<organization>`` / ``EMB#<embed_id, zero-padded>``: one item per stored embedding;
 - ``ORG#<organization>`` / ``UPLOAD#<received_at>#<key digest>``: the outcome of one S3 upload,
   newest last in key order, so a reverse query lists recent uploads first.
-Powertools' idempotency records share the table under their own partition key.
+Powertools' idempotency records share the table under their own partition key. The sparse
+index ``ExternalIdIndex`` (``external_key`` = ``ORG#<organization>#EXT#<external_id>``) finds all
+embeddings of one person.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,10 +23,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from facematch.aws import client
 from facematch.config import get_settings
+from facematch.errors import InvalidRequest
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _ID_WIDTH = 12
+EXTERNAL_ID_INDEX = "ExternalIdIndex"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class EmbeddingRecord:
     shard: str
     source: str
     external_id: str | None = None
+    image_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,41 @@ class UploadRecord:
     embed_id: int | None = None
     external_id: str | None = None
     error: dict[str, str] | None = None
+
+
+def _embedding_item(record: EmbeddingRecord) -> dict[str, Any]:
+    item = {"pk": _org_key(record.organization), "sk": _embedding_key(record.embed_id), **asdict(record)}
+    if record.external_id:
+        # Only labelled embeddings enter the index (a sparse index): one person's are one query.
+        item["external_key"] = _external_key(record.organization, record.external_id)
+    return item
+
+
+def _external_key(organization: str, external_id: str) -> str:
+    return f"ORG#{organization}#EXT#{external_id}"
+
+
+def _encode_token(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def _decode_token(token: str, query_values: dict[str, Any], by_person: bool) -> dict[str, Any]:
+    """The start key in a token, accepted only if it continues this very query."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeDecodeError):
+        key = None
+    expected_names = {"pk", "sk", "external_key"} if by_person else {"pk", "sk"}
+    partition = query_values[":person"] if by_person else query_values[":pk"]
+    if (
+        not isinstance(key, dict)
+        or set(key) != expected_names
+        or not all(isinstance(value, dict) and set(value) == {"S"} for value in key.values())
+        or key["external_key" if by_person else "pk"] != partition
+        or not str(key["sk"]["S"]).startswith("EMB#")
+    ):
+        raise InvalidRequest("next_token is not a token this API returned for this query.")
+    return key
 
 
 def _org_key(organization: str) -> str:
@@ -109,13 +151,7 @@ class Catalog:
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": _to_item(
-                            {
-                                "pk": _org_key(record.organization),
-                                "sk": _embedding_key(record.embed_id),
-                                **asdict(record),
-                            }
-                        ),
+                        "Item": _to_item(_embedding_item(record)),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }
@@ -124,19 +160,84 @@ class Catalog:
         )
 
     def delete_embeddings(self, organization: str, embed_ids: list[int]) -> None:
-        client("dynamodb").transact_write_items(
-            TransactItems=[
-                {
-                    "Delete": {
-                        "TableName": self.table_name,
-                        "Key": _to_item(
-                            {"pk": _org_key(organization), "sk": _embedding_key(embed_id)}
-                        ),
-                    }
-                }
-                for embed_id in embed_ids
-            ]
+        self._delete_keys(
+            [{"pk": _org_key(organization), "sk": _embedding_key(embed_id)} for embed_id in embed_ids]
         )
+
+    def list_embeddings(
+        self,
+        organization: str,
+        *,
+        limit: int,
+        next_token: str | None = None,
+        external_id: str | None = None,
+    ) -> tuple[list[EmbeddingRecord], str | None]:
+        """One page of an organization's embeddings in embed_id order, and the next page's token."""
+        request: dict[str, Any] = {"TableName": self.table_name, "Limit": limit}
+        if external_id is None:
+            request["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :embeddings)"
+            request["ExpressionAttributeValues"] = _to_item(
+                {":pk": _org_key(organization), ":embeddings": "EMB#"}
+            )
+        else:
+            request["IndexName"] = EXTERNAL_ID_INDEX
+            request["KeyConditionExpression"] = "external_key = :person"
+            request["ExpressionAttributeValues"] = _to_item(
+                {":person": _external_key(organization, external_id)}
+            )
+        if next_token:
+            request["ExclusiveStartKey"] = _decode_token(
+                next_token, request["ExpressionAttributeValues"], external_id is not None
+            )
+        response = client("dynamodb").query(**request)
+        records = [_record(EmbeddingRecord, _from_item(item)) for item in response["Items"]]
+        last = response.get("LastEvaluatedKey")
+        return records, _encode_token(last) if last else None
+
+    def embeddings_of(self, organization: str, external_id: str) -> list[EmbeddingRecord]:
+        records, token = self.list_embeddings(organization, limit=1000, external_id=external_id)
+        while token:
+            page, token = self.list_embeddings(
+                organization, limit=1000, external_id=external_id, next_token=token
+            )
+            records += page
+        return records
+
+    def purge_organization(self, organization: str) -> int:
+        """Delete every item of the organization (embeddings, counter, upload records)."""
+        keys = []
+        paginator = client("dynamodb").get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_to_item({":pk": _org_key(organization)}),
+            ProjectionExpression="pk, sk",
+        ):
+            keys += [_from_item(item) for item in page["Items"]]
+        self._delete_keys(keys)
+        return len(keys)
+
+    def purge_idempotency_records(self, partition: str, mentioning: str) -> None:
+        """Delete idempotency records whose stored result mentions ``mentioning``."""
+        paginator = client("dynamodb").get_paginator("query")
+        keys = []
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            FilterExpression="contains(#data, :needle)",
+            ExpressionAttributeNames={"#data": "data"},
+            ExpressionAttributeValues=_to_item({":pk": partition, ":needle": mentioning}),
+            ProjectionExpression="pk, sk",
+        ):
+            keys += [_from_item(item) for item in page["Items"]]
+        self._delete_keys(keys)
+
+    def _delete_keys(self, keys: list[dict[str, str]]) -> None:
+        for start in range(0, len(keys), 25):
+            requests = [{"DeleteRequest": {"Key": _to_item(key)}} for key in keys[start : start + 25]]
+            while requests:
+                response = client("dynamodb").batch_write_item(RequestItems={self.table_name: requests})
+                requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
 
     def get_embedding(self, organization: str, embed_id: int) -> EmbeddingRecord | None:
         response = client("dynamodb").get_item(
@@ -146,6 +247,26 @@ class Catalog:
         if "Item" not in response:
             return None
         return _record(EmbeddingRecord, _from_item(response["Item"]))
+
+    def external_ids(self, organization: str, embed_ids: list[int]) -> dict[int, str]:
+        """The labels of some embeddings (those that have one), in one batched read."""
+        keys = [
+            _to_item({"pk": _org_key(organization), "sk": _embedding_key(embed_id)})
+            for embed_id in dict.fromkeys(embed_ids)
+        ]
+        labels: dict[int, str] = {}
+        for start in range(0, len(keys), 100):
+            pending = {
+                self.table_name: {"Keys": keys[start : start + 100], "ProjectionExpression": "embed_id, external_id"}
+            }
+            while pending:
+                response = client("dynamodb").batch_get_item(RequestItems=pending)
+                for item in response["Responses"].get(self.table_name, []):
+                    values = _from_item(item)
+                    if values.get("external_id"):
+                        labels[values["embed_id"]] = values["external_id"]
+                pending = response.get("UnprocessedKeys") or {}
+        return labels
 
     def record_upload(self, record: UploadRecord) -> None:
         client("dynamodb").put_item(

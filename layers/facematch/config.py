@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
     # Detection runs on a copy no larger than this; alignment and embedding use the full photo.
     detection_max_side: int = 640
     shard_load_concurrency: int = 16
+    # The committed OpenAPI document (the Dockerfile copies it next to the handler).
+    openapi_file: Path = Path(__file__).resolve().parents[2] / "openapi.json"
+    # Keep each enrolled photo (encrypted) next to its embedding; by default only embeddings are kept.
+    store_images: bool = False
 
 
 @functools.cache

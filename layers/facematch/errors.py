@@ -50,6 +50,11 @@ class OrganizationNotFound(FaceMatchError):
     status = 404
 
 
+class EmbeddingNotFound(FaceMatchError):
+    code = "EMBEDDING_NOT_FOUND"
+    status = 404
+
+
 class UploadNotFound(FaceMatchError):
     code = "UPLOAD_NOT_FOUND"
     status = 404
@@ -75,12 +80,14 @@ class StoreConflict(FaceMatchError):
 class NothingEnrolled(FaceMatchError):
     """No image of an enrollment request could be enrolled; ``failures`` says why for each."""
 
+    code = "NOTHING_ENROLLED"  # or the reason all the images share
     status = 422
 
     def __init__(self, failures: list[dict[str, Any]]) -> None:
         codes = {failure["error"]["code"] for failure in failures}
         # One shared reason is the useful code to branch on; mixed reasons get a code of their own.
-        self.code = codes.pop() if len(codes) == 1 else "NOTHING_ENROLLED"  # type: ignore[misc]
+        if len(codes) == 1:
+            self.code = codes.pop()  # type: ignore[misc]
         super().__init__(f"None of the {len(failures)} image(s) could be enrolled.")
         self.failures = failures
 

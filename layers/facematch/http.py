@@ -14,12 +14,15 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 
+from pydantic import BaseModel
+
 from facematch.errors import (
     FaceMatchError,
     InvalidRequest,
     RouteNotFound,
     UnsupportedMediaType,
 )
+from facematch.models import ErrorResponse
 from facematch.service import ImageInput
 
 logger = Logger()
@@ -42,6 +45,24 @@ def _image_input(index: int, item: ImageField) -> ImageInput:
     if isinstance(item, UploadFile):
         return ImageInput(name=item.filename or str(index), data=item.content)
     return ImageInput(name=str(index), data=item)
+
+
+def documented(
+    model: type[BaseModel], *errors: type[FaceMatchError], status: int = 200
+) -> dict[int, Any]:
+    """OpenAPI responses of a route: its result, and the errors it can answer with."""
+    responses: dict[int, Any] = {
+        status: {"description": "Success", "content": {"application/json": {"model": model}}}
+    }
+    codes: dict[int, list[str]] = {}
+    for error in (InvalidRequest, *errors, FaceMatchError):
+        codes.setdefault(error.status, []).append(error.code)
+    for error_status, names in sorted(codes.items()):
+        responses[error_status] = {
+            "description": " or ".join(dict.fromkeys(names)),
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return responses
 
 
 def json_response(status: int, body: dict[str, Any]) -> Response:

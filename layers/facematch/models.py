@@ -40,7 +40,7 @@ class Face(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    code: str
+    code: str = Field(description="Stable, for programs to branch on: NO_FACE_DETECTED, INVALID_IMAGE, ...")
     message: str
 
 
@@ -67,7 +67,25 @@ class EnrollmentResult(BaseModel):
     failed: list[FailedImage]
 
 
+class ErrorResponse(BaseModel):
+    """Every error. An enrollment that enrolled nothing also lists why each image failed."""
+
+    error: ErrorDetail
+    embeddings: list[Embedding] | None = None
+    failed: list[FailedImage] | None = None
+
+
+class Match(BaseModel):
+    embed_id: int
+    external_id: str | None = None
+    similarity_score: float = Field(description="1 - cosine distance")
+    distance: float = Field(description="cosine distance")
+    match: bool
+
+
 class ComparisonResult(BaseModel):
+    """The best match at the top level (the original contract), and the ``top_k`` best in ``matches``."""
+
     embed_id: int
     external_id: str | None = None
     similarity_score: float = Field(description="1 - cosine distance")
@@ -76,6 +94,36 @@ class ComparisonResult(BaseModel):
     match: bool
     model: str
     face: Face
+    matches: list[Match]
+
+
+class StoredEmbedding(BaseModel):
+    """What FaceMatch holds about one embedding (never the vector)."""
+
+    embed_id: int
+    organization: str
+    created_at: str
+    model: str
+    face: Face
+    source: str = Field(description="The uploaded file name, request index, or S3 key.")
+    external_id: str | None = None
+    image_stored: bool = Field(description="Whether the source photo is kept (FACEMATCH_STORE_IMAGES).")
+
+
+class EmbeddingPage(BaseModel):
+    organization: str
+    embeddings: list[StoredEmbedding]
+    next_token: str | None = Field(default=None, description="Pass it back to get the next page.")
+
+
+class Deletion(BaseModel):
+    organization: str
+    deleted: list[StoredEmbedding]
+
+
+class Purge(BaseModel):
+    organization: str
+    deleted_items: int = Field(description="DynamoDB items deleted: embeddings, counter, upload records.")
 
 
 class UploadOutcome(BaseModel):

@@ -16,6 +16,8 @@ from facematch.uploads import S3Upload
 
 # S3 and SQS deliver at least once: the same object version is enrolled once for this long.
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+IDEMPOTENCY_PARTITION = "IDEMPOTENCY#uploads"
+_PROVIDED_LAZILY = object()
 
 
 def is_queue_event(event: dict) -> bool:
@@ -45,9 +47,15 @@ def uploads_in(record: SQSRecord) -> list[S3Upload]:
 class _SharedClientPersistenceLayer(DynamoDBPersistenceLayer):
     """Powertools' DynamoDB store, on FaceMatch's lazily created client (endpoint, moto, reuse)."""
 
+    def __init__(self, **options: str) -> None:
+        # Powertools builds and touches a client at init unless handed one; ours comes on first use.
+        self._initialized = False
+        super().__init__(boto3_client=_PROVIDED_LAZILY, **options)
+        self._initialized = True
+
     @property
     def client(self):  # noqa: ANN201 - a boto3 client
-        return client("dynamodb")
+        return client("dynamodb") if self._initialized else _PROVIDED_LAZILY
 
     @client.setter
     def client(self, _ignored) -> None:  # Powertools assigns a client of its own at init
@@ -65,7 +73,7 @@ def upload_idempotency(table_name: str) -> tuple[IdempotencyConfig, DynamoDBPers
         table_name=table_name,
         key_attr="pk",
         sort_key_attr="sk",
-        static_pk_value="IDEMPOTENCY#uploads",
+        static_pk_value=IDEMPOTENCY_PARTITION,
         expiry_attr="expiration",
     )
     return config, store

@@ -14,7 +14,7 @@ import yaml
 from facematch.aws import client
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-_TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode")
+_TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes")
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -38,7 +38,7 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 def table_definition(template: dict[str, Any]) -> dict[str, Any]:
     properties = template["Resources"]["FaceMatchTable"]["Properties"]
-    return {name: properties[name] for name in _TABLE_PROPERTIES}
+    return {name: properties[name] for name in _TABLE_PROPERTIES if name in properties}
 
 
 def create_resources(bucket: str, table: str, template: dict[str, Any] | None = None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""FaceMatch's use cases: enroll photos into an organization, and find who a photo shows."""
+"""FaceMatch's use cases: enroll photos, find who a photo shows, and manage what is held."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from facematch import __version__
 from facematch.catalog import Catalog, EmbeddingRecord, UploadRecord
 from facematch.config import Settings, get_settings
 from facematch.errors import (
+    EmbeddingNotFound,
     FaceMatchError,
     InvalidImage,
     InvalidRequest,
@@ -25,22 +26,29 @@ from facematch.faces import EmbeddedFace, FaceEmbedder
 from facematch.images import decode_image
 from facematch.models import (
     ComparisonResult,
+    Deletion,
     Embedding,
+    EmbeddingPage,
     EnrollmentResult,
     Face,
     FailedImage,
     Health,
+    Match,
+    Purge,
+    StoredEmbedding,
     UploadList,
     UploadOutcome,
     validate_external_id,
     validate_organization,
 )
+from facematch.photos import PhotoStore
+from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import VectorStore
-from facematch.shards import ShardStore
-from facematch.uploads import S3Upload, organization_of, read_upload
-
+from facematch.shards import ShardStore, organization_prefix
+from facematch.uploads import UPLOAD_PREFIX, S3Upload, delete_upload, organization_of, read_upload
 
 logger = Logger()
+MAX_TOP_K = 100
 
 
 def _now() -> str:
@@ -63,6 +71,19 @@ class ImageInput:
             raise InvalidImage("The image is not valid base64.") from error
 
 
+def _stored(record: EmbeddingRecord) -> StoredEmbedding:
+    return StoredEmbedding(
+        embed_id=record.embed_id,
+        organization=record.organization,
+        created_at=record.created_at,
+        model=record.model,
+        face=Face(**record.face),
+        source=record.source,
+        external_id=record.external_id,
+        image_stored=record.image_key is not None,
+    )
+
+
 class FaceMatchService:
     """Built once per process (at Lambda init): the model load is what a cold start pays for."""
 
@@ -76,7 +97,9 @@ class FaceMatchService:
         self.settings = settings
         self.embedder = embedder
         self.catalog = catalog
+        self.shards = store
         self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency)
+        self.photos = PhotoStore(store)
         # Brings the organization's vectors up to date while the query photo is being embedded.
         self._background = ThreadPoolExecutor(max_workers=1)
 
@@ -94,6 +117,8 @@ class FaceMatchService:
             version=__version__,
         )
 
+    # Enrollment
+
     def enroll(
         self,
         organization: str,
@@ -101,6 +126,7 @@ class FaceMatchService:
         *,
         include_embedding: bool = False,
         external_id: str | None = None,
+        max_image_bytes: int | None = None,
     ) -> EnrollmentResult:
         validate_organization(organization)
         validate_external_id(external_id)
@@ -115,12 +141,12 @@ class FaceMatchService:
         failed: list[FailedImage] = []
         for image in images:
             try:
-                faces.append((image, self.embed(image)))
+                faces.append((image, self.embed(image, max_bytes=max_image_bytes)))
             except FaceMatchError as error:
                 failed.append(FailedImage(image=image.name, error=error.to_dict()))
         if not faces:
             raise NothingEnrolled([failure.model_dump() for failure in failed])
-        records = self._store_vectors(organization, faces, external_id)
+        records = self._store(organization, faces, external_id)
         embeddings = [
             Embedding(
                 embed_id=record.embed_id,
@@ -137,43 +163,13 @@ class FaceMatchService:
         ]
         return EnrollmentResult(organization=organization, embeddings=embeddings, failed=failed)
 
-    def compare(
-        self, organization: str, image: ImageInput, *, threshold: float | None = None
-    ) -> ComparisonResult:
-        validate_organization(organization)
-        if threshold is not None and not 0.0 <= threshold <= 2.0:
-            raise InvalidRequest("threshold is a cosine distance between 0 and 2.")
-        refreshed = self._background.submit(self.vectors.refresh, organization, self.settings.model)
-        try:
-            face = self.embed(image)
-        finally:
-            wait([refreshed])  # never leave a read running past the request
-        refreshed.result()
-        best = self.vectors.search(organization, self.settings.model, face.vector, 1, revalidate=False)
-        if not best:
-            raise OrganizationNotFound(
-                f"Organization {organization!r} has no enrolled faces for model {self.settings.model}."
-            )
-        threshold = self.embedder.default_threshold if threshold is None else threshold
-        distance = max(0.0, 1.0 - best[0].similarity)
-        record = self.catalog.get_embedding(organization, best[0].embed_id)
-        return ComparisonResult(
-            embed_id=best[0].embed_id,
-            external_id=record.external_id if record else None,
-            similarity_score=round(1.0 - distance, 6),
-            distance=round(distance, 6),
-            threshold=threshold,
-            match=distance <= threshold,
-            model=self.settings.model,
-            face=Face(**vars(face.box)),
-        )
-
     def enroll_upload(self, upload: S3Upload) -> UploadOutcome:
         """Enroll a photo dropped under ``uploads/<organization>/`` and record the outcome.
 
         A photo FaceMatch cannot use (no face, not an image, too large, gone) is a permanent
         failure: recorded once, and not raised, so the message is not retried. Anything else
-        (throttling, an S3 outage) is raised, so the queue retries it.
+        (throttling, an S3 outage) is raised, so the queue retries it. Either way the photo
+        leaves the inbox once its outcome is recorded: FaceMatch keeps embeddings, not photos.
         """
         received_at = _now()
         try:
@@ -188,8 +184,10 @@ class FaceMatchService:
         try:
             photo = read_upload(upload, self.settings.max_upload_bytes)
             result = self.enroll(
-                organization, [ImageInput(name=upload.key, data=photo.data)],
+                organization,
+                [ImageInput(name=upload.key, data=photo.data)],
                 external_id=photo.external_id,
+                max_image_bytes=self.settings.max_upload_bytes,
             )
         except NothingEnrolled as error:
             outcome = UploadRecord(
@@ -207,6 +205,7 @@ class FaceMatchService:
                 embed_id=embedding.embed_id, external_id=photo.external_id,
             )
         self.catalog.record_upload(outcome)
+        delete_upload(upload)
         return UploadOutcome(**vars(outcome))
 
     def recent_uploads(self, organization: str, limit: int) -> UploadList:
@@ -216,44 +215,169 @@ class FaceMatchService:
             organization=organization, uploads=[UploadOutcome(**vars(r)) for r in records]
         )
 
-    def embed(self, image: ImageInput) -> EmbeddedFace:
+    # Matching
+
+    def compare(
+        self,
+        organization: str,
+        image: ImageInput,
+        *,
+        threshold: float | None = None,
+        top_k: int = 1,
+    ) -> ComparisonResult:
+        validate_organization(organization)
+        if threshold is not None and not 0.0 <= threshold <= 2.0:
+            raise InvalidRequest("threshold is a cosine distance between 0 and 2.")
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidRequest(f"top_k is between 1 and {MAX_TOP_K}.")
+        refreshed = self._background.submit(self.vectors.refresh, organization, self.settings.model)
+        try:
+            face = self.embed(image)
+        finally:
+            wait([refreshed])  # never leave a read running past the request
+        refreshed.result()
+        candidates = self.vectors.search(
+            organization, self.settings.model, face.vector, top_k, revalidate=False
+        )
+        if not candidates:
+            raise OrganizationNotFound(
+                f"Organization {organization!r} has no enrolled faces for model {self.settings.model}."
+            )
+        threshold = self.embedder.default_threshold if threshold is None else threshold
+        labels = self.catalog.external_ids(organization, [c.embed_id for c in candidates])
+        matches = []
+        for candidate in candidates:
+            distance = max(0.0, 1.0 - candidate.similarity)
+            matches.append(
+                Match(
+                    embed_id=candidate.embed_id,
+                    external_id=labels.get(candidate.embed_id),
+                    similarity_score=round(1.0 - distance, 6),
+                    distance=round(distance, 6),
+                    match=distance <= threshold,
+                )
+            )
+        best = matches[0]
+        return ComparisonResult(
+            **best.model_dump(),
+            threshold=threshold,
+            model=self.settings.model,
+            face=Face(**vars(face.box)),
+            matches=matches,
+        )
+
+    def embed(self, image: ImageInput, *, max_bytes: int | None = None) -> EmbeddedFace:
         """Decode a photo and embed its largest face."""
         pixels = decode_image(
             image.raw_bytes(),
-            max_bytes=self.settings.max_image_bytes,
+            max_bytes=max_bytes or self.settings.max_image_bytes,
             max_pixels=self.settings.max_image_pixels,
         )
         return self.embedder.embed(pixels)
 
-    def _store_vectors(
+    # What is held, and deleting it
+
+    def list_embeddings(
+        self,
+        organization: str,
+        *,
+        limit: int = 50,
+        next_token: str | None = None,
+        external_id: str | None = None,
+    ) -> EmbeddingPage:
+        validate_organization(organization)
+        validate_external_id(external_id)
+        records, token = self.catalog.list_embeddings(
+            organization, limit=limit, next_token=next_token, external_id=external_id
+        )
+        return EmbeddingPage(
+            organization=organization, embeddings=[_stored(r) for r in records], next_token=token
+        )
+
+    def get_embedding(self, organization: str, embed_id: int) -> StoredEmbedding:
+        validate_organization(organization)
+        record = self.catalog.get_embedding(organization, embed_id)
+        if record is None:
+            raise EmbeddingNotFound(f"Organization {organization!r} has no embedding {embed_id}.")
+        return _stored(record)
+
+    def delete_embedding(self, organization: str, embed_id: int) -> Deletion:
+        validate_organization(organization)
+        record = self.catalog.get_embedding(organization, embed_id)
+        if record is None:
+            raise EmbeddingNotFound(f"Organization {organization!r} has no embedding {embed_id}.")
+        return self._delete(organization, [record])
+
+    def delete_person(self, organization: str, external_id: str) -> Deletion:
+        """Delete every embedding labelled with ``external_id``: one person's right to erasure."""
+        validate_organization(organization)
+        validate_external_id(external_id)
+        records = self.catalog.embeddings_of(organization, external_id)
+        if not records:
+            raise EmbeddingNotFound(
+                f"Organization {organization!r} has no embedding labelled {external_id!r}."
+            )
+        return self._delete(organization, records)
+
+    def purge_organization(self, organization: str) -> Purge:
+        """Delete everything of an organization: vectors, photos, uploads, metadata, counters.
+
+        Every object version goes too. Its embed_ids start again at 1 if it enrolls again.
+        """
+        validate_organization(organization)
+        self.shards.purge_prefix(organization_prefix(organization))
+        self.shards.purge_prefix(f"{UPLOAD_PREFIX}{organization}/")
+        items = self.catalog.purge_organization(organization)
+        self.catalog.purge_idempotency_records(
+            IDEMPOTENCY_PARTITION, mentioning=f"{UPLOAD_PREFIX}{organization}/"
+        )
+        self.vectors.forget(organization)
+        return Purge(organization=organization, deleted_items=items)
+
+    def _delete(self, organization: str, records: list[EmbeddingRecord]) -> Deletion:
+        """Vectors first: once the manifest no longer has them, no compare anywhere returns them."""
+        for model in {record.model for record in records}:
+            self.vectors.remove(
+                organization, model, {r.embed_id for r in records if r.model == model}
+            )
+        self.photos.delete([r.image_key for r in records if r.image_key])
+        self.catalog.delete_embeddings(organization, [r.embed_id for r in records])
+        return Deletion(organization=organization, deleted=[_stored(r) for r in records])
+
+    def _store(
         self,
         organization: str,
         faces: list[tuple[ImageInput, EmbeddedFace]],
         external_id: str | None,
     ) -> list[EmbeddingRecord]:
-        """Shard first (invisible), then metadata, then the manifest commit that makes both live.
-
-        A failure before the commit undoes what was written, so nothing half-stored remains.
-        """
+        """Shard and photos first (invisible), then metadata, then the manifest commit that
+        makes them live. A failure before the commit undoes what was written."""
         model = self.settings.model
         ids = self.catalog.allocate_ids(organization, len(faces))
         vectors = np.stack([face.vector for _, face in faces])
         shard = self.vectors.stage(organization, model, np.asarray(ids), vectors)
-        created_at = _now()
-        records = [
-            EmbeddingRecord(
-                organization=organization,
-                embed_id=embed_id,
-                created_at=created_at,
-                model=model,
-                face=vars(face.box),
-                shard=shard.key,
-                source=image.name,
-                external_id=external_id,
-            )
-            for embed_id, (image, face) in zip(ids, faces)
-        ]
+        photo_keys: list[str] = []
         try:
+            if self.settings.store_images:
+                photo_keys = [
+                    self.photos.put(organization, embed_id, image.raw_bytes())
+                    for embed_id, (image, _) in zip(ids, faces)
+                ]
+            created_at = _now()
+            records = [
+                EmbeddingRecord(
+                    organization=organization,
+                    embed_id=embed_id,
+                    created_at=created_at,
+                    model=model,
+                    face=vars(face.box),
+                    shard=shard.key,
+                    source=image.name,
+                    external_id=external_id,
+                    image_key=photo_keys[index] if photo_keys else None,
+                )
+                for index, (embed_id, (image, face)) in enumerate(zip(ids, faces))
+            ]
             self.catalog.put_embeddings(records)
             try:
                 self.vectors.publish(organization, model, shard)
@@ -262,5 +386,6 @@ class FaceMatchService:
                 raise
         except BaseException:
             self.vectors.discard(shard)
+            self.photos.delete(photo_keys)
             raise
         return records

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from facematch.aws import client
 from facematch.errors import ImageTooLarge, InvalidRequest, UploadNotFound
 
+logger = Logger()
 UPLOAD_PREFIX = "uploads/"
 EXTERNAL_ID_METADATA = "external-id"  # x-amz-meta-external-id
 
@@ -60,3 +62,18 @@ def read_upload(upload: S3Upload, max_bytes: int) -> UploadedPhoto:
         size=response["ContentLength"],
         external_id=response.get("Metadata", {}).get(EXTERNAL_ID_METADATA),
     )
+
+
+def delete_upload(upload: S3Upload) -> None:
+    """Remove a processed photo from the inbox (that version, so nothing lingers).
+
+    Best effort: the outcome is already recorded, and the bucket's lifecycle rule expires
+    whatever is left under uploads/ within a day.
+    """
+    request = {"Bucket": upload.bucket, "Key": upload.key}
+    if upload.version_id:
+        request["VersionId"] = upload.version_id
+    try:
+        client("s3").delete_object(**request)
+    except ClientError:
+        logger.warning("Could not delete a processed upload", extra={"key": upload.key}, exc_info=True)

@@ -124,3 +124,11 @@ def test_a_photo_copied_into_the_embedded_bucket_becomes_searchable(local_stack,
     )
     assert status == 200
     assert (result["match"], result["external_id"]) == (True, "angelina")
+
+
+def test_swagger_ui_and_the_openapi_document_are_served(local_stack):
+    page = httpx.get(f"{local_stack.url}/api/swagger", timeout=10)
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    served = httpx.get(f"{local_stack.url}/api/openapi.json", timeout=10).json()
+    assert served["info"]["title"] == "FaceMatch"
+    assert "/api/face-compare" in served["paths"]

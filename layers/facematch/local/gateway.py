@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import importlib.util
+from importlib import resources
 import json
 import logging
 import re
@@ -18,22 +19,25 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
+from facematch.openapi import document
 from facematch.resources import load_template
 
 ROOT = Path(__file__).resolve().parents[3]
 # API Gateway's payload quota, and Lambda's limit on a synchronous invocation's event.
 MAX_GATEWAY_BODY = 10 * 1024 * 1024
 MAX_LAMBDA_EVENT = 6 * 1024 * 1024
+# Local-only: Swagger UI over the committed OpenAPI document (the deployed API serves the JSON).
+SWAGGER_PATH = "/api/swagger"
 _CMD = re.compile(r'^CMD\s*\[\s*"([\w.]+)\.(\w+)"\s*\]', re.MULTILINE)
 
 log = logging.getLogger("facematch.local")
-
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -106,12 +110,21 @@ class LocalGateway:
         globals_ = template.get("Globals", {}).get("Function", {})
         self._memory = int(globals_.get("MemorySize", 128))
         self._timeout = int(globals_.get("Timeout", 3))
-        self._handlers: dict[str, Handler] = {}
+        self._modules: dict[str, ModuleType] = {}
+        self._handler_names = {
+            name: _handler_command(resource["Metadata"])[1] for name, resource in self.functions.items()
+        }
 
     def load_handlers(self) -> None:
         """Import every function's handler once, as each Lambda's init phase would."""
         for name in self.functions:
-            self._handlers[name] = _import_handler(self.functions[name]["Metadata"])
+            self.module(name)
+
+    def module(self, function: str) -> ModuleType:
+        """The function's handler module, imported once (its init code runs once)."""
+        if function not in self._modules:
+            self._modules[function] = _import_handler_module(self.functions[function]["Metadata"])
+        return self._modules[function]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         request = Request(environ)
@@ -124,6 +137,8 @@ class LocalGateway:
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
+        if request.path == SWAGGER_PATH and request.method == "GET":
+            return _swagger(request)
         body = request.get_data(cache=False)
         if len(body) > MAX_GATEWAY_BODY:
             return self._gateway_response("REQUEST_TOO_LARGE", 413)
@@ -138,9 +153,9 @@ class LocalGateway:
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """Run one invocation of a function, as Lambda would (handlers are loaded once)."""
-        if function not in self._handlers:
-            self._handlers[function] = _import_handler(self.functions[function]["Metadata"])
-        return self._handlers[function](event, LambdaContext(function, self._memory, self._timeout))
+        module = self.module(function)
+        handler = getattr(module, self._handler_names[function])
+        return handler(event, LambdaContext(function, self._memory, self._timeout))
 
     def _invoke(self, function: str, event: dict[str, Any]) -> Response:
         try:
@@ -205,12 +220,31 @@ class LocalGateway:
         }
 
 
-def _import_handler(metadata: dict[str, Any]) -> Handler:
-    """The handler that the function's Dockerfile names in CMD, loaded from its source file."""
+def _handler_command(metadata: dict[str, Any]) -> tuple[Path, str]:
+    """The handler that the function's Dockerfile names in CMD: its source file and function."""
     dockerfile = ROOT / metadata["Dockerfile"]
     module_name, attribute = _CMD.search(dockerfile.read_text()).groups()
-    source = dockerfile.parent / f"{module_name.replace('.', '/')}.py"
-    spec = importlib.util.spec_from_file_location(f"{dockerfile.parent.name}_{module_name}", source)
+    return dockerfile.parent / f"{module_name.replace('.', '/')}.py", attribute
+
+
+def _import_handler_module(metadata: dict[str, Any]) -> ModuleType:
+    source, _ = _handler_command(metadata)
+    spec = importlib.util.spec_from_file_location(f"{source.parent.name}_{source.stem}", source)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, attribute)
+    return module
+
+
+def _swagger(request: Request) -> Response:
+    spec = json.dumps(document())
+    if request.args.get("format") == "json":
+        return Response(spec, content_type="application/json")
+    assets = resources.files("aws_lambda_powertools.event_handler.openapi.swagger_ui")
+    page = generate_swagger_html(
+        spec=spec,
+        swagger_js=(assets / "swagger-ui-bundle.min.js").read_text(),
+        swagger_css=(assets / "swagger-ui.min.css").read_text(),
+        swagger_base_url="",  # inline Powertools' bundled assets: works offline
+        oauth2_config=None,
+    )
+    return Response(page, content_type="text/html")

@@ -1,0 +1,255 @@
+"""Listing, labels, deletion, purge, top-k and the published OpenAPI contract."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+from facematch.aws import client
+from facematch.catalog import Catalog
+from facematch.config import Settings
+from facematch.local.openapi import generate, render
+from facematch.openapi import document
+from facematch.service import FaceMatchService, ImageInput
+from facematch.shards import ShardStore
+from support.api import invoke
+from support.events import load_event, multipart_event
+from support.photos import identities
+
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
+BUCKET = os.environ["FACEMATCH_BUCKET"]
+TABLE = os.environ["FACEMATCH_TABLE"]
+
+
+def request(app, context, method, path, query=None, path_parameters=None):
+    event = load_event("health.json")
+    event.update(httpMethod=method, path=path, resource=path, pathParameters=path_parameters)
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
+    return invoke(app, event, context)
+
+
+def enroll(app, context, organization, faces_dir, files, external_id=None):
+    fields = [("organization", organization)] + ([("external_id", external_id)] if external_id else [])
+    event = multipart_event(
+        "enroll-multipart.json", fields, [("images", f, (faces_dir / f).read_bytes()) for f in files]
+    )
+    status, body = invoke(app, event, context)
+    assert status == 201, body
+    return [e["embed_id"] for e in body["embeddings"]]
+
+
+def compare(app, context, organization, faces_dir, name, top_k=None):
+    fields = [("organization", organization)] + ([("top_k", str(top_k))] if top_k else [])
+    event = multipart_event("compare-multipart.json", fields, [("image", name, (faces_dir / name).read_bytes())])
+    return invoke(app, event, context)
+
+
+def shard_ids_in_s3(organization: str) -> list[int]:
+    """Every id in every stored version of every shard: what is physically in the bucket."""
+    s3 = client("s3")
+    ids: list[int] = []
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix=f"orgs/{organization}/").get("Versions", [])
+    for version in versions:
+        if version["Key"].endswith(".npy"):
+            body = s3.get_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+            ids += np.load(io.BytesIO(body)).tolist()  # the first array of a shard is its ids
+    return sorted(ids)
+
+
+@pytest.fixture
+def people(faces_dir):
+    return identities(faces_dir)
+
+
+def test_embeddings_are_listed_page_by_page_filtered_by_label_and_fetched_one_by_one(
+    embedding_app, lambda_context, faces_dir, organization, people
+):
+    angelina = enroll(embedding_app, lambda_context, organization, faces_dir, people["angelina"][:3], "person-angelina")
+    jennifer = enroll(embedding_app, lambda_context, organization, faces_dir, people["jennifer"][:2], "person-jennifer")
+
+    seen, token = [], None
+    while True:
+        query = {"organization": organization, "limit": "2"} | ({"next_token": token} if token else {})
+        status, page = request(embedding_app, lambda_context, "GET", "/api/embeddings", query)
+        assert status == 200, page
+        assert len(page["embeddings"]) <= 2
+        assert all("embedding" not in e for e in page["embeddings"])
+        seen += page["embeddings"]
+        token = page.get("next_token")
+        if not token:
+            break
+    assert [e["embed_id"] for e in seen] == angelina + jennifer
+
+    status, page = request(
+        embedding_app, lambda_context, "GET", "/api/embeddings",
+        {"organization": organization, "external_id": "person-jennifer"},
+    )
+    assert [e["embed_id"] for e in page["embeddings"]] == jennifer
+
+    status, one = request(
+        embedding_app, lambda_context, "GET", f"/api/embeddings/{angelina[1]}", {"organization": organization},
+        {"embed_id": str(angelina[1])},
+    )
+    assert status == 200
+    assert (one["embed_id"], one["external_id"], one["source"]) == (angelina[1], "person-angelina", people["angelina"][1])
+    assert one["image_stored"] is False
+
+    status, body = request(
+        embedding_app, lambda_context, "GET", "/api/embeddings/999", {"organization": organization}, {"embed_id": "999"}
+    )
+    assert (status, body["error"]["code"]) == (404, "EMBEDDING_NOT_FOUND")
+
+
+@pytest.mark.parametrize("token", ["garbage!", "eyJwayI6IHsiUyI6ICJPUkcjb3RoZXIifSwgInNrIjogeyJTIjogIkVNQiMxIn19"])
+def test_a_forged_or_foreign_page_token_is_a_validation_error(embedding_app, lambda_context, organization, token):
+    status, body = request(
+        embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": token}
+    )
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+
+def test_a_deleted_embedding_is_never_matched_again_even_by_a_warm_comparison_function(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization, people
+):
+    (first,) = enroll(embedding_app, lambda_context, organization, faces_dir, ["img1.jpg"], "person-angelina")
+    others = enroll(embedding_app, lambda_context, organization, faces_dir, ["img3.jpg", "img17.jpg"])
+    status, before = compare(comparison_app, lambda_context, organization, faces_dir, "img2.jpg")
+    assert (status, before["embed_id"], before["match"]) == (200, first, True)  # shards now cached
+
+    status, deleted = request(
+        embedding_app, lambda_context, "DELETE", f"/api/embeddings/{first}", {"organization": organization},
+        {"embed_id": str(first)},
+    )
+    assert status == 200, deleted
+    assert [e["embed_id"] for e in deleted["deleted"]] == [first]
+
+    status, after = compare(comparison_app, lambda_context, organization, faces_dir, "img2.jpg", top_k=100)
+    assert status == 200
+    assert first not in [m["embed_id"] for m in after["matches"]]
+    assert sorted(m["embed_id"] for m in after["matches"]) == sorted(others)
+    assert shard_ids_in_s3(organization) == sorted(others)  # physically gone, all versions
+    status, _ = request(
+        embedding_app, lambda_context, "DELETE", f"/api/embeddings/{first}", {"organization": organization},
+        {"embed_id": str(first)},
+    )
+    assert status == 404
+
+
+def test_deleting_by_external_id_removes_every_embedding_of_that_person(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization, people
+):
+    angelina = enroll(embedding_app, lambda_context, organization, faces_dir, people["angelina"][:2], "person-angelina")
+    enroll(embedding_app, lambda_context, organization, faces_dir, people["angelina"][2:4], "person-angelina")
+    jennifer = enroll(embedding_app, lambda_context, organization, faces_dir, people["jennifer"][:1], "person-jennifer")
+    compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][5])  # warm the cache
+
+    status, deleted = request(
+        embedding_app, lambda_context, "DELETE", "/api/embeddings",
+        {"organization": organization, "external_id": "person-angelina"},
+    )
+    assert status == 200, deleted
+    assert len(deleted["deleted"]) == 4 and {e["external_id"] for e in deleted["deleted"]} == {"person-angelina"}
+    status, result = compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][5], top_k=10)
+    assert [m["embed_id"] for m in result["matches"]] == jennifer
+    assert result["match"] is False
+    assert shard_ids_in_s3(organization) == jennifer
+    status, listing = request(embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization})
+    assert [e["embed_id"] for e in listing["embeddings"]] == jennifer
+    assert angelina  # enrolled before
+
+
+def test_purging_an_organization_leaves_nothing_of_it_and_spares_the_others(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization, people
+):
+    from facematch.local.queues import sqs_event
+    from facematch.resources import create_resources
+
+    enroll(embedding_app, lambda_context, organization, faces_dir, ["img1.jpg", "img3.jpg"], "someone")
+    enroll(embedding_app, lambda_context, "bystander", faces_dir, ["img1.jpg"], "someone")
+    client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/drop.jpg", Body=(faces_dir / "img4.jpg").read_bytes())
+    client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/left-over.jpg", Body=b"x")
+    queue = create_resources(BUCKET, TABLE)["UploadQueue"]
+    messages = client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    embedding_app.lambda_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q"), lambda_context)
+    compare(comparison_app, lambda_context, organization, faces_dir, "img2.jpg")  # warm the cache
+
+    status, body = request(
+        embedding_app, lambda_context, "DELETE", f"/api/organizations/{organization}", None, {"organization": organization}
+    )
+    assert status == 200, body
+
+    s3 = client("s3")
+    for prefix in (f"orgs/{organization}/", f"uploads/{organization}/"):
+        listing = s3.list_object_versions(Bucket=BUCKET, Prefix=prefix)
+        assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == []
+    items = client("dynamodb").scan(TableName=TABLE)["Items"]
+    assert not [item for item in items if organization in json.dumps(item)]
+    assert any(item["pk"]["S"] == "ORG#bystander" for item in items)
+    status, result = compare(comparison_app, lambda_context, organization, faces_dir, "img2.jpg")
+    assert (status, result["error"]["code"]) == (404, "ORGANIZATION_NOT_FOUND")
+    status, result = compare(comparison_app, lambda_context, "bystander", faces_dir, "img2.jpg")
+    assert status == 200 and result["match"] is True
+
+
+def test_top_k_returns_the_best_matches_best_first_with_the_best_at_the_top_level(
+    embedding_app, comparison_app, lambda_context, faces_dir, organization, people
+):
+    enroll(embedding_app, lambda_context, organization, faces_dir, people["angelina"][:3], "angelina")
+    enroll(embedding_app, lambda_context, organization, faces_dir, people["mark"][:2], "mark")
+    status, result = compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][4], top_k=4)
+    assert status == 200
+    matches = result["matches"]
+    assert len(matches) == 4
+    assert [m["distance"] for m in matches] == sorted(m["distance"] for m in matches)
+    assert {k: result[k] for k in matches[0]} == matches[0]
+    assert [m["external_id"] for m in matches[:3]] == ["angelina"] * 3
+    for bad in ("0", "101", "many"):
+        status, body = compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][4], top_k=bad)
+        assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+
+def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embedding(
+    embedding_app, faces_dir, organization
+):
+    base = embedding_app.service
+    service = FaceMatchService(
+        Settings(bucket=BUCKET, table=TABLE, store_images=True), base.embedder, Catalog(TABLE), ShardStore(BUCKET)
+    )
+    photo = (faces_dir / "img1.jpg").read_bytes()
+    (embedding,) = service.enroll(organization, [ImageInput("img1.jpg", photo)]).embeddings
+    stored = service.get_embedding(organization, embedding.embed_id)
+    assert stored.image_stored is True
+    key = f"orgs/{organization}/images/{embedding.embed_id}"
+    head = client("s3").head_object(Bucket=BUCKET, Key=key)
+    assert head["ServerSideEncryption"] == "AES256"
+    assert client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == photo
+
+    service.delete_embedding(organization, embedding.embed_id)
+    assert client("s3").list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", []) == []
+
+
+def test_by_default_no_photo_is_kept(embedding_app, faces_dir, organization):
+    embedding_app.service.enroll(organization, [ImageInput("img1.jpg", (faces_dir / "img1.jpg").read_bytes())])
+    keys = [v["Key"] for v in client("s3").list_object_versions(Bucket=BUCKET, Prefix=f"orgs/{organization}/").get("Versions", [])]
+    assert keys and all(key.endswith((".npy", "manifest.json")) for key in keys)
+
+
+def test_the_committed_openapi_document_is_what_the_code_generates_and_what_is_served(
+    embedding_app, comparison_app, lambda_context
+):
+    from facematch.local.gateway import LocalGateway
+
+    gateway = LocalGateway()
+    gateway._modules = {"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app}
+    generated = render(generate(gateway))
+    assert document() == json.loads(generated), "openapi.json is out of date: run make openapi"
+    status, served = request(embedding_app, lambda_context, "GET", "/api/openapi.json")
+    assert status == 200 and served == document()
+    template_routes = {(r.method.lower(), r.resource) for r in gateway.routes}
+    documented_routes = {(m, p) for p, ops in served["paths"].items() for m in ops}
+    assert template_routes == documented_routes
