@@ -50,8 +50,10 @@ def aws():
     from moto import mock_aws
 
     from facematch.aws import reset_clients
+    from facematch.local.moto_s3 import make_conditional_writes_atomic
     from facematch.resources import create_resources
 
+    make_conditional_writes_atomic()
     reset_clients()
     with mock_aws():
         create_resources(os.environ["FACEMATCH_BUCKET"], os.environ["FACEMATCH_TABLE"])

@@ -142,15 +142,16 @@ class VectorStore:
 
     def publish(self, organization: str, model: str, shard: ShardRef) -> None:
         """Commit a staged shard; merges small shards when there are too many."""
-        manifest = self.shards.commit(organization, model, add=[shard])
-        if shards_to_merge(manifest):
+        commit = self.shards.commit(organization, model, add=[shard])
+        self.shards.purge_shards(commit.expired)
+        if shards_to_merge(commit.manifest):
             try:
                 self.compact(organization, model)
             except Exception:  # noqa: BLE001 - the shard is committed; the next publish retries
                 logger.warning("Compaction deferred", exc_info=True)
 
     def discard(self, shard: ShardRef) -> None:
-        self.shards.purge([shard.key])
+        self.shards.purge_shards([shard])
 
     def compact(self, organization: str, model: str) -> None:
         """Fold small shards into one. Safe beside concurrent writers: the commit only succeeds
@@ -166,10 +167,11 @@ class VectorStore:
             merged = self.shards.write_shard(
                 organization, model, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
             )
-            if self.shards.commit(organization, model, add=[merged], remove=[s.key for s in merge]):
-                self.shards.purge(s.key for s in merge)
+            commit = self.shards.commit(organization, model, add=[merged], remove=[s.key for s in merge])
+            if commit:
+                self.shards.purge_shards(commit.expired)
                 return
-            self.shards.purge([merged.key])
+            self.shards.purge_shards([merged])
 
     def remove(self, organization: str, model: str, embed_ids: set[int]) -> set[int]:
         """Physically remove vectors: the shards holding them are rewritten without them, the
@@ -195,11 +197,13 @@ class VectorStore:
                 removed.update(ids[hit].tolist())
                 if not hit.all():
                     rewritten.append(self.shards.write_shard(organization, model, ids[~hit], vectors[~hit]))
-            old = [ref.key for ref in holding]
-            if self.shards.commit(organization, model, add=rewritten, remove=old):
-                self.shards.purge(old)
+            commit = self.shards.commit(
+                organization, model, add=rewritten, remove=[ref.key for ref in holding], erase=True
+            )
+            if commit:
+                self.shards.purge_shards(commit.expired)
                 return removed
-            self.shards.purge(ref.key for ref in rewritten)
+            self.shards.purge_shards(rewritten)
         raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
 
     def forget(self, organization: str) -> None:

@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from botocore.exceptions import ClientError
@@ -32,17 +32,25 @@ _COMMIT_ATTEMPTS = 25
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING_CODES = {"NoSuchKey", "404", "NoSuchVersion"}
 _READ_CHUNK = 8 * 1024 * 1024
+# How long a shard compaction replaced stays readable: far longer than any load takes.
+RETIREMENT_SECONDS = 300
 
 
 @dataclass(frozen=True)
 class ShardRef:
     key: str
     count: int
+    # A shard is written once, so this is its only version: purging it needs no listing.
+    version: str | None = None
+    # When compaction replaced it. A replaced shard stays readable for a grace period, so a
+    # reader still working from the previous manifest never finds it gone.
+    retired_at: float | None = None
 
 
 @dataclass(frozen=True)
 class Manifest:
     shards: tuple[ShardRef, ...] = ()
+    retired: tuple[ShardRef, ...] = ()
     etag: str | None = None
 
     @property
@@ -54,16 +62,28 @@ class Manifest:
 
     def to_json(self) -> bytes:
         return json.dumps(
-            {"version": 1, "shards": [{"key": s.key, "count": s.count} for s in self.shards]}
+            {
+                "version": 1,
+                "shards": [asdict(shard) for shard in self.shards],
+                "retired": [asdict(shard) for shard in self.retired],
+            }
         ).encode()
 
     @classmethod
     def from_json(cls, body: bytes, etag: str) -> Manifest:
         data = json.loads(body)
         return cls(
-            shards=tuple(ShardRef(key=s["key"], count=s["count"]) for s in data["shards"]),
+            shards=tuple(ShardRef(**shard) for shard in data["shards"]),
+            retired=tuple(ShardRef(**shard) for shard in data.get("retired", [])),
             etag=etag,
         )
+
+
+@dataclass(frozen=True)
+class Commit:
+    manifest: Manifest
+    # Shards the commit took out of service for good: the caller deletes them now.
+    expired: tuple[ShardRef, ...]
 
 
 class ShardMissing(Exception):
@@ -114,14 +134,14 @@ class ShardStore:
         self, organization: str, model: str, ids: np.ndarray, vectors: np.ndarray
     ) -> ShardRef:
         key = f"{_model_prefix(organization, model)}shards/{uuid.uuid4().hex}.npy"
-        client("s3").put_object(
+        response = client("s3").put_object(
             Bucket=self.bucket,
             Key=key,
             Body=encode_shard(ids, vectors),
             IfNoneMatch="*",
             ContentType="application/octet-stream",
         )
-        return ShardRef(key=key, count=len(ids))
+        return ShardRef(key=key, count=len(ids), version=response.get("VersionId"))
 
     def read_shard_into(self, key: str, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Fill ``ids`` and ``vectors`` (preallocated slices of the right shape) from a shard."""
@@ -175,9 +195,12 @@ class ShardStore:
         *,
         add: Iterable[ShardRef] = (),
         remove: Iterable[str] = (),
-    ) -> Manifest | None:
+        erase: bool = False,
+    ) -> Commit | None:
         """Swap shards in the manifest atomically, retrying when another writer won the race.
 
+        Removed shards retire (stay readable for a grace period) unless ``erase``: a deletion
+        must not leave its vectors anywhere, so then every retired shard expires at once too.
         Returns ``None`` (and changes nothing) when a shard to remove is no longer there: a
         concurrent compaction or deletion already replaced it, so this change must be redone.
         """
@@ -187,8 +210,19 @@ class ShardStore:
             current = self.read_manifest(organization, model)
             if not remove <= current.keys():
                 return None
+            now = time.time()
+            removed = tuple(
+                replace(s, retired_at=now) for s in current.shards if s.key in remove
+            )
+            retired = current.retired + removed
+            if erase:
+                expired, retired = retired, ()
+            else:
+                expired = tuple(s for s in retired if now - s.retired_at > RETIREMENT_SECONDS)
+                retired = tuple(s for s in retired if s not in expired)
             updated = Manifest(
-                shards=tuple(s for s in current.shards if s.key not in remove) + add
+                shards=tuple(s for s in current.shards if s.key not in remove) + add,
+                retired=retired,
             )
             condition = {"IfMatch": current.etag} if current.etag else {"IfNoneMatch": "*"}
             try:
@@ -205,10 +239,21 @@ class ShardStore:
                 # Full jitter keeps racing writers from colliding again in lockstep.
                 time.sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))
                 continue
-            return Manifest(shards=updated.shards, etag=response["ETag"])
+            return Commit(replace(updated, etag=response["ETag"]), expired)
         raise StoreConflict(
             f"Too many concurrent writers for organization {organization!r}; retry the request."
         )
+
+    def purge_shards(self, shards: Iterable[ShardRef]) -> None:
+        """Delete shards for good: the one version each was written as."""
+        objects = [
+            {"Key": shard.key, **({"VersionId": shard.version} if shard.version else {})}
+            for shard in shards
+        ]
+        for start in range(0, len(objects), 1000):
+            client("s3").delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
+            )
 
     def purge(self, keys: Iterable[str]) -> None:
         """Delete objects with every one of their versions."""

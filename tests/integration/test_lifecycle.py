@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 
-import numpy as np
 import pytest
 
 from facematch.aws import client
@@ -19,6 +17,7 @@ from facematch.shards import ShardStore
 from support.api import invoke
 from support.events import load_event, multipart_event
 from support.photos import identities
+from support.s3 import stored_ids, versions
 
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
 BUCKET = os.environ["FACEMATCH_BUCKET"]
@@ -47,18 +46,6 @@ def compare(app, context, organization, faces_dir, name, top_k=None):
     fields = [("organization", organization)] + ([("top_k", str(top_k))] if top_k else [])
     event = multipart_event("compare-multipart.json", fields, [("image", name, (faces_dir / name).read_bytes())])
     return invoke(app, event, context)
-
-
-def shard_ids_in_s3(organization: str) -> list[int]:
-    """Every id in every stored version of every shard: what is physically in the bucket."""
-    s3 = client("s3")
-    ids: list[int] = []
-    versions = s3.list_object_versions(Bucket=BUCKET, Prefix=f"orgs/{organization}/").get("Versions", [])
-    for version in versions:
-        if version["Key"].endswith(".npy"):
-            body = s3.get_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
-            ids += np.load(io.BytesIO(body)).tolist()  # the first array of a shard is its ids
-    return sorted(ids)
 
 
 @pytest.fixture
@@ -132,7 +119,7 @@ def test_a_deleted_embedding_is_never_matched_again_even_by_a_warm_comparison_fu
     assert status == 200
     assert first not in [m["embed_id"] for m in after["matches"]]
     assert sorted(m["embed_id"] for m in after["matches"]) == sorted(others)
-    assert shard_ids_in_s3(organization) == sorted(others)  # physically gone, all versions
+    assert stored_ids(organization) == sorted(others)  # physically gone, all versions
     status, _ = request(
         embedding_app, lambda_context, "DELETE", f"/api/embeddings/{first}", {"organization": organization},
         {"embed_id": str(first)},
@@ -157,7 +144,7 @@ def test_deleting_by_external_id_removes_every_embedding_of_that_person(
     status, result = compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][5], top_k=10)
     assert [m["embed_id"] for m in result["matches"]] == jennifer
     assert result["match"] is False
-    assert shard_ids_in_s3(organization) == jennifer
+    assert stored_ids(organization) == jennifer
     status, listing = request(embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization})
     assert [e["embed_id"] for e in listing["embeddings"]] == jennifer
     assert angelina  # enrolled before
@@ -183,10 +170,8 @@ def test_purging_an_organization_leaves_nothing_of_it_and_spares_the_others(
     )
     assert status == 200, body
 
-    s3 = client("s3")
     for prefix in (f"orgs/{organization}/", f"uploads/{organization}/"):
-        listing = s3.list_object_versions(Bucket=BUCKET, Prefix=prefix)
-        assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == []
+        assert versions(prefix) == []
     items = client("dynamodb").scan(TableName=TABLE)["Items"]
     assert not [item for item in items if organization in json.dumps(item)]
     assert any(item["pk"]["S"] == "ORG#bystander" for item in items)
@@ -230,12 +215,12 @@ def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embe
     assert client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == photo
 
     service.delete_embedding(organization, embedding.embed_id)
-    assert client("s3").list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", []) == []
+    assert versions(key) == []
 
 
 def test_by_default_no_photo_is_kept(embedding_app, faces_dir, organization):
     embedding_app.service.enroll(organization, [ImageInput("img1.jpg", (faces_dir / "img1.jpg").read_bytes())])
-    keys = [v["Key"] for v in client("s3").list_object_versions(Bucket=BUCKET, Prefix=f"orgs/{organization}/").get("Versions", [])]
+    keys = [v["Key"] for v in versions(f"orgs/{organization}/")]
     assert keys and all(key.endswith((".npy", "manifest.json")) for key in keys)
 
 

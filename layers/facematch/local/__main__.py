@@ -57,6 +57,10 @@ def main() -> None:
     if mode == "embedded":
         from moto.server import ThreadedMotoServer
 
+        from facematch.local.moto_s3 import make_conditional_writes_atomic
+
+        make_conditional_writes_atomic()
+
         aws_port = int(os.environ.get("FACEMATCH_AWS_PORT", "4566"))
         moto_server = ThreadedMotoServer(ip_address=host, port=aws_port, verbose=False)
         moto_server.start()
