@@ -26,6 +26,7 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "FaceMatch",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
+        "FACEMATCH_ADMIN_KEY": "test-admin-key",
     }
 )
 os.environ.pop("FACEMATCH_AWS_ENDPOINT", None)
@@ -81,6 +82,11 @@ def embedding_app():
 @pytest.fixture(scope="session")
 def comparison_app():
     return _load_handler("comparison")
+
+
+@pytest.fixture(scope="session")
+def authorizer_app():
+    return _load_handler("authorizer")
 
 
 @dataclass

@@ -15,8 +15,16 @@ from facematch.errors import (
     UnsupportedImageFormat,
     UnsupportedMediaType,
 )
-from facematch.http import ImageField, create_resolver, documented, image_input, logger
-from facematch.models import ORGANIZATION_PATTERN, ComparisonResult
+from facematch.http import (
+    Caller,
+    ImageField,
+    OrganizationField,
+    create_resolver,
+    documented,
+    image_input,
+    logger,
+)
+from facematch.models import ComparisonResult
 from facematch.service import MAX_TOP_K, FaceMatchService
 
 tracer = Tracer()
@@ -34,12 +42,15 @@ service = FaceMatchService.from_settings()
 )
 @tracer.capture_method
 def compare(
-    organization: Annotated[str, Form(pattern=ORGANIZATION_PATTERN)],
+    caller: Caller,
     image: Annotated[ImageField, File(description="Photo: a file, or a base64 string in JSON")],
+    organization: OrganizationField = None,
     threshold: Annotated[float | None, Form(ge=0.0, le=2.0)] = None,
     top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = 1,
 ) -> ComparisonResult:
-    result = service.compare(organization, image_input(image), threshold=threshold, top_k=top_k)
+    result = service.compare(
+        caller.organization_for(organization), image_input(image), threshold=threshold, top_k=top_k
+    )
     metrics.add_metric(name="Matches" if result.match else "NonMatches", unit="Count", value=1)
     return result
 

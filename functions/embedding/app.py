@@ -12,27 +12,37 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facematch.errors import (
+    ApiKeyNotFound,
     EmbeddingNotFound,
+    ImageTooLarge,
     NothingEnrolled,
     StoreConflict,
+    UnsupportedImageFormat,
     UnsupportedMediaType,
 )
 from facematch.http import (
+    Caller,
     ImageField,
+    OrganizationField,
+    OrganizationPath,
+    OrganizationQuery,
     create_resolver,
     documented,
     image_inputs,
     json_response,
     logger,
 )
+from facematch.keys import KEY_ID_PATTERN
 from facematch.models import (
     EXTERNAL_ID_PATTERN,
-    ORGANIZATION_PATTERN,
+    ApiKey,
     Deletion,
     EmbeddingPage,
     EnrollmentResult,
     Health,
+    PresignedUpload,
     Purge,
+    RevokedKey,
     StoredEmbedding,
     UploadList,
     UploadOutcome,
@@ -65,13 +75,17 @@ def health() -> Health:
 )
 @tracer.capture_method
 def enroll(
-    organization: Annotated[str, Form(pattern=ORGANIZATION_PATTERN)],
+    caller: Caller,
     images: Annotated[list[ImageField], File(description="Photos: files, or base64 strings in JSON")],
+    organization: OrganizationField = None,
     include_embedding: Annotated[bool, Form()] = False,
     external_id: Annotated[str | None, Form(pattern=EXTERNAL_ID_PATTERN)] = None,
 ):
     result = service.enroll(
-        organization, image_inputs(images), include_embedding=include_embedding, external_id=external_id
+        caller.organization_for(organization),
+        image_inputs(images),
+        include_embedding=include_embedding,
+        external_id=external_id,
     )
     metrics.add_metric(name="FacesEnrolled", unit="Count", value=len(result.embeddings))
     return json_response(201, dump(result))
@@ -79,59 +93,101 @@ def enroll(
 
 @app.get("/api/embeddings", responses=documented(EmbeddingPage))
 def list_embeddings(
-    organization: Annotated[str, Query(pattern=ORGANIZATION_PATTERN)],
+    caller: Caller,
+    organization: OrganizationQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     next_token: Annotated[str | None, Query(max_length=4096)] = None,
     external_id: Annotated[str | None, Query(pattern=EXTERNAL_ID_PATTERN)] = None,
 ) -> EmbeddingPage:
     return service.list_embeddings(
-        organization, limit=limit, next_token=next_token, external_id=external_id
+        caller.organization_for(organization),
+        limit=limit,
+        next_token=next_token,
+        external_id=external_id,
     )
 
 
 @app.get("/api/embeddings/<embed_id>", responses=documented(StoredEmbedding, EmbeddingNotFound))
 def get_embedding(
-    embed_id: Annotated[int, Path(ge=1)],
-    organization: Annotated[str, Query(pattern=ORGANIZATION_PATTERN)],
+    caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
 ) -> StoredEmbedding:
-    return service.get_embedding(organization, embed_id)
+    return service.get_embedding(caller.organization_for(organization), embed_id)
 
 
 @app.delete(
     "/api/embeddings/<embed_id>", responses=documented(Deletion, EmbeddingNotFound, StoreConflict)
 )
 def delete_embedding(
-    embed_id: Annotated[int, Path(ge=1)],
-    organization: Annotated[str, Query(pattern=ORGANIZATION_PATTERN)],
+    caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
 ) -> Deletion:
-    return service.delete_embedding(organization, embed_id)
+    return service.delete_embedding(caller.organization_for(organization), embed_id)
 
 
 @app.delete("/api/embeddings", responses=documented(Deletion, EmbeddingNotFound, StoreConflict))
 def delete_person(
-    organization: Annotated[str, Query(pattern=ORGANIZATION_PATTERN)],
+    caller: Caller,
     external_id: Annotated[str, Query(pattern=EXTERNAL_ID_PATTERN)],
+    organization: OrganizationQuery = None,
 ) -> Deletion:
-    return service.delete_person(organization, external_id)
+    return service.delete_person(caller.organization_for(organization), external_id)
 
 
 @app.delete("/api/organizations/<organization>", responses=documented(Purge))
-def purge_organization(organization: Annotated[str, Path(pattern=ORGANIZATION_PATTERN)]) -> Purge:
-    return service.purge_organization(organization)
+def purge_organization(caller: Caller, organization: OrganizationPath) -> Purge:
+    return service.purge_organization(caller.organization_for(organization))
+
+
+@app.post("/api/organizations/<organization>/keys", responses=documented(ApiKey, status=201))
+def create_key(caller: Caller, organization: OrganizationPath):
+    caller.require_admin()
+    return json_response(201, dump(service.create_key(organization)))
+
+
+@app.delete(
+    "/api/organizations/<organization>/keys/<key_id>", responses=documented(RevokedKey, ApiKeyNotFound)
+)
+def revoke_key(
+    caller: Caller, organization: OrganizationPath, key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN)]
+) -> RevokedKey:
+    caller.require_admin()
+    return service.revoke_key(organization, key_id)
 
 
 @app.get("/api/openapi.json")
-def openapi() -> dict:
+def openapi(caller: Caller) -> dict:
     """This API's OpenAPI 3 document."""
     return document()
 
 
+@app.post(
+    "/api/uploads",
+    responses=documented(PresignedUpload, UnsupportedImageFormat, ImageTooLarge, status=201),
+)
+def presign_upload(
+    caller: Caller,
+    filename: Annotated[str, Form(min_length=1, max_length=255)],
+    content_type: Annotated[str, Form(description="image/jpeg, image/png or image/webp")],
+    size: Annotated[int, Form(ge=1, description="The photo's exact size in bytes")],
+    organization: OrganizationField = None,
+    external_id: Annotated[str | None, Form(pattern=EXTERNAL_ID_PATTERN)] = None,
+):
+    upload = service.presign_upload(
+        caller.organization_for(organization),
+        filename=filename,
+        content_type=content_type,
+        size=size,
+        external_id=external_id,
+    )
+    return json_response(201, dump(upload))
+
+
 @app.get("/api/uploads", responses=documented(UploadList))
 def uploads(
-    organization: Annotated[str, Query(pattern=ORGANIZATION_PATTERN)],
+    caller: Caller,
+    organization: OrganizationQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> UploadList:
-    return service.recent_uploads(organization, limit)
+    return service.recent_uploads(caller.organization_for(organization), limit)
 
 
 @idempotent_function(

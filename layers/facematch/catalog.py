@@ -57,7 +57,7 @@ class UploadRecord:
 
 
 def _embedding_item(record: EmbeddingRecord) -> dict[str, Any]:
-    item = {"pk": _org_key(record.organization), "sk": _embedding_key(record.embed_id), **asdict(record)}
+    item = {"pk": org_key(record.organization), "sk": _embedding_key(record.embed_id), **asdict(record)}
     if record.external_id:
         # Only labelled embeddings enter the index (a sparse index): one person's are one query.
         item["external_key"] = _external_key(record.organization, record.external_id)
@@ -91,7 +91,7 @@ def _decode_token(token: str, query_values: dict[str, Any], by_person: bool) -> 
     return key
 
 
-def _org_key(organization: str) -> str:
+def org_key(organization: str) -> str:
     return f"ORG#{organization}"
 
 
@@ -99,7 +99,7 @@ def _embedding_key(embed_id: int) -> str:
     return f"EMB#{embed_id:0{_ID_WIDTH}d}"
 
 
-def _to_item(value: dict[str, Any]) -> dict[str, Any]:
+def to_item(value: dict[str, Any]) -> dict[str, Any]:
     # DynamoDB has no float type; Decimal(str(x)) keeps the value exactly as printed.
     return {
         name: _serializer.serialize(_decimals(attribute))
@@ -116,7 +116,7 @@ def _decimals(value: Any) -> Any:
     return value
 
 
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
 
 
@@ -136,7 +136,7 @@ class Catalog:
         """Reserve ``count`` consecutive ids; the counter only grows, so ids are never reused."""
         response = client("dynamodb").update_item(
             TableName=self.table_name,
-            Key=_to_item({"pk": _org_key(organization), "sk": "COUNTER"}),
+            Key=to_item({"pk": org_key(organization), "sk": "COUNTER"}),
             UpdateExpression="ADD last_id :count",
             ExpressionAttributeValues={":count": {"N": str(count)}},
             ReturnValues="UPDATED_NEW",
@@ -151,7 +151,7 @@ class Catalog:
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": _to_item(_embedding_item(record)),
+                        "Item": to_item(_embedding_item(record)),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }
@@ -160,8 +160,8 @@ class Catalog:
         )
 
     def delete_embeddings(self, organization: str, embed_ids: list[int]) -> None:
-        self._delete_keys(
-            [{"pk": _org_key(organization), "sk": _embedding_key(embed_id)} for embed_id in embed_ids]
+        self.delete_items(
+            [{"pk": org_key(organization), "sk": _embedding_key(embed_id)} for embed_id in embed_ids]
         )
 
     def list_embeddings(
@@ -176,13 +176,13 @@ class Catalog:
         request: dict[str, Any] = {"TableName": self.table_name, "Limit": limit}
         if external_id is None:
             request["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :embeddings)"
-            request["ExpressionAttributeValues"] = _to_item(
-                {":pk": _org_key(organization), ":embeddings": "EMB#"}
+            request["ExpressionAttributeValues"] = to_item(
+                {":pk": org_key(organization), ":embeddings": "EMB#"}
             )
         else:
             request["IndexName"] = EXTERNAL_ID_INDEX
             request["KeyConditionExpression"] = "external_key = :person"
-            request["ExpressionAttributeValues"] = _to_item(
+            request["ExpressionAttributeValues"] = to_item(
                 {":person": _external_key(organization, external_id)}
             )
         if next_token:
@@ -190,7 +190,7 @@ class Catalog:
                 next_token, request["ExpressionAttributeValues"], external_id is not None
             )
         response = client("dynamodb").query(**request)
-        records = [_record(EmbeddingRecord, _from_item(item)) for item in response["Items"]]
+        records = [_record(EmbeddingRecord, from_item(item)) for item in response["Items"]]
         last = response.get("LastEvaluatedKey")
         return records, _encode_token(last) if last else None
 
@@ -210,11 +210,11 @@ class Catalog:
         for page in paginator.paginate(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=_to_item({":pk": _org_key(organization)}),
+            ExpressionAttributeValues=to_item({":pk": org_key(organization)}),
             ProjectionExpression="pk, sk",
         ):
-            keys += [_from_item(item) for item in page["Items"]]
-        self._delete_keys(keys)
+            keys += [from_item(item) for item in page["Items"]]
+        self.delete_items(keys)
         return len(keys)
 
     def purge_idempotency_records(self, partition: str, mentioning: str) -> None:
@@ -226,15 +226,15 @@ class Catalog:
             KeyConditionExpression="pk = :pk",
             FilterExpression="contains(#data, :needle)",
             ExpressionAttributeNames={"#data": "data"},
-            ExpressionAttributeValues=_to_item({":pk": partition, ":needle": mentioning}),
+            ExpressionAttributeValues=to_item({":pk": partition, ":needle": mentioning}),
             ProjectionExpression="pk, sk",
         ):
-            keys += [_from_item(item) for item in page["Items"]]
-        self._delete_keys(keys)
+            keys += [from_item(item) for item in page["Items"]]
+        self.delete_items(keys)
 
-    def _delete_keys(self, keys: list[dict[str, str]]) -> None:
+    def delete_items(self, keys: list[dict[str, str]]) -> None:
         for start in range(0, len(keys), 25):
-            requests = [{"DeleteRequest": {"Key": _to_item(key)}} for key in keys[start : start + 25]]
+            requests = [{"DeleteRequest": {"Key": to_item(key)}} for key in keys[start : start + 25]]
             while requests:
                 response = client("dynamodb").batch_write_item(RequestItems={self.table_name: requests})
                 requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
@@ -242,16 +242,16 @@ class Catalog:
     def get_embedding(self, organization: str, embed_id: int) -> EmbeddingRecord | None:
         response = client("dynamodb").get_item(
             TableName=self.table_name,
-            Key=_to_item({"pk": _org_key(organization), "sk": _embedding_key(embed_id)}),
+            Key=to_item({"pk": org_key(organization), "sk": _embedding_key(embed_id)}),
         )
         if "Item" not in response:
             return None
-        return _record(EmbeddingRecord, _from_item(response["Item"]))
+        return _record(EmbeddingRecord, from_item(response["Item"]))
 
     def external_ids(self, organization: str, embed_ids: list[int]) -> dict[int, str]:
         """The labels of some embeddings (those that have one), in one batched read."""
         keys = [
-            _to_item({"pk": _org_key(organization), "sk": _embedding_key(embed_id)})
+            to_item({"pk": org_key(organization), "sk": _embedding_key(embed_id)})
             for embed_id in dict.fromkeys(embed_ids)
         ]
         labels: dict[int, str] = {}
@@ -262,7 +262,7 @@ class Catalog:
             while pending:
                 response = client("dynamodb").batch_get_item(RequestItems=pending)
                 for item in response["Responses"].get(self.table_name, []):
-                    values = _from_item(item)
+                    values = from_item(item)
                     if values.get("external_id"):
                         labels[values["embed_id"]] = values["external_id"]
                 pending = response.get("UnprocessedKeys") or {}
@@ -271,9 +271,9 @@ class Catalog:
     def record_upload(self, record: UploadRecord) -> None:
         client("dynamodb").put_item(
             TableName=self.table_name,
-            Item=_to_item(
+            Item=to_item(
                 {
-                    "pk": _org_key(record.organization),
+                    "pk": org_key(record.organization),
                     # Keys can be 1 KiB, a sort key's whole limit: a digest names the upload.
                     "sk": f"UPLOAD#{record.received_at}#{hashlib.sha256(record.key.encode()).hexdigest()[:16]}",
                     **asdict(record),
@@ -285,11 +285,11 @@ class Catalog:
         response = client("dynamodb").query(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :uploads)",
-            ExpressionAttributeValues=_to_item({":pk": _org_key(organization), ":uploads": "UPLOAD#"}),
+            ExpressionAttributeValues=to_item({":pk": org_key(organization), ":uploads": "UPLOAD#"}),
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [_record(UploadRecord, _from_item(item)) for item in response["Items"]]
+        return [_record(UploadRecord, from_item(item)) for item in response["Items"]]
 
 
 def _record(record_type: type, item: dict[str, Any]) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Detection runs on a copy no larger than this; alignment and embedding use the full photo.
     detection_max_side: int = 640
     shard_load_concurrency: int = 16
+    # The admin key: given directly (local stack), or the name of an SSM SecureString (cloud).
+    admin_key: SecretStr | None = None
+    admin_key_parameter: str | None = None
     # The committed OpenAPI document (the Dockerfile copies it next to the handler).
     openapi_file: Path = Path(__file__).resolve().parents[2] / "openapi.json"
     # Keep each enrolled photo (encrypted) next to its embedding; by default only embeddings are kept.

@@ -25,6 +25,16 @@ class InvalidRequest(FaceMatchError):
     status = 400
 
 
+class Unauthorized(FaceMatchError):
+    code = "UNAUTHORIZED"
+    status = 401
+
+
+class Forbidden(FaceMatchError):
+    code = "FORBIDDEN"
+    status = 403
+
+
 class InvalidImage(FaceMatchError):
     code = "INVALID_IMAGE"
     status = 400
@@ -52,6 +62,11 @@ class OrganizationNotFound(FaceMatchError):
 
 class EmbeddingNotFound(FaceMatchError):
     code = "EMBEDDING_NOT_FOUND"
+    status = 404
+
+
+class ApiKeyNotFound(FaceMatchError):
+    code = "API_KEY_NOT_FOUND"
     status = 404
 
 

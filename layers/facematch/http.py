@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -12,23 +12,50 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import UploadFile
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Form, Path, Query, UploadFile
+from aws_lambda_powertools.event_handler.request import Request
 
 from pydantic import BaseModel
 
+from facematch.access import Principal
 from facematch.errors import (
     FaceMatchError,
+    Forbidden,
     InvalidRequest,
+    Unauthorized,
     RouteNotFound,
     UnsupportedMediaType,
 )
-from facematch.models import ErrorResponse
+from facematch.models import ORGANIZATION_PATTERN, ErrorResponse
 from facematch.service import ImageInput
 
 logger = Logger()
 
 # What a route receives for an image field: a multipart file, or base64 text in a JSON body.
 ImageField = UploadFile | str
+
+
+# Routes anyone may call; every other route needs an API key (template.yaml: Auth NONE).
+PUBLIC_ROUTES = frozenset({("GET", "/api/health")})
+
+
+def authorized_caller(request: Request) -> Principal:
+    """The caller API Gateway's authorizer let through (a Powertools dependency of every route)."""
+    return Principal.from_context(dict(request.resolved_event.request_context.authorizer))
+
+
+# Route parameters: the caller, and the organization (optional with an organization's key).
+Caller = Annotated[Principal, Depends(authorized_caller)]
+OrganizationField = Annotated[
+    str | None,
+    Form(pattern=ORGANIZATION_PATTERN, description="Optional with an organization's API key."),
+]
+OrganizationQuery = Annotated[
+    str | None,
+    Query(pattern=ORGANIZATION_PATTERN, description="Optional with an organization's API key."),
+]
+OrganizationPath = Annotated[str, Path(pattern=ORGANIZATION_PATTERN)]
 
 
 def image_inputs(images: list[ImageField] | ImageField) -> list[ImageInput]:
@@ -55,7 +82,7 @@ def documented(
         status: {"description": "Success", "content": {"application/json": {"model": model}}}
     }
     codes: dict[int, list[str]] = {}
-    for error in (InvalidRequest, *errors, FaceMatchError):
+    for error in (InvalidRequest, Unauthorized, Forbidden, *errors, FaceMatchError):
         codes.setdefault(error.status, []).append(error.code)
     for error_status, names in sorted(codes.items()):
         responses[error_status] = {

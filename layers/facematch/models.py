@@ -142,6 +142,28 @@ class UploadList(BaseModel):
     uploads: list[UploadOutcome]
 
 
+class ApiKey(BaseModel):
+    organization: str
+    key_id: str
+    api_key: str = Field(description="Shown once: FaceMatch keeps only its hash.")
+
+
+class RevokedKey(BaseModel):
+    organization: str
+    key_id: str
+    revoked: bool
+
+
+class PresignedUpload(BaseModel):
+    """Where to PUT a large photo: it is enrolled once it lands under uploads/<organization>/."""
+
+    key: str
+    url: str
+    method: str = "PUT"
+    headers: dict[str, str] = Field(description="Send exactly these headers with the PUT.")
+    expires_in: int = Field(description="Seconds the URL stays valid.")
+
+
 class Health(BaseModel):
     status: str
     model: str

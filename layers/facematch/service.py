@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,10 +19,12 @@ from facematch.config import Settings, get_settings
 from facematch.errors import (
     EmbeddingNotFound,
     FaceMatchError,
+    ImageTooLarge,
     InvalidImage,
     InvalidRequest,
     NothingEnrolled,
     OrganizationNotFound,
+    UnsupportedImageFormat,
 )
 from facematch.faces import EmbeddedFace, FaceEmbedder
 from facematch.images import decode_image
@@ -34,18 +38,31 @@ from facematch.models import (
     FailedImage,
     Health,
     Match,
+    ApiKey,
+    PresignedUpload,
     Purge,
+    RevokedKey,
     StoredEmbedding,
     UploadList,
     UploadOutcome,
     validate_external_id,
     validate_organization,
 )
+from facematch.keys import ApiKeys
 from facematch.photos import PhotoStore
 from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import VectorStore
 from facematch.shards import ShardStore, organization_prefix
-from facematch.uploads import UPLOAD_PREFIX, S3Upload, delete_upload, organization_of, read_upload
+from facematch.uploads import (
+    PRESIGNED_URL_SECONDS,
+    UPLOAD_CONTENT_TYPES,
+    UPLOAD_PREFIX,
+    S3Upload,
+    delete_upload,
+    organization_of,
+    presign_upload,
+    read_upload,
+)
 
 logger = Logger()
 MAX_TOP_K = 100
@@ -100,6 +117,7 @@ class FaceMatchService:
         self.shards = store
         self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency)
         self.photos = PhotoStore(store)
+        self.keys = ApiKeys(catalog)
         # Brings the organization's vectors up to date while the query photo is being embedded.
         self._background = ThreadPoolExecutor(max_workers=1)
 
@@ -207,6 +225,33 @@ class FaceMatchService:
         self.catalog.record_upload(outcome)
         delete_upload(upload)
         return UploadOutcome(**vars(outcome))
+
+    def presign_upload(
+        self,
+        organization: str,
+        *,
+        filename: str,
+        content_type: str,
+        size: int,
+        external_id: str | None = None,
+    ) -> PresignedUpload:
+        """A URL to PUT one photo of up to ``max_upload_bytes`` straight into the upload inbox."""
+        validate_organization(organization)
+        validate_external_id(external_id)
+        if content_type not in UPLOAD_CONTENT_TYPES:
+            raise UnsupportedImageFormat(
+                f"content_type must be one of {', '.join(sorted(UPLOAD_CONTENT_TYPES))}."
+            )
+        if not 1 <= size <= self.settings.max_upload_bytes:
+            raise ImageTooLarge(
+                f"size must be between 1 and {self.settings.max_upload_bytes} bytes."
+            )
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[-100:] or "photo"
+        key = f"{UPLOAD_PREFIX}{organization}/{uuid.uuid4().hex}-{name}"
+        url, headers = presign_upload(
+            self.shards.bucket, key, content_type=content_type, size=size, external_id=external_id
+        )
+        return PresignedUpload(key=key, url=url, headers=headers, expires_in=PRESIGNED_URL_SECONDS)
 
     def recent_uploads(self, organization: str, limit: int) -> UploadList:
         validate_organization(organization)
@@ -319,14 +364,27 @@ class FaceMatchService:
             )
         return self._delete(organization, records)
 
+    # API keys
+
+    def create_key(self, organization: str) -> ApiKey:
+        validate_organization(organization)
+        issued = self.keys.create(organization, _now())
+        return ApiKey(organization=organization, key_id=issued.key_id, api_key=issued.api_key)
+
+    def revoke_key(self, organization: str, key_id: str) -> RevokedKey:
+        validate_organization(organization)
+        self.keys.revoke(organization, key_id)
+        return RevokedKey(organization=organization, key_id=key_id, revoked=True)
+
     def purge_organization(self, organization: str) -> Purge:
-        """Delete everything of an organization: vectors, photos, uploads, metadata, counters.
+        """Delete everything of an organization: vectors, photos, uploads, metadata, counters, keys.
 
         Every object version goes too. Its embed_ids start again at 1 if it enrolls again.
         """
         validate_organization(organization)
         self.shards.purge_prefix(organization_prefix(organization))
         self.shards.purge_prefix(f"{UPLOAD_PREFIX}{organization}/")
+        self.catalog.delete_items(self.keys.lookup_keys_of(organization))
         items = self.catalog.purge_organization(organization)
         self.catalog.purge_idempotency_records(
             IDEMPOTENCY_PARTITION, mentioning=f"{UPLOAD_PREFIX}{organization}/"

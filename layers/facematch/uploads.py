@@ -77,3 +77,22 @@ def delete_upload(upload: S3Upload) -> None:
         client("s3").delete_object(**request)
     except ClientError:
         logger.warning("Could not delete a processed upload", extra={"key": upload.key}, exc_info=True)
+
+
+UPLOAD_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+PRESIGNED_URL_SECONDS = 900
+
+
+def presign_upload(
+    bucket: str, key: str, *, content_type: str, size: int, external_id: str | None
+) -> tuple[str, dict[str, str]]:
+    """A PUT URL for exactly this key, type and size: S3 refuses any other (all are signed)."""
+    params = {"Bucket": bucket, "Key": key, "ContentType": content_type, "ContentLength": size}
+    headers = {"Content-Type": content_type, "Content-Length": str(size)}
+    if external_id:
+        params["Metadata"] = {EXTERNAL_ID_METADATA: external_id}
+        headers[f"x-amz-meta-{EXTERNAL_ID_METADATA}"] = external_id
+    url = client("s3").generate_presigned_url(
+        "put_object", Params=params, ExpiresIn=PRESIGNED_URL_SECONDS
+    )
+    return url, headers

@@ -12,16 +12,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.stack import start_stack
+from support.stack import ADMIN_KEY, start_stack
 
 pytestmark = pytest.mark.model
 CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "facematch"
 
 
-def curl(*args: str, cwd: Path) -> tuple[int, dict]:
-    """Run curl as a person would; returns the HTTP status and the JSON body."""
+def curl(*args: str, cwd: Path, key: str = ADMIN_KEY) -> tuple[int, dict]:
+    """Run curl as a person would (with an x-api-key); returns the HTTP status and the JSON body."""
     completed = subprocess.run(
-        ["curl", "-s", "-w", "\n%{http_code}", *args], cwd=cwd, capture_output=True, text=True, check=True
+        ["curl", "-s", "-w", "\n%{http_code}", "-H", f"x-api-key: {key}", *args],
+        cwd=cwd, capture_output=True, text=True, check=True,
     )
     body, _, status = completed.stdout.rpartition("\n")
     return int(status), json.loads(body)
@@ -51,7 +52,7 @@ def test_the_cli_enrolls_a_directory_and_identifies_a_photo(local_stack, faces_d
         shutil.copy(faces_dir / name, tmp_path / name)
     (tmp_path / "notes.jpg").write_bytes(b"not a photo")
     enroll = subprocess.run(
-        [CLI, "--url", local_stack.url, "enroll", "--org", organization, str(tmp_path)],
+        [CLI, "--url", local_stack.url, "--api-key", ADMIN_KEY, "enroll", "--org", organization, str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )
     assert enroll.returncode == 1, enroll.stdout + enroll.stderr  # one file is not a photo
@@ -59,7 +60,7 @@ def test_the_cli_enrolls_a_directory_and_identifies_a_photo(local_stack, faces_d
     assert enroll.stdout.count("embed_id=") == 4
 
     compare = subprocess.run(
-        [CLI, "--url", local_stack.url, "compare", "--org", organization, str(faces_dir / "img1.jpg"), "--json"],
+        [CLI, "--url", local_stack.url, "--api-key", ADMIN_KEY, "compare", "--org", organization, str(faces_dir / "img1.jpg"), "--json"],
         capture_output=True, text=True, timeout=120,
     )
     result = json.loads(compare.stdout)
@@ -81,6 +82,7 @@ def test_the_cli_enrolls_a_directory_and_identifies_a_photo(local_stack, faces_d
     ],
 )
 def test_bad_requests_get_a_4xx_json_error(local_stack, method, path, content, headers, status, code):
+    headers = {"x-api-key": ADMIN_KEY, **headers}
     response = httpx.request(method, f"{local_stack.url}{path}", content=content, headers=headers, timeout=60)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -94,6 +96,7 @@ def test_ctrl_c_stops_the_api_and_the_embedded_aws_with_no_process_left(tmp_path
     assert not stack.group_alive()
     log = stack.log.read_text()
     assert "FaceMatch API" in log and "bucket facematch-local" in log and "in memory" in log
+    assert f"Admin API key      {ADMIN_KEY}" in log
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{stack.url}/api/health", timeout=2)
 
@@ -115,7 +118,8 @@ def test_a_photo_copied_into_the_embedded_bucket_becomes_searchable(local_stack,
     while time.monotonic() < deadline and not uploads:
         time.sleep(0.5)
         uploads = httpx.get(
-            f"{local_stack.url}/api/uploads", params={"organization": organization}, timeout=10
+            f"{local_stack.url}/api/uploads", params={"organization": organization},
+            headers={"x-api-key": ADMIN_KEY}, timeout=10,
         ).json()["uploads"]
     assert [(u["key"], u["status"]) for u in uploads] == [(f"uploads/{organization}/angelina one.jpg", "enrolled")]
     status, result = curl(
@@ -129,6 +133,48 @@ def test_a_photo_copied_into_the_embedded_bucket_becomes_searchable(local_stack,
 def test_swagger_ui_and_the_openapi_document_are_served(local_stack):
     page = httpx.get(f"{local_stack.url}/api/swagger", timeout=10)
     assert page.status_code == 200 and "SwaggerUIBundle" in page.text
-    served = httpx.get(f"{local_stack.url}/api/openapi.json", timeout=10).json()
+    served = httpx.get(f"{local_stack.url}/api/openapi.json", headers={"x-api-key": ADMIN_KEY}, timeout=10).json()
     assert served["info"]["title"] == "FaceMatch"
     assert "/api/face-compare" in served["paths"]
+
+
+def test_an_organization_key_from_the_cli_enrolls_without_naming_the_organization(local_stack, faces_dir):
+    organization = f"keyed-{uuid.uuid4().hex[:8]}"
+    created = subprocess.run(
+        [CLI, "--url", local_stack.url, "--api-key", ADMIN_KEY, "keys", "create", "--org", organization, "--json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)["api_key"]
+    status, enrolled = curl("-X", "POST", f"{local_stack.url}/api/embeddings", "-F", "images=@img1.jpg", cwd=faces_dir, key=key)
+    assert (status, enrolled["organization"]) == (201, organization)
+    status, refused = curl(
+        "-X", "POST", f"{local_stack.url}/api/embeddings", "-F", "organization=someone-else", "-F", "images=@img1.jpg",
+        cwd=faces_dir, key=key,
+    )
+    assert (status, refused["error"]["code"]) == (403, "FORBIDDEN")
+    status, refused = curl("-X", "GET", f"{local_stack.url}/api/uploads", cwd=faces_dir, key="wrong")
+    assert (status, refused["error"]["code"]) == (401, "UNAUTHORIZED")
+
+
+def test_a_presigned_upload_url_enrolls_a_large_photo(local_stack, faces_dir):
+    organization = f"presigned-{uuid.uuid4().hex[:8]}"
+    photo = (faces_dir / "img1.jpg").read_bytes()
+    status, upload = curl(
+        "-X", "POST", f"{local_stack.url}/api/uploads", "-F", f"organization={organization}",
+        "-F", "filename=big photo.jpg", "-F", "content_type=image/jpeg", "-F", f"size={len(photo)}",
+        "-F", "external_id=angelina", cwd=faces_dir,
+    )
+    assert status == 201, upload
+    assert upload["key"].startswith(f"uploads/{organization}/")
+    put = httpx.put(upload["url"], content=photo, headers=upload["headers"], timeout=60)
+    assert put.status_code == 200, put.text
+    deadline = time.monotonic() + 30
+    uploads = []
+    while time.monotonic() < deadline and not uploads:
+        time.sleep(0.5)
+        uploads = httpx.get(
+            f"{local_stack.url}/api/uploads", params={"organization": organization},
+            headers={"x-api-key": ADMIN_KEY}, timeout=10,
+        ).json()["uploads"]
+    assert [(u["status"], u["external_id"]) for u in uploads] == [("enrolled", "angelina")]

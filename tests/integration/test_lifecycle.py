@@ -15,7 +15,7 @@ from facematch.openapi import document
 from facematch.service import FaceMatchService, ImageInput
 from facematch.shards import ShardStore
 from support.api import invoke
-from support.events import load_event, multipart_event
+from support.events import api_event, multipart_event
 from support.photos import identities
 from support.s3 import stored_ids, versions
 
@@ -25,11 +25,7 @@ TABLE = os.environ["FACEMATCH_TABLE"]
 
 
 def request(app, context, method, path, query=None, path_parameters=None):
-    event = load_event("health.json")
-    event.update(httpMethod=method, path=path, resource=path, pathParameters=path_parameters)
-    event["queryStringParameters"] = query
-    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
-    return invoke(app, event, context)
+    return invoke(app, api_event(method, path, query, path_parameters), context)
 
 
 def enroll(app, context, organization, faces_dir, files, external_id=None):
@@ -229,8 +225,7 @@ def test_the_committed_openapi_document_is_what_the_code_generates_and_what_is_s
 ):
     from facematch.local.gateway import LocalGateway
 
-    gateway = LocalGateway()
-    gateway._modules = {"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app}
+    gateway = LocalGateway(modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app})
     generated = render(generate(gateway))
     assert document() == json.loads(generated), "openapi.json is out of date: run make openapi"
     status, served = request(embedding_app, lambda_context, "GET", "/api/openapi.json")

@@ -13,7 +13,7 @@ from facematch.local.queues import sqs_event
 from facematch.resources import create_resources
 from facematch.service import ImageInput
 from support.api import invoke
-from support.events import load_event
+from support.events import api_event, load_event
 from support.photos import blank_image
 
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
@@ -48,10 +48,7 @@ def handle(embedding_app, lambda_context, messages, queue_url) -> list[str]:
 
 
 def uploads_listing(embedding_app, lambda_context, organization) -> list[dict]:
-    event = load_event("health.json")
-    event.update(path="/api/uploads", resource="/api/uploads", queryStringParameters={"organization": organization})
-    event["multiValueQueryStringParameters"] = {"organization": [organization]}
-    status, body = invoke(embedding_app, event, lambda_context)
+    status, body = invoke(embedding_app, api_event("GET", "/api/uploads", {"organization": organization}), lambda_context)
     assert status == 200, body
     return body["uploads"]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = "e2e-admin-key"
 
 
 def free_port() -> int:
@@ -42,7 +43,7 @@ class LocalStack:
 
 def start_stack(log: Path) -> LocalStack:
     port, aws_port = free_port(), free_port()
-    env = {**os.environ, "PORT": str(port), "FACEMATCH_AWS_PORT": str(aws_port)}
+    env = {**os.environ, "PORT": str(port), "FACEMATCH_AWS_PORT": str(aws_port), "FACEMATCH_ADMIN_KEY": ADMIN_KEY}
     for name in ("FACEMATCH_AWS_ENDPOINT", "FACEMATCH_BUCKET", "FACEMATCH_TABLE", "AWS_SESSION_TOKEN"):
         env.pop(name, None)
     with open(log, "wb") as output:

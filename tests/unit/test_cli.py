@@ -34,9 +34,10 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[Handler], list[httpx.Req
             seen.append(request)
             return handler(request)
 
-        def client(url: str, timeout: float) -> httpx.Client:
+        def client(api: cli.Api) -> httpx.Client:
             transport = httpx.MockTransport(record)
-            return httpx.Client(base_url=url, timeout=timeout, transport=transport)
+            headers = {"x-api-key": api.api_key} if api.api_key else {}
+            return httpx.Client(base_url=api.url, timeout=api.timeout, headers=headers, transport=transport)
 
         monkeypatch.setattr(cli, "_client", client)
         return seen
@@ -337,3 +338,32 @@ def test_url_defaults_to_facematch_url_then_to_localhost(serve) -> None:
         "http://elsewhere:8080/api/health",
         "http://127.0.0.1:3000/api/health",
     ]
+
+
+def test_the_api_key_is_sent_with_every_request(serve):
+    seen = serve(lambda request: httpx.Response(200, json={"status": "ok"}))
+    result = runner.invoke(cli.app, ["--url", URL, "--api-key", "secret-key", "health"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].headers["x-api-key"] == "secret-key"
+
+
+def test_keys_create_prints_the_new_key_once_and_revoke_names_it(serve):
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            assert request.url.path == "/api/organizations/acme/keys"
+            return httpx.Response(201, json={"organization": "acme", "key_id": "0123456789ab", "api_key": "fmk_x"})
+        assert request.url.path == "/api/organizations/acme/keys/0123456789ab"
+        return httpx.Response(200, json={"organization": "acme", "key_id": "0123456789ab", "revoked": True})
+
+    serve(api)
+    created = runner.invoke(cli.app, ["--url", URL, "--api-key", "admin", "keys", "create", "--org", "acme"])
+    assert created.exit_code == 0 and "fmk_x" in created.output and "0123456789ab" in created.output
+    revoked = runner.invoke(cli.app, ["--url", URL, "--api-key", "admin", "keys", "revoke", "--org", "acme", "0123456789ab"])
+    assert revoked.exit_code == 0 and "revoked 0123456789ab" in revoked.output
+
+
+def test_a_refused_key_exits_1_with_the_code(serve):
+    serve(lambda request: httpx.Response(403, json={"error": {"code": "FORBIDDEN", "message": "no"}}))
+    result = runner.invoke(cli.app, ["--url", URL, "--api-key", "k", "keys", "create", "--org", "acme"])
+    assert result.exit_code == 1
+    assert "FORBIDDEN" in result.stderr

@@ -1,7 +1,8 @@
 """``make run``: FaceMatch's API on localhost, backed by embedded AWS services (moto) by default.
 
     PORT                    API port (default 3000)
-    FACEMATCH_AWS_PORT      embedded S3/DynamoDB port (default 4566)
+    FACEMATCH_AWS_PORT      embedded S3/DynamoDB/SQS port (default 4566)
+    FACEMATCH_ADMIN_KEY     the admin API key (default: a new random one, printed at start)
     FACEMATCH_AWS_ENDPOINT  use this AWS-compatible endpoint instead of the embedded one
     FACEMATCH_BUCKET, FACEMATCH_TABLE with real AWS credentials and no endpoint: use real AWS
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -18,8 +20,10 @@ import time
 
 from werkzeug.serving import make_server
 
+HOST = "127.0.0.1"
 LOCAL_BUCKET = "facematch-local"
 LOCAL_TABLE = "facematch-local"
+EMBEDDED, EXTERNAL, REAL_AWS = "embedded", "external endpoint", "real AWS"
 
 
 def _configure_environment() -> str:
@@ -29,10 +33,11 @@ def _configure_environment() -> str:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "FaceMatch")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on a laptop
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("FACEMATCH_ADMIN_KEY", secrets.token_urlsafe(32))
     if os.environ.get("FACEMATCH_AWS_ENDPOINT"):
-        return "external endpoint"
+        return EXTERNAL
     if os.environ.get("FACEMATCH_BUCKET") and os.environ.get("FACEMATCH_TABLE"):
-        return "real AWS"
+        return REAL_AWS
     os.environ.update(
         {
             "FACEMATCH_BUCKET": LOCAL_BUCKET,
@@ -43,28 +48,53 @@ def _configure_environment() -> str:
     )
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("AWS_PROFILE", None)
-    return "embedded"
+    return EMBEDDED
+
+
+def _start_embedded_aws() -> object:
+    from moto.server import ThreadedMotoServer
+
+    from facematch.local.moto_s3 import make_conditional_writes_atomic
+
+    make_conditional_writes_atomic()
+    port = int(os.environ.get("FACEMATCH_AWS_PORT", "4566"))
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    server.start()
+    os.environ["FACEMATCH_AWS_ENDPOINT"] = f"http://{HOST}:{port}"
+    return server
+
+
+def _banner(port: int, mode: str, routes: list, uploads_polled: bool, load_seconds: float) -> str:
+    from facematch.config import get_settings
+
+    settings = get_settings()
+    endpoint = settings.aws_endpoint
+    where = {
+        EMBEDDED: "in memory (moto); everything is gone when this process stops",
+        EXTERNAL: f"at {endpoint}",
+        REAL_AWS: "in your AWS account",
+    }[mode]
+    lines = [
+        f"FaceMatch API      http://{HOST}:{port}   (Swagger UI: http://{HOST}:{port}/api/swagger)",
+        "Routes             " + ", ".join(f"{r.method} {r.resource}" for r in routes),
+        f"Admin API key      {settings.admin_key.get_secret_value()}   (send as x-api-key)",
+        f"S3 / DynamoDB      {endpoint or 'AWS'}   bucket {settings.bucket}, table {settings.table}",
+        f"Data               {where}",
+        f"Model              {settings.model} with detector {settings.detector} (loaded in {load_seconds:.1f} s)",
+    ]
+    if uploads_polled:
+        copy = f"aws s3 cp photo.jpg s3://{settings.bucket}/uploads/ORGANIZATION/"
+        lines.append(f"Uploads            {copy}{f' --endpoint-url {endpoint}' if endpoint else ''}")
+    return "\n".join([*lines, "Press Ctrl-C to stop."])
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     # One line per API request (ours); the embedded servers' per-request logs are noise.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    host = "127.0.0.1"
     port = int(os.environ.get("PORT", "3000"))
     mode = _configure_environment()
-    moto_server = None
-    if mode == "embedded":
-        from moto.server import ThreadedMotoServer
-
-        from facematch.local.moto_s3 import make_conditional_writes_atomic
-
-        make_conditional_writes_atomic()
-
-        aws_port = int(os.environ.get("FACEMATCH_AWS_PORT", "4566"))
-        moto_server = ThreadedMotoServer(ip_address=host, port=aws_port, verbose=False)
-        moto_server.start()
-        os.environ["FACEMATCH_AWS_ENDPOINT"] = f"http://{host}:{aws_port}"
+    moto_server = _start_embedded_aws() if mode == EMBEDDED else None
 
     # Imported after the environment is set: configuration is read once.
     from facematch.config import get_settings
@@ -73,11 +103,12 @@ def main() -> None:
     from facematch.resources import create_resources
 
     settings = get_settings()
-    queue_urls = create_resources(settings.bucket, settings.table) if mode != "real AWS" else {}
+    queue_urls = create_resources(settings.bucket, settings.table) if mode != REAL_AWS else {}
     started = time.monotonic()
     gateway = LocalGateway()
     gateway.load_handlers()
-    server = make_server(host, port, gateway, threaded=True)
+    load_seconds = time.monotonic() - started
+    server = make_server(HOST, port, gateway, threaded=True)
     stop = threading.Event()
     # In real AWS, Lambda's own event source mapping polls the queue.
     pollers = [
@@ -90,38 +121,14 @@ def main() -> None:
         for source in gateway.queue_sources
         if source.queue in queue_urls
     ]
-
-    store = {
-        "embedded": "in memory (moto); everything is gone when this process stops",
-        "external endpoint": f"at {settings.aws_endpoint}",
-        "real AWS": "in your AWS account",
-    }[mode]
-    print(
-        f"FaceMatch API      http://{host}:{port}   (routes from template.yaml: "
-        + ", ".join(f"{r.method} {r.resource}" for r in gateway.routes)
-        + ")\n"
-        f"S3 / DynamoDB      {settings.aws_endpoint or 'AWS'}   bucket {settings.bucket}, table {settings.table}\n"
-        f"Data               {store}\n"
-        f"Model              {settings.model} with detector {settings.detector} "
-        f"(loaded in {time.monotonic() - started:.1f} s)\n"
-        + (
-            f"Uploads            aws s3 cp photo.jpg s3://{settings.bucket}/uploads/ORGANIZATION/"
-            + (f" --endpoint-url {settings.aws_endpoint}" if settings.aws_endpoint else "")
-            + "   (enrolled within seconds)\n"
-            if pollers
-            else ""
-        )
-        + "Press Ctrl-C to stop.",
-        flush=True,
-    )
+    print(_banner(port, mode, gateway.routes, bool(pollers), load_seconds), flush=True)
 
     def request_stop(signum, frame):  # noqa: ANN001, ARG001 - signal handler signature
         stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    serving = threading.Thread(target=server.serve_forever, daemon=True)
-    serving.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     for poller in pollers:
         poller.start()
     stop.wait()

@@ -44,22 +44,24 @@ AsJson = Annotated[
 
 @dataclass(frozen=True)
 class Api:
-    """Where the API is and how long to wait for each of its responses."""
+    """Where the API is, the key to call it with, and how long to wait for each response."""
 
     url: str
     timeout: float
+    api_key: str | None
 
 
-def _client(url: str, timeout: float) -> httpx.Client:
-    """The HTTP client for the API at url; tests replace it with one on a mock transport."""
-    return httpx.Client(base_url=url, timeout=timeout)
+def _client(api: Api) -> httpx.Client:
+    """The HTTP client for the API; tests replace it with one on a mock transport."""
+    headers = {"x-api-key": api.api_key} if api.api_key else {}
+    return httpx.Client(base_url=api.url, timeout=api.timeout, headers=headers)
 
 
 @contextmanager
 def _connect(api: Api) -> Iterator[httpx.Client]:
     """A client for the API; exits with code 3 when the API cannot be reached."""
     try:
-        with _client(api.url, api.timeout) as client:
+        with _client(api) as client:
             yield client
     except httpx.TransportError as error:
         reason = str(error) or type(error).__name__
@@ -180,9 +182,13 @@ def _options(
     timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds to wait for each response.")
     ] = 60.0,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="FACEMATCH_API_KEY", help="Sent as x-api-key: an organization's key or the admin key."),
+    ] = None,
 ) -> None:
     """Enroll faces into an organization and match photos against them."""
-    ctx.obj = Api(url.rstrip("/"), timeout)
+    ctx.obj = Api(url.rstrip("/"), timeout, api_key)
 
 
 @app.command()
@@ -278,6 +284,37 @@ def health(ctx: typer.Context) -> None:
     if error:
         _fail(error)
     out.print_json(data=body)
+
+
+keys = typer.Typer(help="Create and revoke organizations' API keys (needs the admin key).")
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def create_key(ctx: typer.Context, org: Organization, as_json: AsJson = False) -> None:
+    """Create an API key for an organization; it is shown once."""
+    with _connect(ctx.obj) as client:
+        body, error = _call(client, "POST", f"/api/organizations/{org}/keys")
+    if error:
+        _fail(error)
+    if as_json:
+        out.print_json(data=body)
+    else:
+        out.print(f"key_id {body['key_id']}  api_key {body['api_key']}  (shown once: store it now)", markup=False)
+
+
+@keys.command("revoke")
+def revoke_key(
+    ctx: typer.Context,
+    org: Organization,
+    key_id: Annotated[str, typer.Argument(help="The key_id printed by keys create.")],
+) -> None:
+    """Revoke an API key (API Gateway may keep accepting it for up to 5 minutes of cache)."""
+    with _connect(ctx.obj) as client:
+        _, error = _call(client, "DELETE", f"/api/organizations/{org}/keys/{key_id}")
+    if error:
+        _fail(error)
+    out.print(f"revoked {key_id}", markup=False)
 
 
 def main() -> None:

@@ -45,12 +45,30 @@ class Route:
     method: str
     resource: str
     function: str
+    public: bool
     pattern: re.Pattern[str] = field(compare=False)
 
     @classmethod
-    def create(cls, method: str, resource: str, function: str) -> Route:
-        regex = re.sub(r"\\\{(\w+)\\\+?\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
-        return cls(method.upper(), resource, function, re.compile(f"^{regex}$"))
+    def create(cls, method: str, resource: str, function: str, public: bool) -> Route:
+        parts = re.split(r"\{(\w+)\+?\}", resource)  # literal, parameter, literal, ...
+        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+        return cls(method.upper(), resource, function, public, re.compile(f"^{regex}$"))
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A REQUEST Lambda authorizer: its function, the header it reads, how long answers are cached."""
+
+    function: str
+    header: str
+    ttl_seconds: int
+
+
+class _Refusal(Exception):
+    def __init__(self, response_type: str, status: int) -> None:
+        super().__init__(response_type)
+        self.response_type = response_type
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,13 @@ class LambdaContext:
 class LocalGateway:
     """A WSGI application serving the template's REST API routes from the functions' handlers."""
 
-    def __init__(self, template: dict[str, Any] | None = None, stage: str = "local") -> None:
+    def __init__(
+        self,
+        template: dict[str, Any] | None = None,
+        stage: str = "local",
+        modules: dict[str, ModuleType] | None = None,
+    ) -> None:
+        """``modules``: handler modules already imported, by function name (tests share theirs)."""
         template = template or load_template()
         resources = template["Resources"]
         api = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::Api")["Properties"]
@@ -103,14 +127,15 @@ class LocalGateway:
             for event in resource["Properties"].get("Events", {}).values():
                 props = event["Properties"]
                 if event["Type"] == "Api":
-                    self.routes.append(Route.create(props["Method"], props["Path"], name))
+                    public = props.get("Auth", {}).get("Authorizer") == "NONE"
+                    self.routes.append(Route.create(props["Method"], props["Path"], name, public))
                 elif event["Type"] == "SQS":
                     queue = props["Queue"]["GetAtt"].split(".")[0]
                     self.queue_sources.append(QueueSource(name, queue, int(props.get("BatchSize", 10))))
-        globals_ = template.get("Globals", {}).get("Function", {})
-        self._memory = int(globals_.get("MemorySize", 128))
-        self._timeout = int(globals_.get("Timeout", 3))
-        self._modules: dict[str, ModuleType] = {}
+        self.authorizer = _authorizer(api)
+        self._authorizations: dict[str, tuple[float, dict[str, Any] | _Refusal]] = {}
+        self._globals = template.get("Globals", {}).get("Function", {})
+        self._modules: dict[str, ModuleType] = dict(modules or {})
         self._handler_names = {
             name: _handler_command(resource["Metadata"])[1] for name, resource in self.functions.items()
         }
@@ -148,6 +173,11 @@ class LocalGateway:
                 event = self._event(request, route, match.groupdict() or None, body)
                 if len(json.dumps(event)) > MAX_LAMBDA_EVENT:
                     return self._gateway_response("REQUEST_TOO_LARGE", 413)
+                if self.authorizer and not route.public:
+                    try:
+                        event["requestContext"]["authorizer"] = self._authorize(event)
+                    except _Refusal as refusal:
+                        return self._gateway_response(refusal.response_type, refusal.status)
                 return self._invoke(route.function, event)
         return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", 403)
 
@@ -155,7 +185,64 @@ class LocalGateway:
         """Run one invocation of a function, as Lambda would (handlers are loaded once)."""
         module = self.module(function)
         handler = getattr(module, self._handler_names[function])
-        return handler(event, LambdaContext(function, self._memory, self._timeout))
+        properties = self.functions[function]["Properties"]
+        context = LambdaContext(
+            function,
+            int(properties.get("MemorySize", self._globals.get("MemorySize", 128))),
+            int(properties.get("Timeout", self._globals.get("Timeout", 3))),
+        )
+        return handler(event, context)
+
+    def _authorize(self, event: dict[str, Any]) -> dict[str, Any]:
+        """What API Gateway does before a protected route: ask the authorizer (answers cached
+        per key for its TTL), refuse with 401 or 403, or pass its context on to the function."""
+        key = next(
+            (v for k, v in event["headers"].items() if k.lower() == self.authorizer.header.lower()), None
+        )
+        if not key:
+            raise _Refusal("UNAUTHORIZED", 401)
+        cached = self._authorizations.get(key)
+        if cached and cached[0] > time.monotonic():
+            outcome = cached[1]
+        else:
+            outcome = self._ask_authorizer(event)
+            self._authorizations[key] = (time.monotonic() + self.authorizer.ttl_seconds, outcome)
+        if isinstance(outcome, _Refusal):
+            raise outcome
+        return outcome
+
+    def _ask_authorizer(self, event: dict[str, Any]) -> dict[str, Any] | _Refusal:
+        method_arn = (
+            f"arn:aws:execute-api:us-east-1:000000000000:local/{self.stage}/"
+            f"{event['httpMethod']}{event['path']}"
+        )
+        request = {
+            "type": "REQUEST",
+            "methodArn": method_arn,
+            **{k: event[k] for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders",
+                                     "queryStringParameters", "multiValueQueryStringParameters",
+                                     "pathParameters", "stageVariables", "requestContext")},
+        }
+        try:
+            policy = self.invoke(self.authorizer.function, request)
+        except Exception as error:  # noqa: BLE001 - how API Gateway reads an authorizer's failure
+            if str(error) == "Unauthorized":
+                return _Refusal("UNAUTHORIZED", 401)
+            log.exception("the authorizer failed")
+            return _Refusal("AUTHORIZER_FAILURE", 500)
+        statements = policy.get("policyDocument", {}).get("Statement", [])
+        allowed = any(
+            statement["Effect"] == "Allow"
+            and any(fnmatch.fnmatch(method_arn, resource) for resource in _as_list(statement["Resource"]))
+            for statement in statements
+        ) and not any(
+            statement["Effect"] == "Deny"
+            and any(fnmatch.fnmatch(method_arn, resource) for resource in _as_list(statement["Resource"]))
+            for statement in statements
+        )
+        if not allowed:
+            return _Refusal("ACCESS_DENIED", 403)
+        return {**policy.get("context", {}), "principalId": policy.get("principalId")}
 
     def _invoke(self, function: str, event: dict[str, Any]) -> Response:
         try:
@@ -248,3 +335,21 @@ def _swagger(request: Request) -> Response:
         oauth2_config=None,
     )
     return Response(page, content_type="text/html")
+
+
+def _authorizer(api: dict[str, Any]) -> Authorizer | None:
+    auth = api.get("Auth", {})
+    name = auth.get("DefaultAuthorizer")
+    if not name:
+        return None
+    config = auth["Authorizers"][name]
+    identity = config.get("Identity", {})
+    return Authorizer(
+        function=config["FunctionArn"]["GetAtt"].split(".")[0],
+        header=identity["Headers"][0],
+        ttl_seconds=int(identity.get("ReauthorizeEvery", 300)),
+    )
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value

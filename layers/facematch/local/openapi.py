@@ -10,14 +10,19 @@ import json
 import sys
 from typing import Any
 
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
 from facematch import __version__
+from facematch.access import API_KEY_HEADER
+from facematch.http import PUBLIC_ROUTES
 from facematch.config import get_settings
 from facematch.local.gateway import LocalGateway
 
 TITLE = "FaceMatch"
 DESCRIPTION = (
     "Enroll faces into an organization and find who a photo shows. Bodies are "
-    "multipart/form-data (files) or application/json (images as base64 strings)."
+    "multipart/form-data (files) or application/json (images as base64 strings). Every route "
+    "but /api/health needs an x-api-key: an organization's key acts on that organization only."
 )
 
 
@@ -26,8 +31,15 @@ def generate(gateway: LocalGateway | None = None) -> dict[str, Any]:
     gateway = gateway or LocalGateway()
     document: dict[str, Any] = {}
     for name in sorted(gateway.functions):
-        schema = gateway.module(name).app.get_openapi_schema(
-            title=TITLE, version=__version__, description=DESCRIPTION
+        module = gateway.module(name)
+        if not hasattr(module, "app"):
+            continue  # the authorizer serves no routes
+        schema = module.app.get_openapi_schema(
+            title=TITLE,
+            version=__version__,
+            description=DESCRIPTION,
+            security_schemes={"ApiKey": APIKey(name=API_KEY_HEADER, in_=APIKeyIn.header)},
+            security=[{"ApiKey": []}],
         ).model_dump(mode="json", by_alias=True, exclude_none=True)
         if not document:
             document = schema
@@ -36,6 +48,8 @@ def generate(gateway: LocalGateway | None = None) -> dict[str, Any]:
         document.setdefault("components", {}).setdefault("schemas", {}).update(
             schema.get("components", {}).get("schemas", {})
         )
+    for method, path in PUBLIC_ROUTES:
+        document["paths"][path][method.lower()]["security"] = []
     document["paths"] = dict(sorted(document["paths"].items()))
     document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
     return document

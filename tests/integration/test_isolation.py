@@ -1,0 +1,156 @@
+"""API keys: every protected route refuses other organizations' keys, through the real authorizer.
+
+Requests go through the local gateway in process: the authorizer function decides who is
+calling, as API Gateway would make it, and the functions decide which organization that caller
+may touch. The probes are listed per route of template.yaml: a new route without a probe (and
+so without a proven check) fails the suite.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from urllib3 import encode_multipart_formdata
+from werkzeug.test import Client
+
+from facematch.access import API_KEY_HEADER
+from facematch.http import PUBLIC_ROUTES
+from facematch.local.gateway import LocalGateway
+
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
+ADMIN_KEY = "test-admin-key"
+
+
+def _photo() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (120, 120, 120)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def multipart(fields: dict, files: dict | None = None) -> dict:
+    parts = list(fields.items()) + [(k, (k + ".jpg", v, "image/jpeg")) for k, v in (files or {}).items()]
+    body, content_type = encode_multipart_formdata(parts)
+    return {"data": body, "content_type": content_type}
+
+
+# How to act on organization ORG through each protected route: (path, query, body).
+PROBES = {
+    ("POST", "/api/embeddings"): lambda org: ("/api/embeddings", {}, multipart({"organization": org}, {"images": _photo()})),
+    ("GET", "/api/embeddings"): lambda org: ("/api/embeddings", {"organization": org}, {}),
+    ("DELETE", "/api/embeddings"): lambda org: ("/api/embeddings", {"organization": org, "external_id": "p"}, {}),
+    ("GET", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),
+    ("DELETE", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),
+    ("POST", "/api/face-compare"): lambda org: ("/api/face-compare", {}, multipart({"organization": org}, {"image": _photo()})),
+    ("DELETE", "/api/organizations/{organization}"): lambda org: (f"/api/organizations/{org}", {}, {}),
+    ("POST", "/api/organizations/{organization}/keys"): lambda org: (f"/api/organizations/{org}/keys", {}, {}),
+    ("DELETE", "/api/organizations/{organization}/keys/{key_id}"): lambda org: (f"/api/organizations/{org}/keys/0123456789ab", {}, {}),
+    ("GET", "/api/uploads"): lambda org: ("/api/uploads", {"organization": org}, {}),
+    ("POST", "/api/uploads"): lambda org: (
+        "/api/uploads", {}, multipart({"organization": org, "filename": "a.jpg", "content_type": "image/jpeg", "size": "10"})
+    ),
+}
+# Routes that name no organization: any valid key may call them.
+UNSCOPED = {("GET", "/api/openapi.json")}
+ADMIN_ONLY = {("POST", "/api/organizations/{organization}/keys"), ("DELETE", "/api/organizations/{organization}/keys/{key_id}")}
+
+
+@pytest.fixture
+def api(embedding_app, comparison_app, authorizer_app):
+    gateway = LocalGateway(
+        modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app, "AuthorizerFunction": authorizer_app}
+    )
+    return gateway, Client(gateway)
+
+
+def call(client: Client, method: str, path: str, query: dict, body: dict, key: str | None):
+    headers = {API_KEY_HEADER: key} if key else {}
+    response = client.open(path, method=method, query_string=query, headers=headers, **body)
+    return response.status_code, response.get_json()
+
+
+def create_key(client: Client, organization: str) -> str:
+    status, body = call(client, "POST", f"/api/organizations/{organization}/keys", {}, {}, ADMIN_KEY)
+    assert status == 201, body
+    return body["api_key"]
+
+
+def test_every_protected_route_in_the_template_has_an_isolation_probe(api):
+    gateway, _ = api
+    protected = {(r.method, r.resource) for r in gateway.routes if not r.public}
+    assert protected == set(PROBES) | UNSCOPED, "a route without an isolation probe: add one to PROBES"
+    assert {(r.method, r.resource) for r in gateway.routes if r.public} == set(PUBLIC_ROUTES)
+
+
+def test_a_key_for_one_organization_is_refused_on_every_route_of_another(api):
+    _, client = api
+    alpha_key = create_key(client, "alpha")
+    create_key(client, "beta")
+    for route, probe in PROBES.items():
+        path, query, body = probe("beta")
+        status, response = call(client, route[0], path, query, body, alpha_key)
+        assert (status, response["error"]["code"]) == (403, "FORBIDDEN"), route
+
+
+def test_no_key_or_an_unknown_key_is_401_on_every_protected_route(api):
+    _, client = api
+    for route, probe in PROBES.items():
+        path, query, body = probe("alpha")
+        for key in (None, "fmk_000000000000_not-a-key"):
+            status, response = call(client, route[0], path, query, body, key)
+            assert (status, response["error"]["code"]) == (401, "UNAUTHORIZED"), (route, key)
+    status, response = call(client, "GET", "/api/openapi.json", {}, {}, None)
+    assert status == 401
+
+
+def test_health_needs_no_key(api):
+    _, client = api
+    status, body = call(client, "GET", "/api/health", {}, {}, None)
+    assert (status, body["status"]) == (200, "ok")
+
+
+def test_an_organization_key_may_omit_the_organization_and_manage_only_its_own_data(api, faces_dir):
+    _, client = api
+    key = create_key(client, "gamma")
+    photo = (faces_dir / "img1.jpg").read_bytes()
+    status, body = call(client, "POST", "/api/embeddings", {}, multipart({}, {"images": photo}), key)
+    assert (status, body["organization"]) == (201, "gamma")
+    status, body = call(client, "POST", "/api/face-compare", {}, multipart({}, {"image": (faces_dir / "img2.jpg").read_bytes()}), key)
+    assert status == 200 and body["match"] is True
+    status, body = call(client, "GET", "/api/embeddings", {"organization": "gamma"}, {}, key)
+    assert status == 200 and len(body["embeddings"]) == 1
+    for route in ADMIN_ONLY:
+        path, query, body = PROBES[route]("gamma")
+        status, response = call(client, route[0], path, query, body, key)
+        assert (status, response["error"]["code"]) == (403, "FORBIDDEN"), route
+
+
+def test_the_admin_key_must_name_the_organization(api):
+    _, client = api
+    status, body = call(client, "GET", "/api/embeddings", {}, {}, ADMIN_KEY)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+
+def test_a_revoked_key_no_longer_authorizes(api, authorizer_app):
+    gateway, client = api
+    status, body = call(client, "POST", "/api/organizations/delta/keys", {}, {}, ADMIN_KEY)
+    key, key_id = body["api_key"], body["key_id"]
+    assert call(client, "GET", "/api/uploads", {}, {}, key)[0] == 200
+    status, body = call(client, "DELETE", f"/api/organizations/delta/keys/{key_id}", {}, {}, ADMIN_KEY)
+    assert (status, body["revoked"]) == (200, True)
+    # API Gateway caches an authorizer's answer for its TTL; a new gateway has no cache.
+    fresh = Client(LocalGateway(modules=dict(gateway._modules)))
+    assert call(fresh, "GET", "/api/uploads", {}, {}, key)[0] == 401
+
+
+def test_keys_are_stored_only_as_hashes(api):
+    import json as json_module
+
+    from facematch.aws import client as aws_client
+
+    _, client = api
+    key = create_key(client, "epsilon")
+    items = aws_client("dynamodb").scan(TableName="facematch-test")["Items"]
+    assert key not in json_module.dumps(items)
+    assert key.split("_")[-1] not in json_module.dumps(items)
