@@ -40,7 +40,6 @@ service = FaceMatchService.from_settings()
         ImageTooLarge, UnsupportedImageFormat, NoFaceDetected,
     ),
 )
-@tracer.capture_method
 def compare(
     caller: Caller,
     image: Annotated[ImageField, File(description="Photo: a file, or a base64 string in JSON")],

@@ -15,6 +15,8 @@ from facematch.errors import (
     ApiKeyNotFound,
     EmbeddingNotFound,
     ImageTooLarge,
+    InvalidImage,
+    NoFaceDetected,
     NothingEnrolled,
     StoreConflict,
     UnsupportedImageFormat,
@@ -70,10 +72,17 @@ def health() -> Health:
 @app.post(
     "/api/embeddings",
     responses=documented(
-        EnrollmentResult, UnsupportedMediaType, NothingEnrolled, StoreConflict, status=201
+        EnrollmentResult,
+        UnsupportedMediaType,
+        InvalidImage,
+        ImageTooLarge,
+        UnsupportedImageFormat,
+        NoFaceDetected,
+        NothingEnrolled,
+        StoreConflict,
+        status=201,
     ),
 )
-@tracer.capture_method
 def enroll(
     caller: Caller,
     images: Annotated[list[ImageField], File(description="Photos: files, or base64 strings in JSON")],

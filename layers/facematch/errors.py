@@ -93,18 +93,21 @@ class StoreConflict(FaceMatchError):
 
 
 class NothingEnrolled(FaceMatchError):
-    """No image of an enrollment request could be enrolled; ``failures`` says why for each."""
+    """No image of an enrollment request could be enrolled; ``failures`` says why for each.
 
-    code = "NOTHING_ENROLLED"  # or the reason all the images share
+    When every image failed for the same reason, that reason's code and status are the
+    answer (one GIF is a 415, one face-less photo a 422); mixed reasons are a 422.
+    """
+
+    code = "NOTHING_ENROLLED"
     status = 422
 
-    def __init__(self, failures: list[dict[str, Any]]) -> None:
-        codes = {failure["error"]["code"] for failure in failures}
-        # One shared reason is the useful code to branch on; mixed reasons get a code of their own.
-        if len(codes) == 1:
-            self.code = codes.pop()  # type: ignore[misc]
+    def __init__(self, failures: list[tuple[str, FaceMatchError]]) -> None:
+        reasons = {(error.code, error.status) for _, error in failures}
+        if len(reasons) == 1:
+            self.code, self.status = reasons.pop()  # type: ignore[misc]
         super().__init__(f"None of the {len(failures)} image(s) could be enrolled.")
-        self.failures = failures
+        self.failures = [{"image": image, "error": error.to_dict()} for image, error in failures]
 
     def response_body(self) -> dict[str, Any]:
         return {**super().response_body(), "embeddings": [], "failed": self.failures}

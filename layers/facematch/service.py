@@ -156,14 +156,15 @@ class FaceMatchService:
                 f"got {len(images)}."
             )
         faces: list[tuple[ImageInput, EmbeddedFace]] = []
-        failed: list[FailedImage] = []
+        failures: list[tuple[str, FaceMatchError]] = []
         for image in images:
             try:
                 faces.append((image, self.embed(image, max_bytes=max_image_bytes)))
             except FaceMatchError as error:
-                failed.append(FailedImage(image=image.name, error=error.to_dict()))
+                failures.append((image.name, error))
         if not faces:
-            raise NothingEnrolled([failure.model_dump() for failure in failed])
+            raise NothingEnrolled(failures)
+        failed = [FailedImage(image=name, error=error.to_dict()) for name, error in failures]
         records = self._store(organization, faces, external_id)
         embeddings = [
             Embedding(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from facematch.errors import InvalidRequest, NothingEnrolled
+from facematch.errors import (
+    FaceMatchError,
+    ImageTooLarge,
+    InvalidImage,
+    InvalidRequest,
+    NoFaceDetected,
+    NothingEnrolled,
+    UnsupportedImageFormat,
+)
 from facematch.models import validate_organization
 
 
@@ -41,31 +49,38 @@ def test_organization_outside_the_pattern_is_a_validation_error(name):
     assert caught.value.code == "VALIDATION_ERROR" and caught.value.status == 400
 
 
-def failure(image: str, code: str) -> dict:
-    return {"image": image, "error": {"code": code, "message": f"{code} for {image}"}}
+ERRORS = {cls.code: cls for cls in (NoFaceDetected, InvalidImage, UnsupportedImageFormat, ImageTooLarge)}
 
 
-def test_nothing_enrolled_takes_the_code_all_failures_share():
+def failure(image: str, code: str) -> tuple[str, FaceMatchError]:
+    return image, ERRORS[code](f"{code} for {image}")
+
+
+def test_nothing_enrolled_takes_the_code_and_status_all_failures_share():
     error = NothingEnrolled([failure("a", "NO_FACE_DETECTED"), failure("b", "NO_FACE_DETECTED")])
     assert error.code == "NO_FACE_DETECTED" and error.status == 422
+    error = NothingEnrolled([failure("a.gif", "UNSUPPORTED_IMAGE_FORMAT")])
+    assert error.code == "UNSUPPORTED_IMAGE_FORMAT" and error.status == 415
 
 
-def test_nothing_enrolled_with_mixed_codes_is_nothing_enrolled():
+def test_nothing_enrolled_with_mixed_codes_is_nothing_enrolled_422():
     failures = [failure("a.jpg", "NO_FACE_DETECTED"), failure("b.gif", "UNSUPPORTED_IMAGE_FORMAT")]
     error = NothingEnrolled(failures)
     assert error.code == "NOTHING_ENROLLED" and error.status == 422
     NothingEnrolled([failure("c", "INVALID_IMAGE")])
-    assert NothingEnrolled.code == "NOTHING_ENROLLED"  # an instance's shared code never leaks onto the class
+    assert (NothingEnrolled.code, NothingEnrolled.status) == ("NOTHING_ENROLLED", 422)  # never leaks onto the class
 
 
 def test_nothing_enrolled_body_has_error_empty_embeddings_and_the_failures():
-    failures = [failure("a.jpg", "INVALID_IMAGE"), failure("1", "IMAGE_TOO_LARGE")]
-    body = NothingEnrolled(failures).response_body()
+    body = NothingEnrolled([failure("a.jpg", "INVALID_IMAGE"), failure("1", "IMAGE_TOO_LARGE")]).response_body()
     assert body == {
         "error": {
             "code": "NOTHING_ENROLLED",
             "message": "None of the 2 image(s) could be enrolled.",
         },
         "embeddings": [],
-        "failed": failures,
+        "failed": [
+            {"image": "a.jpg", "error": {"code": "INVALID_IMAGE", "message": "INVALID_IMAGE for a.jpg"}},
+            {"image": "1", "error": {"code": "IMAGE_TOO_LARGE", "message": "IMAGE_TOO_LARGE for 1"}},
+        ],
     }
