@@ -6,7 +6,7 @@ export DEEPFACE_HOME ?= $(CURDIR)/.cache/deepface
 export FACEMATCH_FACES_DIR ?= $(abspath $(CURDIR)/../shared/faces/deepface)
 WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 
-.PHONY: install weights test lint clean run openapi
+.PHONY: install weights test lint clean run openapi bench-enroll bench-search
 
 install: $(VENV)/.installed weights
 
@@ -37,3 +37,11 @@ run: install
 # Regenerate openapi.json from the handlers' routes and models (a test checks it is current).
 openapi: install
 	$(PYTHON) -m facematch.local.openapi
+
+# Benchmarks print Markdown tables and write bench/results/*.json; they are not tests.
+bench-enroll: install
+	$(PYTHON) bench/enroll.py
+
+SIZES ?= 10000,100000,1000000
+bench-search: install
+	SIZES=$(SIZES) $(PYTHON) bench/search.py

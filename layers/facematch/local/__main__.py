@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 from werkzeug.serving import make_server
 
@@ -92,6 +93,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     # One line per API request (ours); the embedded servers' per-request logs are noise.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Metrics are off locally; Powertools still warns on every request that has none.
+    warnings.filterwarnings("ignore", "No application metrics to publish")
     port = int(os.environ.get("PORT", "3000"))
     mode = _configure_environment()
     moto_server = _start_embedded_aws() if mode == EMBEDDED else None
