@@ -18,6 +18,7 @@ from facematch.errors import (
     InvalidImage,
     NoFaceDetected,
     NothingEnrolled,
+    RouteNotFound,
     StoreConflict,
     UnsupportedImageFormat,
     UnsupportedMediaType,
@@ -116,7 +117,9 @@ def list_embeddings(
     )
 
 
-@app.get("/api/embeddings/<embed_id>", responses=documented(StoredEmbedding, EmbeddingNotFound))
+@app.get(
+    "/api/embeddings/<embed_id>", responses=documented(StoredEmbedding, EmbeddingNotFound, RouteNotFound)
+)
 def get_embedding(
     caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
 ) -> StoredEmbedding:
@@ -124,7 +127,8 @@ def get_embedding(
 
 
 @app.delete(
-    "/api/embeddings/<embed_id>", responses=documented(Deletion, EmbeddingNotFound, StoreConflict)
+    "/api/embeddings/<embed_id>",
+    responses=documented(Deletion, EmbeddingNotFound, RouteNotFound, StoreConflict),
 )
 def delete_embedding(
     caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
@@ -141,19 +145,22 @@ def delete_person(
     return service.delete_person(caller.organization_for(organization), external_id)
 
 
-@app.delete("/api/organizations/<organization>", responses=documented(Purge))
+@app.delete("/api/organizations/<organization>", responses=documented(Purge, RouteNotFound))
 def purge_organization(caller: Caller, organization: OrganizationPath) -> Purge:
     return service.purge_organization(caller.organization_for(organization))
 
 
-@app.post("/api/organizations/<organization>/keys", responses=documented(ApiKey, status=201))
+@app.post(
+    "/api/organizations/<organization>/keys", responses=documented(ApiKey, RouteNotFound, status=201)
+)
 def create_key(caller: Caller, organization: OrganizationPath):
     caller.require_admin()
     return json_response(201, dump(service.create_key(organization)))
 
 
 @app.delete(
-    "/api/organizations/<organization>/keys/<key_id>", responses=documented(RevokedKey, ApiKeyNotFound)
+    "/api/organizations/<organization>/keys/<key_id>",
+    responses=documented(RevokedKey, ApiKeyNotFound, RouteNotFound),
 )
 def revoke_key(
     caller: Caller, organization: OrganizationPath, key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN)]

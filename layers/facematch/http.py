@@ -129,6 +129,9 @@ def create_resolver() -> APIGatewayRestResolver:
         content_type = app.current_event.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data") and "boundary=" not in content_type:
             return error_response(InvalidRequest("multipart/form-data needs a boundary."))
+        # ... and a UnicodeDecodeError for a part without a filename that is not UTF-8 text.
+        if content_type.startswith("multipart/form-data") and isinstance(error, UnicodeDecodeError):
+            return error_response(InvalidRequest("Send photos as files: other form fields must be UTF-8 text."))
         return _unexpected(error)
 
     @app.exception_handler(Exception)

@@ -28,6 +28,20 @@ def curl(*args: str, cwd: Path, key: str = ADMIN_KEY) -> tuple[int, dict]:
     return int(status), json.loads(body)
 
 
+def wait_for_uploads(stack, organization: str, seconds: float = 30) -> list[dict]:
+    """The organization's upload outcomes, once the queue poller has processed something."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        uploads = httpx.get(
+            f"{stack.url}/api/uploads", params={"organization": organization},
+            headers={"x-api-key": ADMIN_KEY}, timeout=10,
+        ).json()["uploads"]
+        if uploads:
+            return uploads
+        time.sleep(0.5)
+    return []
+
+
 def test_the_readme_curl_commands_enroll_and_compare(local_stack, faces_dir):
     status, enrolled = curl(
         "-X", "POST", f"{local_stack.url}/api/embeddings",
@@ -113,14 +127,7 @@ def test_a_photo_copied_into_the_embedded_bucket_becomes_searchable(local_stack,
         Bucket="facematch-local", Key=f"uploads/{organization}/angelina one.jpg",
         Body=(faces_dir / "img1.jpg").read_bytes(), Metadata={"external-id": "angelina"},
     )
-    deadline = time.monotonic() + 30
-    uploads = []
-    while time.monotonic() < deadline and not uploads:
-        time.sleep(0.5)
-        uploads = httpx.get(
-            f"{local_stack.url}/api/uploads", params={"organization": organization},
-            headers={"x-api-key": ADMIN_KEY}, timeout=10,
-        ).json()["uploads"]
+    uploads = wait_for_uploads(local_stack, organization)
     assert [(u["key"], u["status"]) for u in uploads] == [(f"uploads/{organization}/angelina one.jpg", "enrolled")]
     status, result = curl(
         "-X", "POST", f"{local_stack.url}/api/face-compare",
@@ -169,12 +176,5 @@ def test_a_presigned_upload_url_enrolls_a_large_photo(local_stack, faces_dir):
     assert upload["key"].startswith(f"uploads/{organization}/")
     put = httpx.put(upload["url"], content=photo, headers=upload["headers"], timeout=60)
     assert put.status_code == 200, put.text
-    deadline = time.monotonic() + 30
-    uploads = []
-    while time.monotonic() < deadline and not uploads:
-        time.sleep(0.5)
-        uploads = httpx.get(
-            f"{local_stack.url}/api/uploads", params={"organization": organization},
-            headers={"x-api-key": ADMIN_KEY}, timeout=10,
-        ).json()["uploads"]
+    uploads = wait_for_uploads(local_stack, organization)
     assert [(u["status"], u["external_id"]) for u in uploads] == [("enrolled", "angelina")]

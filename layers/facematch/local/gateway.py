@@ -308,10 +308,16 @@ class LocalGateway:
 
 
 def _handler_command(metadata: dict[str, Any]) -> tuple[Path, str]:
-    """The handler that the function's Dockerfile names in CMD: its source file and function."""
+    """The handler that the function's Dockerfile names in CMD: its source file and function.
+
+    The source is in the function's folder: ``functions/<FUNCTION build arg>`` for the shared
+    face Dockerfile, else the Dockerfile's own folder.
+    """
     dockerfile = ROOT / metadata["Dockerfile"]
     module_name, attribute = _CMD.search(dockerfile.read_text()).groups()
-    return dockerfile.parent / f"{module_name.replace('.', '/')}.py", attribute
+    function = metadata.get("DockerBuildArgs", {}).get("FUNCTION")
+    folder = dockerfile.parent / function if function else dockerfile.parent
+    return folder / f"{module_name.replace('.', '/')}.py", attribute
 
 
 def _import_handler_module(metadata: dict[str, Any]) -> ModuleType:
