@@ -43,8 +43,11 @@ def top_k(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> li
         return []
     scores = vectors @ query
     k = min(k, len(scores))
-    best = np.argpartition(scores, len(scores) - k)[-k:]
-    best = best[np.argsort(scores[best])[::-1]]
+    if k == 1:  # the common case: a single pass, no partial sort
+        best = np.array([np.argmax(scores)])
+    else:
+        best = np.argpartition(scores, len(scores) - k)[-k:]
+        best = best[np.argsort(scores[best])[::-1]]
     return [Candidate(int(ids[i]), float(scores[i])) for i in best]
 
 

@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from botocore.exceptions import ClientError
@@ -31,9 +31,13 @@ _COMMIT_ATTEMPTS = 25
 # Both mean "someone else wrote first": S3 answers 412, or 409 while a racing write is in flight.
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING_CODES = {"NoSuchKey", "404", "NoSuchVersion"}
-_READ_CHUNK = 8 * 1024 * 1024
-# How long a shard compaction replaced stays readable: far longer than any load takes.
-RETIREMENT_SECONDS = 300
+# Small reads: each loading thread keeps a buffer this size, and 16 run at once.
+_READ_CHUNK = 1024 * 1024
+# How long a shard compaction replaced stays readable: far longer than loading a million
+# vectors takes. At most MAX_RETIRED are kept (oldest expire first), so a burst of small
+# enrollments cannot grow the manifest; a reader that still misses one reads the manifest again.
+RETIREMENT_SECONDS = 60
+MAX_RETIRED = 16
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,10 @@ class ShardRef:
     # When compaction replaced it. A replaced shard stays readable for a grace period, so a
     # reader still working from the previous manifest never finds it gone.
     retired_at: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        # Explicit, not dataclasses.asdict: a manifest is written on every commit.
+        return {"key": self.key, "count": self.count, "version": self.version, "retired_at": self.retired_at}
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,8 @@ class Manifest:
         return json.dumps(
             {
                 "version": 1,
-                "shards": [asdict(shard) for shard in self.shards],
-                "retired": [asdict(shard) for shard in self.retired],
+                "shards": [shard.to_dict() for shard in self.shards],
+                "retired": [shard.to_dict() for shard in self.retired],
             }
         ).encode()
 
@@ -218,8 +226,9 @@ class ShardStore:
             if erase:
                 expired, retired = retired, ()
             else:
-                expired = tuple(s for s in retired if now - s.retired_at > RETIREMENT_SECONDS)
-                retired = tuple(s for s in retired if s not in expired)
+                keep = [s for s in retired if now - s.retired_at <= RETIREMENT_SECONDS][-MAX_RETIRED:]
+                expired = tuple(s for s in retired if s not in keep)
+                retired = tuple(keep)
             updated = Manifest(
                 shards=tuple(s for s in current.shards if s.key not in remove) + add,
                 retired=retired,

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from facematch.search import MAX_SMALL_SHARDS, VectorStore
-from facematch.shards import ShardStore
+from facematch.shards import MAX_RETIRED, ShardStore
 from support.s3 import stored_ids
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -86,6 +86,7 @@ def test_writers_a_compactor_and_readers_together_lose_and_duplicate_nothing(org
     assert sorted(all_ids(store, organization)) == ids.tolist()
     manifest = store.shards.read_manifest(organization, MODEL)
     assert len(manifest.shards) <= MAX_SMALL_SHARDS + 1
+    assert len(manifest.retired) <= MAX_RETIRED
     for query in unit_vectors(rng, 20):
         expected = ids[np.argsort(-(vectors @ query))[:5]].tolist()
         assert [c.embed_id for c in store.search(organization, MODEL, query, 5)] == expected
