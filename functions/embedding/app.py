@@ -1,6 +1,6 @@
 """Embedding function: enrolls photos sent to the API or dropped into the bucket under uploads/."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import File, Form, Path, Query
@@ -65,7 +65,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 idempotency_config, idempotency_store = upload_idempotency(service.settings.table)
 
 
-@app.get("/api/health", responses=documented(Health))
+@app.get("/api/health", responses=documented(Health, public=True))
 def health() -> Health:
     return service.health()
 
@@ -182,7 +182,7 @@ def openapi(caller: Caller) -> dict:
 def presign_upload(
     caller: Caller,
     filename: Annotated[str, Form(min_length=1, max_length=255)],
-    content_type: Annotated[str, Form(description="image/jpeg, image/png or image/webp")],
+    content_type: Annotated[Literal["image/jpeg", "image/png", "image/webp"], Form()],
     size: Annotated[int, Form(ge=1, description="The photo's exact size in bytes")],
     organization: OrganizationField = None,
     external_id: Annotated[str | None, Form(pattern=EXTERNAL_ID_PATTERN)] = None,

@@ -75,14 +75,15 @@ def _image_input(index: int, item: ImageField) -> ImageInput:
 
 
 def documented(
-    model: type[BaseModel], *errors: type[FaceMatchError], status: int = 200
+    model: type[BaseModel], *errors: type[FaceMatchError], status: int = 200, public: bool = False
 ) -> dict[int, Any]:
     """OpenAPI responses of a route: its result, and the errors it can answer with."""
     responses: dict[int, Any] = {
         status: {"description": "Success", "content": {"application/json": {"model": model}}}
     }
     codes: dict[int, list[str]] = {}
-    for error in (InvalidRequest, Unauthorized, Forbidden, *errors, FaceMatchError):
+    access = () if public else (Unauthorized, Forbidden)
+    for error in (InvalidRequest, *access, *errors, FaceMatchError):
         codes.setdefault(error.status, []).append(error.code)
     for error_status, names in sorted(codes.items()):
         responses[error_status] = {
