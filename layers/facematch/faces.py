@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from deepface.models.Detector import FacialAreaRegion
+from deepface.models.Detector import DetectedFace, FacialAreaRegion
 from deepface.modules import detection, modeling, preprocessing
 from deepface.modules.verification import find_threshold
 
@@ -52,6 +52,23 @@ class FaceEmbedder:
 
     def embed(self, image_bgr: np.ndarray) -> EmbeddedFace:
         """Embed the largest face of the photo."""
+        face, faces_in_image = self.align(image_bgr)
+        box = face.facial_area
+        return EmbeddedFace(
+            box=FaceBox(
+                x=int(box.x),
+                y=int(box.y),
+                w=int(box.w),
+                h=int(box.h),
+                confidence=round(float(box.confidence or 0.0), 4),
+            ),
+            vector=self.represent(face.img),
+            faces_in_image=faces_in_image,
+        )
+
+    def align(self, image_bgr: np.ndarray) -> tuple[DetectedFace, int]:
+        """The largest face, found on a small copy, cut out and aligned from the full photo;
+        and how many faces were found."""
         scale = min(1.0, self.detection_max_side / max(image_bgr.shape[:2]))
         small = (
             cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -74,22 +91,10 @@ class FaceEmbedder:
         )
         if face.img.size == 0:
             raise NoFaceDetected("The detected face lies outside the image.")
-        vector = self._represent(face.img)
-        box = face.facial_area
-        return EmbeddedFace(
-            box=FaceBox(
-                x=int(box.x),
-                y=int(box.y),
-                w=int(box.w),
-                h=int(box.h),
-                confidence=round(float(box.confidence or 0.0), 4),
-            ),
-            vector=vector,
-            faces_in_image=len(regions),
-        )
+        return face, len(regions)
 
-    def _represent(self, face_bgr: np.ndarray) -> np.ndarray:
-        """The same preprocessing as ``DeepFace.represent`` applies to an extracted face."""
+    def represent(self, face_bgr: np.ndarray) -> np.ndarray:
+        """The unit vector of an aligned face: DeepFace.represent's preprocessing and model."""
         height, width = self._model.input_shape
         pixels = preprocessing.resize_image(img=face_bgr / 255.0, target_size=(width, height))
         pixels = preprocessing.normalize_input(img=pixels, normalization="base")
