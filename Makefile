@@ -10,7 +10,7 @@ WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 
 install: $(VENV)/.installed weights
 
-$(VENV)/.installed: requirements-dev.txt layers/requirements.txt layers/requirements-core.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.txt $(wildcard layers/requirements*.txt) pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements-dev.txt

@@ -55,6 +55,19 @@ def pairs(directory: Path) -> list[tuple[str, str, bool]]:
         return [(row["file_x"], row["file_y"], row["Decision"].strip() == "Yes") for row in csv.DictReader(handle)]
 
 
+def identity_pairs(directory: Path) -> list[tuple[str, str, bool]]:
+    """Every pair of identities.csv's photos (40 photos of 9 people: 780 pairs), for context.
+
+    It overlaps master.csv (img1-25) but adds img47-67, which master.csv never uses.
+    """
+    path = directory / "identities.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        rows = [(row["file"], row["identity"]) for row in csv.DictReader(handle)]
+    return [(a, b, ia == ib) for i, (a, ia) in enumerate(rows) for b, ib in rows[i + 1 :]]
+
+
 def child_env(**overrides: str) -> dict[str, str]:
     """The environment of every child: fake AWS credentials, FaceMatch and Powertools settings."""
     env = dict(os.environ)
@@ -155,6 +168,7 @@ class ColdRun:
     first_embedding_s: float | None  # spawn to the child's FIRST_EMBEDDING mark (same clock)
     rss_mb: float  # the child's peak resident set (ru_maxrss)
     marks: dict[str, float] = field(default_factory=dict)
+    cpu_s: float = 0.0  # the child's user + system CPU time, to exit: far less noisy than wall time
 
 
 def cold_run(argv: list[str], env: dict[str, str], timeout: float = 300.0) -> ColdRun:
@@ -188,7 +202,7 @@ def cold_run(argv: list[str], env: dict[str, str], timeout: float = 300.0) -> Co
         if line.startswith("MARK "):
             _, name, stamp = line.split()
             marks[name] = float(stamp) - spawned
-    return ColdRun(wall, marks.get("FIRST_EMBEDDING"), usage.ru_maxrss / 1024.0, marks)
+    return ColdRun(wall, marks.get("FIRST_EMBEDDING"), usage.ru_maxrss / 1024.0, marks, usage.ru_utime + usage.ru_stime)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,9 +230,8 @@ def verify(
         distance = cosine_distance(a, b)
         distances[(x, y)] = distance
         correct += (distance <= threshold) == same
-    # The margin: how far the threshold is from the nearest wrongly-placed or closest pair.
     return {
-        "accuracy": correct / len(labelled),
+        "accuracy": correct / len(labelled) if labelled else None,
         "correct": correct,
         "pairs": len(labelled),
         "pairs_missing_a_face": missing,

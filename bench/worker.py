@@ -4,8 +4,8 @@
         Builds the model, embeds the warm-up photo, answers {"ready": ...}; then reads one JSON
         request per line from stdin ({"path": ..., "size": ...}) and answers one JSON line each.
     worker.py cold-handler PHOTO EVENT_JSON
-        Lambda init + first invocation: moto, bucket and table, import functions/embedding/app.py,
-        call lambda_handler once with the enrollment event; checks for 201 and the embedding.
+        Lambda init + first invocation: import functions/embedding/app.py, call lambda_handler once
+        with the enrollment event (S3 and DynamoDB: the parent's moto server); checks for 201.
     worker.py cold-embed PHOTO
         The pipeline alone: import facematch.service, build the service, embed one photo.
 
@@ -32,24 +32,17 @@ def mark(name: str) -> None:
 
 
 def cold_handler(photo: str, event_path: str) -> None:
-    from moto import mock_aws
+    import importlib.util
 
-    with mock_aws():
-        from facematch.resources import create_resources
+    # S3 and DynamoDB are the parent's moto server (FACEMATCH_AWS_ENDPOINT), as AWS is to Lambda.
+    spec = importlib.util.spec_from_file_location("embedding_app", ROOT / "functions" / "embedding" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    mark("INIT_DONE")
 
-        create_resources(os.environ["FACEMATCH_BUCKET"], os.environ["FACEMATCH_TABLE"])
-        mark("AWS_READY")
-
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("embedding_app", ROOT / "functions" / "embedding" / "app.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        mark("INIT_DONE")
-
-        event = json.loads(Path(event_path).read_text())
-        response = module.lambda_handler(event, _LambdaContext())
-        mark("FIRST_EMBEDDING")
+    event = json.loads(Path(event_path).read_text())
+    response = module.lambda_handler(event, _LambdaContext())
+    mark("FIRST_EMBEDDING")
     body = json.loads(response["body"])
     vector = body["embeddings"][0]["embedding"] if response["statusCode"] == 201 else None
     if response["statusCode"] != 201 or not vector:

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     max_images_per_request: int = 10
     # Detection runs on a copy no larger than this; alignment and embedding use the full photo.
-    detection_max_side: int = 640
+    detection_max_side: int = 480
     shard_load_concurrency: int = 16
     # The admin key: given directly (local stack), or the name of an SSM SecureString (cloud).
     admin_key: SecretStr | None = None
