@@ -7,15 +7,14 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Form, Path, Query, UploadFile
 from aws_lambda_powertools.event_handler.request import Request
-
 from pydantic import BaseModel
 
 from facematch.access import Principal
@@ -23,8 +22,8 @@ from facematch.errors import (
     FaceMatchError,
     Forbidden,
     InvalidRequest,
-    Unauthorized,
     RouteNotFound,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from facematch.models import ORGANIZATION_PATTERN, ErrorResponse

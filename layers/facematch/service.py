@@ -28,7 +28,9 @@ from facematch.errors import (
 )
 from facematch.faces import EmbeddedFace, FaceEmbedder
 from facematch.images import decode_image
+from facematch.keys import ApiKeys
 from facematch.models import (
+    ApiKey,
     ComparisonResult,
     Deletion,
     Embedding,
@@ -38,7 +40,6 @@ from facematch.models import (
     FailedImage,
     Health,
     Match,
-    ApiKey,
     PresignedUpload,
     Purge,
     RevokedKey,
@@ -48,7 +49,6 @@ from facematch.models import (
     validate_external_id,
     validate_organization,
 )
-from facematch.keys import ApiKeys
 from facematch.photos import PhotoStore
 from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import VectorStore

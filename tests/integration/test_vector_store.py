@@ -7,7 +7,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from botocore.exceptions import ClientError
 
 from facematch.search import MAX_SMALL_SHARDS, VectorStore

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "e2e-admin-key"
 

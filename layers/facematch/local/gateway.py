@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import fnmatch
 import importlib.util
-from importlib import resources
 import json
 import logging
 import re
@@ -18,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable

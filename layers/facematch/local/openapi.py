@@ -14,8 +14,8 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from facematch import __version__
 from facematch.access import API_KEY_HEADER
-from facematch.http import PUBLIC_ROUTES
 from facematch.config import get_settings
+from facematch.http import PUBLIC_ROUTES
 from facematch.local.gateway import LocalGateway
 
 TITLE = "FaceMatch"
