@@ -61,10 +61,6 @@ class Manifest:
     retired: tuple[ShardRef, ...] = ()
     etag: str | None = None
 
-    @property
-    def size(self) -> int:
-        return sum(shard.count for shard in self.shards)
-
     def keys(self) -> set[str]:
         return {shard.key for shard in self.shards}
 
