@@ -69,8 +69,11 @@ def measure_per_photo(all_photos: list[Path], warmup: Path) -> dict[str, dict]:
 def embedded_aws() -> str:
     """S3 and DynamoDB for the cold-start children, served from this process (moto's server)
     the way Lambda reaches AWS over the network: the children pay no mock's start-up."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

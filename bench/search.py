@@ -77,6 +77,7 @@ MODEL = "Dlib"
 SEED = 20240611
 LOOP_ROWS = 10_000
 BUCKET = "facematch-bench"
+MANY_SMALL_BUCKET = "facematch-bench-many-small"
 TABLE = "facematch-bench"
 BLOB_PREFIX = "bench-blobs/"
 
@@ -220,7 +221,7 @@ def timed(function, *args) -> tuple[float, Any]:  # noqa: ANN001
 # S3 helpers (the parent's client, through the same endpoint).
 
 
-def organization_objects(organization: str) -> dict[str, int]:
+def organization_objects(organization: str, bucket: str = BUCKET) -> dict[str, int]:
     from facematch.aws import client
     from facematch.shards import organization_prefix
 
@@ -228,12 +229,12 @@ def organization_objects(organization: str) -> dict[str, int]:
     prefix = organization_prefix(organization)
     current = [
         entry
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for entry in page.get("Contents", [])
     ]
     versions = [
         entry
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET, Prefix=prefix)
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
         for entry in page.get("Versions", [])
     ]
     return {
@@ -445,12 +446,18 @@ def bench_many_small(count: int, budget_s: float) -> dict[str, Any]:
     from facematch.search import FULL_SHARD_VECTORS, MAX_SMALL_SHARDS, VectorStore
     from facematch.shards import ShardStore
 
+    from facematch.aws import client
+
     settings = get_settings()
     organization = "bench-many-small"
     rng = np.random.default_rng(SEED)
     vectors = unit_vectors(rng, count)
     ids = rng.choice(2**62, size=count, replace=False).astype(np.int64) + 1
-    store = VectorStore(ShardStore(BUCKET), DIMENSIONS, settings.shard_load_concurrency)
+    # An unversioned bucket: moto slows down with every version of a key (each PUT copies the
+    # version list: 3,000 PUTs to one versioned key, the last 200 took 21x the first 200), and
+    # every commit writes a version of manifest.json. S3 has no such cost; object counts agree.
+    client("s3").create_bucket(Bucket=MANY_SMALL_BUCKET)
+    store = VectorStore(ShardStore(MANY_SMALL_BUCKET), DIMENSIONS, settings.shard_load_concurrency)
     log(f"[many_small] {count:,} single-vector enrollments (budget {budget_s:.0f} s)")
     latencies = []
     started = time.perf_counter()
@@ -468,7 +475,7 @@ def bench_many_small(count: int, budget_s: float) -> dict[str, Any]:
     total_s = time.perf_counter() - started
     written_ids = [int(x) for x in ids[:done]]
     written_vectors = vectors[:done]
-    stored = organization_objects(organization)
+    stored = organization_objects(organization, MANY_SMALL_BUCKET)
     manifest = store.shards.read_manifest(organization, MODEL)
     manifest_bytes = len(manifest.to_json())
     retired = len(getattr(manifest, "retired", ()))
@@ -497,13 +504,13 @@ def bench_many_small(count: int, budget_s: float) -> dict[str, Any]:
             shards_module.time = real_time
         later = store.shards.read_manifest(organization, MODEL)
         after_retirement = {
-            "objects": organization_objects(organization)["objects"],
+            "objects": organization_objects(organization, MANY_SMALL_BUCKET)["objects"],
             "shards": len(later.shards),
             "retired": len(getattr(later, "retired", ())),
             "how": f"one more enrollment with the shard store's clock moved {retirement_s + 1} s ahead",
         }
 
-    fresh = VectorStore(ShardStore(BUCKET), DIMENSIONS, settings.shard_load_concurrency)
+    fresh = VectorStore(ShardStore(MANY_SMALL_BUCKET), DIMENSIONS, settings.shard_load_concurrency)
     seen = fresh.refresh(organization, MODEL)
     everything = fresh.search(organization, MODEL, written_vectors[0], max(seen, 1), revalidate=False)
     found = [candidate.embed_id for candidate in everything]

@@ -99,8 +99,8 @@ def serve_deepface(config: dict) -> None:
     imported = time.perf_counter() - start
     stages = Stages()
     if config.get("profile"):
-        from deepface.modules import detection, modeling
         from deepface.commons import image_utils
+        from deepface.modules import detection, modeling
 
         detector = modeling.build_model(task="face_detector", model_name="dlib")
         model = modeling.build_model(task="facial_recognition", model_name="Dlib")

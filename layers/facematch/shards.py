@@ -37,7 +37,7 @@ _READ_CHUNK = 1024 * 1024
 # vectors takes. At most MAX_RETIRED are kept (oldest expire first), so a burst of small
 # enrollments cannot grow the manifest; a reader that still misses one reads the manifest again.
 RETIREMENT_SECONDS = 60
-MAX_RETIRED = 16
+MAX_RETIRED = 8
 
 
 @dataclass(frozen=True)
