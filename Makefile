@@ -4,6 +4,8 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 export DEEPFACE_HOME ?= $(CURDIR)/.cache/deepface
 export FACEMATCH_FACES_DIR ?= $(abspath $(CURDIR)/../shared/faces/deepface)
+# boto3 clients are built at the functions' init, which needs a region (Lambda always has one).
+export AWS_DEFAULT_REGION ?= us-east-1
 WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 
 .PHONY: install weights test lint clean run openapi bench-enroll bench-search

@@ -8,12 +8,14 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facematch.access import KeyChecker, authorizer_response
+from facematch.aws import client
 from facematch.catalog import Catalog
 from facematch.config import get_settings
 from facematch.keys import ApiKeys
 
 logger = Logger()
 checker = KeyChecker(get_settings(), ApiKeys(Catalog()))
+client("dynamodb")  # built at init, reused by every invocation
 
 
 @logger.inject_lambda_context

@@ -1,4 +1,7 @@
-"""boto3 clients, created on first use (so test fixtures can mock AWS first) and reused while warm."""
+"""boto3 clients, one per service, reused while warm.
+
+The functions build them at init; tests reset them (``reset_clients``) once AWS is mocked.
+"""
 
 from __future__ import annotations
 

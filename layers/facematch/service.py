@@ -14,6 +14,7 @@ import numpy as np
 from aws_lambda_powertools import Logger
 
 from facematch import __version__
+from facematch.aws import client
 from facematch.catalog import Catalog, EmbeddingRecord, UploadRecord
 from facematch.config import Settings, get_settings
 from facematch.errors import (
@@ -123,8 +124,11 @@ class FaceMatchService:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> FaceMatchService:
+        """The service with its model and AWS clients built now (Lambda's init), not per request."""
         settings = settings or get_settings()
         embedder = FaceEmbedder(settings.model, settings.detector, settings.detection_max_side)
+        for service_name in ("s3", "dynamodb"):
+            client(service_name)
         return cls(settings, embedder, Catalog(settings.table), ShardStore(settings.bucket))
 
     def health(self) -> Health:
