@@ -30,13 +30,14 @@ DLIB_COSINE_THRESHOLD = 0.07
 
 
 def faces_dir() -> Path:
-    path = Path(os.environ.get("FACEMATCH_FACES_DIR", ROOT.parent / "shared" / "faces" / "deepface"))
-    if not (path / "master.csv").exists():
-        sys.exit(
-            f"Test photos not found in {path}. Set FACEMATCH_FACES_DIR to the DeepFace "
-            "unit-test dataset (see README, 'Test photos')."
-        )
-    return path.resolve()
+    """The test photos, found as the tests find them."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.photos import MISSING_PHOTOS, locate_faces_dir
+
+    path, found = locate_faces_dir()
+    if not found:
+        sys.exit(MISSING_PHOTOS.format(path=path))
+    return path
 
 
 def photos(directory: Path) -> list[Path]:

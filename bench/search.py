@@ -442,11 +442,10 @@ def bench_size(size: int, env: dict[str, str], repeats: int, cold_repeats: int) 
 
 def bench_many_small(count: int, budget_s: float) -> dict[str, Any]:
     from facematch import shards as shards_module
+    from facematch.aws import client
     from facematch.config import get_settings
     from facematch.search import FULL_SHARD_VECTORS, MAX_SMALL_SHARDS, VectorStore
     from facematch.shards import ShardStore
-
-    from facematch.aws import client
 
     settings = get_settings()
     organization = "bench-many-small"
@@ -630,11 +629,11 @@ def main() -> None:
     from moto.server import ThreadedMotoServer
 
     try:  # as the local stack does, where this exists: serialise moto's conditional PUTs
-        from facematch.local.moto_s3 import make_conditional_writes_atomic
+        from facematch.local.moto_atomic import make_writes_atomic
     except ImportError:
         pass
     else:
-        make_conditional_writes_atomic()
+        make_writes_atomic()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -36,12 +36,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
-    path = Path(os.environ.get("FACEMATCH_FACES_DIR", ROOT.parent / "shared" / "faces" / "deepface"))
-    if not (path / "master.csv").exists():
-        pytest.fail(
-            f"Test photos not found in {path}. Set FACEMATCH_FACES_DIR to the DeepFace "
-            "unit-test dataset (see README, 'Test photos')."
-        )
+    from support.photos import MISSING_PHOTOS, locate_faces_dir
+
+    path, found = locate_faces_dir()
+    if not found:
+        pytest.fail(MISSING_PHOTOS.format(path=path))
     return path
 
 
@@ -51,10 +50,10 @@ def aws():
     from moto import mock_aws
 
     from facematch.aws import reset_clients
-    from facematch.local.moto_s3 import make_conditional_writes_atomic
+    from facematch.local.moto_atomic import make_writes_atomic
     from facematch.resources import create_resources
 
-    make_conditional_writes_atomic()
+    make_writes_atomic()
     reset_clients()
     with mock_aws():
         create_resources(os.environ["FACEMATCH_BUCKET"], os.environ["FACEMATCH_TABLE"])

@@ -135,8 +135,9 @@ class VectorStore:
         index = self._index(organization, model)
         with index.lock:
             self._refresh(index, organization, model)
-            if index.manifest.etag is None:
-                self.forget(organization)  # nothing stored: keep no entry per name asked about
+            if index.manifest.etag is None:  # nothing stored: keep no entry per name asked about
+                with self._indexes_lock:
+                    self._indexes.pop((organization, model), None)
             return len(index)
 
     def stage(self, organization: str, model: str, ids: np.ndarray, vectors: np.ndarray) -> ShardRef:

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections import defaultdict
 from pathlib import Path
 
 from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+MISSING_PHOTOS = (
+    "Test photos not found in {path}. Set FACEMATCH_FACES_DIR to the DeepFace "
+    "unit-test dataset (see README, 'Test photos')."
+)
+
+
+def locate_faces_dir() -> tuple[Path, bool]:
+    """Where the test photos are (FACEMATCH_FACES_DIR, by default ../shared/faces/deepface),
+    and whether they are there."""
+    path = Path(os.environ.get("FACEMATCH_FACES_DIR", ROOT.parent / "shared" / "faces" / "deepface"))
+    return path.resolve(), (path / "master.csv").exists()
 
 
 def identities(faces_dir: Path) -> dict[str, list[str]]:

@@ -55,9 +55,9 @@ def _configure_environment() -> str:
 def _start_embedded_aws() -> object:
     from moto.server import ThreadedMotoServer
 
-    from facematch.local.moto_s3 import make_conditional_writes_atomic
+    from facematch.local.moto_atomic import make_writes_atomic
 
-    make_conditional_writes_atomic()
+    make_writes_atomic()
     port = int(os.environ.get("FACEMATCH_AWS_PORT", "4566"))
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
