@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -69,16 +68,9 @@ def measure_per_photo(all_photos: list[Path], warmup: Path) -> dict[str, dict]:
 def embedded_aws() -> str:
     """S3 and DynamoDB for the cold-start children, served from this process (moto's server)
     the way Lambda reaches AWS over the network: the children pay no mock's start-up."""
-    import logging
+    from facematch.local.embedded_aws import start_moto_server
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False).start()
-    endpoint = f"http://127.0.0.1:{port}"
+    _, endpoint = start_moto_server()
     os.environ.update(common.child_env(FACEMATCH_AWS_ENDPOINT=endpoint))
     from facematch.aws import reset_clients
     from facematch.resources import create_resources

@@ -55,9 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -94,12 +92,6 @@ MANY_SMALL_OBJECTS_TARGET = 20
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def unit_vectors(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -625,19 +617,9 @@ def main() -> None:
     # FAISS's OpenMP threads would otherwise spin after each search and take the cores from
     # OpenBLAS (numpy's matrix product) in the next measurement; libgomp reads this at load.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    from moto.server import ThreadedMotoServer
+    from facematch.local.embedded_aws import start_moto_server
 
-    try:  # as the local stack does, where this exists: serialise moto's conditional PUTs
-        from facematch.local.moto_atomic import make_writes_atomic
-    except ImportError:
-        pass
-    else:
-        make_writes_atomic()
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server, endpoint = start_moto_server()
     env = common.child_env(FACEMATCH_AWS_ENDPOINT=endpoint, FACEMATCH_BUCKET=BUCKET, FACEMATCH_TABLE=TABLE)
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.update(env)  # before any facematch import: configuration is read once

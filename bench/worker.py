@@ -34,6 +34,8 @@ def mark(name: str) -> None:
 def cold_handler(photo: str, event_path: str) -> None:
     import importlib.util
 
+    from facematch.local.context import LambdaContext
+
     # S3 and DynamoDB are the parent's moto server (FACEMATCH_AWS_ENDPOINT), as AWS is to Lambda.
     spec = importlib.util.spec_from_file_location("embedding_app", ROOT / "functions" / "embedding" / "app.py")
     module = importlib.util.module_from_spec(spec)
@@ -41,7 +43,7 @@ def cold_handler(photo: str, event_path: str) -> None:
     mark("INIT_DONE")
 
     event = json.loads(Path(event_path).read_text())
-    response = module.lambda_handler(event, _LambdaContext())
+    response = module.lambda_handler(event, LambdaContext("facematch-bench"))
     mark("FIRST_EMBEDDING")
     body = json.loads(response["body"])
     vector = body["embeddings"][0]["embedding"] if response["statusCode"] == 201 else None
@@ -49,13 +51,6 @@ def cold_handler(photo: str, event_path: str) -> None:
         print(f"unexpected response: {response['statusCode']} {response['body'][:2000]}", file=sys.stderr)
         sys.exit(3)
     print(f"EMBEDDING_DIMENSIONS {len(vector)}")
-
-
-class _LambdaContext:
-    function_name = "facematch-bench"
-    memory_limit_in_mb = 2048
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:facematch-bench"
-    aws_request_id = "00000000-0000-0000-0000-000000000001"
 
 
 def cold_embed(photo: str) -> None:

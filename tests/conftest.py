@@ -6,7 +6,6 @@ import importlib.util
 import os
 import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -88,17 +87,8 @@ def authorizer_app():
     return _load_handler("authorizer")
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "facematch-test"
-    memory_limit_in_mb: int = 2048
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:facematch-test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
-
-
 @pytest.fixture
-def lambda_context() -> LambdaContext:
+def lambda_context():
+    from facematch.local.context import LambdaContext
+
     return LambdaContext()

@@ -53,15 +53,10 @@ def _configure_environment() -> str:
 
 
 def _start_embedded_aws() -> object:
-    from moto.server import ThreadedMotoServer
+    from facematch.local.embedded_aws import start_moto_server
 
-    from facematch.local.moto_atomic import make_writes_atomic
-
-    make_writes_atomic()
-    port = int(os.environ.get("FACEMATCH_AWS_PORT", "4566"))
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    server.start()
-    os.environ["FACEMATCH_AWS_ENDPOINT"] = f"http://{HOST}:{port}"
+    server, endpoint = start_moto_server(int(os.environ.get("FACEMATCH_AWS_PORT", "4566")))
+    os.environ["FACEMATCH_AWS_ENDPOINT"] = endpoint
     return server
 
 

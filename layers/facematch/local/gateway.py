@@ -26,6 +26,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
+from facematch.local.context import LambdaContext
 from facematch.openapi import document
 from facematch.resources import load_template
 
@@ -78,27 +79,6 @@ class QueueSource:
     function: str
     queue: str
     batch_size: int
-
-
-@dataclass
-class LambdaContext:
-    """What a handler reads from Lambda's context object."""
-
-    function_name: str
-    memory_limit_in_mb: int
-    timeout_s: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = "local"
-    log_stream_name: str = "local"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_s
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 class LocalGateway:
