@@ -17,6 +17,7 @@ from werkzeug.test import Client
 
 from facematch.access import API_KEY_HEADER
 from facematch.http import PUBLIC_ROUTES
+from facematch.local.functions import InProcessFunctions
 from facematch.local.gateway import LocalGateway
 
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
@@ -58,9 +59,10 @@ ADMIN_ONLY = {("POST", "/api/organizations/{organization}/keys"), ("DELETE", "/a
 
 @pytest.fixture
 def api(embedding_app, comparison_app, authorizer_app):
-    gateway = LocalGateway(
+    functions = InProcessFunctions(
         modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app, "AuthorizerFunction": authorizer_app}
     )
+    gateway = LocalGateway(functions)
     return gateway, Client(gateway)
 
 
@@ -140,7 +142,7 @@ def test_a_revoked_key_no_longer_authorizes(api, authorizer_app):
     status, body = call(client, "DELETE", f"/api/organizations/delta/keys/{key_id}", {}, {}, ADMIN_KEY)
     assert (status, body["revoked"]) == (200, True)
     # API Gateway caches an authorizer's answer for its TTL; a new gateway has no cache.
-    fresh = Client(LocalGateway(modules=dict(gateway._modules)))
+    fresh = Client(LocalGateway(gateway.functions))
     assert call(fresh, "GET", "/api/uploads", {}, {}, key)[0] == 401
 
 

@@ -96,6 +96,7 @@ def main() -> None:
 
     # Imported after the environment is set: configuration is read once.
     from facematch.config import get_settings
+    from facematch.local.functions import InProcessFunctions
     from facematch.local.gateway import LocalGateway
     from facematch.local.queues import QueuePoller
     from facematch.resources import create_resources
@@ -103,8 +104,10 @@ def main() -> None:
     settings = get_settings()
     queue_urls = create_resources(settings.bucket, settings.table) if mode != REAL_AWS else {}
     started = time.monotonic()
-    gateway = LocalGateway()
-    gateway.load_handlers()
+    functions = InProcessFunctions()
+    for name in functions.specs:
+        functions.module(name)
+    gateway = LocalGateway(functions)
     load_seconds = time.monotonic() - started
     server = make_server(HOST, port, gateway, threaded=True)
     stop = threading.Event()
@@ -113,7 +116,7 @@ def main() -> None:
         QueuePoller(
             queue_urls[source.queue],
             source.batch_size,
-            functools.partial(gateway.invoke, source.function),
+            functools.partial(functions.invoke, source.function),
             stop,
         )
         for source in gateway.queue_sources
