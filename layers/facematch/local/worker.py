@@ -1,0 +1,47 @@
+"""One Lambda execution environment: ``python -m facematch.local.worker FD NAME``.
+
+It receives its function's spec over the pipe on FD, runs the function's init (imports the
+handler: model, clients), says it is ready, then answers one event at a time until the gateway
+closes the pipe. NAME only labels the process (ps, top).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import warnings
+from multiprocessing.connection import Connection
+
+from facematch.local.functions import FunctionError, FunctionSpec
+
+
+def serve(connection: Connection) -> int:
+    spec: FunctionSpec = connection.recv()
+    try:
+        handler = getattr(spec.import_module(), spec.handler)
+    except Exception as error:  # noqa: BLE001 - a failed init fails the invocation, as in Lambda
+        failure = FunctionError.raised(error)
+        connection.send(("init_failed", (f"{spec.name}'s init failed: {failure}", failure.trace)))
+        return 1
+    connection.send(("ready", None))
+    while True:
+        try:
+            event = connection.recv()
+        except EOFError:
+            return 0
+        try:
+            answer = ("ok", handler(event, spec.context()))
+        except Exception as error:  # noqa: BLE001 - an unhandled error is the invocation's answer
+            failure = FunctionError.raised(error)
+            answer = ("error", (str(failure), failure.trace))
+        connection.send(answer)
+
+
+if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group, and the gateway stops its workers itself (it
+    # started this one with SIGINT blocked, so that none came before this line).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # Metrics are off locally; Powertools still warns on every request that has none.
+    warnings.filterwarnings("ignore", "No application metrics to publish")
+    sys.exit(serve(Connection(int(sys.argv[1]))))
