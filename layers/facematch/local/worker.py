@@ -16,25 +16,26 @@ from facematch.local.functions import FunctionError, FunctionSpec
 
 
 def serve(connection: Connection) -> int:
-    spec: FunctionSpec = connection.recv()
+    """Init, then answer events until the gateway closes the pipe; returns the exit status."""
     try:
-        handler = getattr(spec.import_module(), spec.handler)
-    except Exception as error:  # noqa: BLE001 - a failed init fails the invocation, as in Lambda
-        failure = FunctionError.raised(error)
-        connection.send(("init_failed", (f"{spec.name}'s init failed: {failure}", failure.trace)))
-        return 1
-    connection.send(("ready", None))
-    while True:
+        spec: FunctionSpec = connection.recv()
         try:
-            event = connection.recv()
-        except EOFError:
-            return 0
-        try:
-            answer = ("ok", handler(event, spec.context()))
-        except Exception as error:  # noqa: BLE001 - an unhandled error is the invocation's answer
+            handler = getattr(spec.import_module(), spec.handler)
+        except Exception as error:  # noqa: BLE001 - a failed init fails the invocation, as in Lambda
             failure = FunctionError.raised(error)
-            answer = ("error", (str(failure), failure.trace))
-        connection.send(answer)
+            connection.send(("init_failed", (f"{spec.name}'s init failed: {failure}", failure.trace)))
+            return 1
+        connection.send(("ready", None))
+        while True:
+            event = connection.recv()
+            try:
+                answer = ("ok", handler(event, spec.context()))
+            except Exception as error:  # noqa: BLE001 - an unhandled error is the invocation's answer
+                failure = FunctionError.raised(error)
+                answer = ("error", (str(failure), failure.trace))
+            connection.send(answer)
+    except (EOFError, ConnectionError):  # the gateway closed the pipe: it is stopping, or gone
+        return 0
 
 
 if __name__ == "__main__":
