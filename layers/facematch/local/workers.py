@@ -95,11 +95,11 @@ class FunctionWorker:
     def _receive(self, deadline: float) -> Any:
         """The worker's next answer. If it died, or ran out of time, it is replaced and the
         invocation fails."""
+        if not self._connection.poll(max(0.0, deadline - time.monotonic())):
+            self._process.kill()
+            self._replace()
+            raise FunctionTimedOut(f"{self.spec.name} timed out")
         try:
-            if not self._connection.poll(max(0.0, deadline - time.monotonic())):
-                self._process.kill()
-                self._replace()
-                raise FunctionTimedOut(f"{self.spec.name} timed out after {self.spec.timeout_s} s")
             kind, payload = self._connection.recv()
         except (EOFError, OSError):
             kind, payload = "exited", None
@@ -107,9 +107,10 @@ class FunctionWorker:
             return payload
         if kind == "error":
             raise FunctionError(*payload)
-        # It exited: crashed, killed, or after reporting that its init failed.
-        ended = self._replace()
-        raise FunctionError(*(payload or (f"{self.spec.name}'s worker exited ({ended})",)))
+        ended = self._replace()  # crashed, killed, or exiting after its init failed
+        if kind == "init_failed":
+            raise FunctionError(*payload)
+        raise FunctionError(f"{self.spec.name}'s worker exited ({ended})")
 
     def _replace(self) -> str:
         """Discard the process and start another, unless stopping; says how the old one ended."""
