@@ -126,7 +126,7 @@ class FaceMatchService:
     def from_settings(cls, settings: Settings | None = None) -> FaceMatchService:
         """The service with its model and AWS clients built now (Lambda's init), not per request."""
         settings = settings or get_settings()
-        embedder = FaceEmbedder(settings.model, settings.detector, settings.detection_max_side)
+        embedder = FaceEmbedder.load(settings.model, settings.detector, settings.detection_max_side)
         for service_name in ("s3", "dynamodb"):
             client(service_name)
         return cls(settings, embedder, Catalog(settings.table), ShardStore(settings.bucket))
@@ -297,13 +297,15 @@ class FaceMatchService:
         labels = self.catalog.external_ids(organization, [c.embed_id for c in candidates])
         matches = []
         for candidate in candidates:
-            distance = max(0.0, 1.0 - candidate.similarity)
+            # Decided on the distance as answered, so that a caller who sends an answer's
+            # distance back as the threshold gets a match, as `distance <= threshold` reads.
+            distance = round(max(0.0, 1.0 - candidate.similarity), 6)
             matches.append(
                 Match(
                     embed_id=candidate.embed_id,
                     external_id=labels.get(candidate.embed_id),
                     similarity_score=round(1.0 - distance, 6),
-                    distance=round(distance, 6),
+                    distance=distance,
                     match=distance <= threshold,
                 )
             )
