@@ -18,7 +18,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from support.stack import ADMIN_KEY
+from facematch_testing.stack import ADMIN_KEY
 
 # One stack for the module under `--dist loadgroup`.
 pytestmark = [pytest.mark.model, pytest.mark.xdist_group("fuzz")]

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.stack import ADMIN_KEY, start_stack
+from facematch_testing.stack import ADMIN_KEY, start_stack
 
 pytestmark = pytest.mark.model
 CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "facematch"

@@ -18,8 +18,9 @@ from werkzeug.test import Client
 from facematch.access import API_KEY_HEADER
 from facematch.http import PUBLIC_ROUTES
 from facematch.local.gateway import LocalGateway
+from facematch_testing.synthetic import synthetic_photo
 
-pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
+pytestmark = pytest.mark.usefixtures("aws")
 ADMIN_KEY = "test-admin-key"
 
 
@@ -110,13 +111,13 @@ def test_health_needs_no_key(api):
     assert (status, body["status"]) == (200, "ok")
 
 
-def test_an_organization_key_may_omit_the_organization_and_manage_only_its_own_data(api, faces_dir):
+def test_an_organization_key_may_omit_the_organization_and_manage_only_its_own_data(api):
     _, client = api
     key = create_key(client, "gamma")
-    photo = (faces_dir / "img1.jpg").read_bytes()
+    photo = synthetic_photo("alice")
     status, body = call(client, "POST", "/api/embeddings", {}, multipart({}, {"images": photo}), key)
     assert (status, body["organization"]) == (201, "gamma")
-    status, body = call(client, "POST", "/api/face-compare", {}, multipart({}, {"image": (faces_dir / "img2.jpg").read_bytes()}), key)
+    status, body = call(client, "POST", "/api/face-compare", {}, multipart({}, {"image": synthetic_photo("alice", 1)}), key)
     assert status == 200 and body["match"] is True
     status, body = call(client, "GET", "/api/embeddings", {"organization": "gamma"}, {}, key)
     assert status == 200 and len(body["embeddings"]) == 1
