@@ -50,13 +50,18 @@ lint: $(SAM_VENV)/.installed
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
 
 # Mutation testing of the core modules against the fast loop (minutes; not part of make test).
+# mutmut imports mutated code from src/, so it runs on a copy of the tree with layers/ as src/.
+MUTATION_DIR := .mutation
 mutation: $(VENV)/.installed
-	rm -rf mutants
-	$(VENV)/bin/mutmut run --max-children 2
-	$(VENV)/bin/mutmut results
+	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
+	cp -r layers $(MUTATION_DIR)/src
+	cp -r tests functions events template.yaml openapi.json pyproject.toml $(MUTATION_DIR)/
+	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut run --max-children 2 > mutmut-run.log \
+		|| { tail -n 40 mutmut-run.log; exit 1; }
+	cd $(MUTATION_DIR) && $(CURDIR)/$(PYTHON) $(CURDIR)/tests/mutation_score.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .cache .pytest_cache mutants
+	rm -rf $(VENV) $(SAM_VENV) .cache .pytest_cache $(MUTATION_DIR)
 
 run: install
 	$(PYTHON) -m facematch.local

@@ -65,3 +65,21 @@ def test_a_photo_without_a_face_is_no_face_detected():
 
 def test_the_default_threshold_is_deepfaces_cosine_threshold_for_the_model():
     assert embedder(StubDetector()).default_threshold == 0.07
+
+
+def test_a_region_found_on_the_small_copy_is_scaled_back_whole_eyes_nose_and_mouth_included():
+    from deepface.models.Detector import FacialAreaRegion
+
+    from facematch.faces import _rescale
+
+    region = FacialAreaRegion(
+        x=10, y=20, w=30, h=40, left_eye=(11, 21), right_eye=(12, 22), confidence=0.5,
+        nose=(13, 23), mouth_left=(14, 24), mouth_right=(15, 25),
+    )
+    scaled = _rescale(region, 2.5)
+    assert (scaled.x, scaled.y, scaled.w, scaled.h, scaled.confidence) == (25, 50, 75, 100, 0.5)
+    assert (scaled.left_eye, scaled.right_eye, scaled.nose, scaled.mouth_left, scaled.mouth_right) == (
+        (28, 52), (30, 55), (32, 58), (35, 60), (38, 62)
+    )
+    bare = _rescale(FacialAreaRegion(x=1, y=1, w=2, h=2, left_eye=None, right_eye=None), 2.0)
+    assert (bare.left_eye, bare.right_eye, bare.nose, bare.mouth_left, bare.mouth_right) == (None,) * 5
