@@ -11,7 +11,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from facematch_testing.api import invoke
+from facematch_testing.api import enroll, invoke
 from facematch_testing.events import multipart_event
 from facematch_testing.synthetic import synthetic_photo
 
@@ -46,8 +46,7 @@ def synthetic_face() -> Image.Image:
 
 
 def enroll_one(embedding_app, lambda_context, organization, name, content):
-    event = multipart_event("enroll-multipart.json", [("organization", organization)], [("images", name, content)])
-    return invoke(embedding_app, event, lambda_context)
+    return enroll(embedding_app, lambda_context, organization, [(name, content)])
 
 
 BAD_INPUTS = {

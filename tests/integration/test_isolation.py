@@ -8,26 +8,18 @@ so without a proven check) fails the suite.
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from PIL import Image
 from urllib3 import encode_multipart_formdata
 from werkzeug.test import Client
 
 from facematch.access import API_KEY_HEADER
 from facematch.http import PUBLIC_ROUTES
 from facematch.local.gateway import LocalGateway
+from facematch_testing.photos import blank_image
 from facematch_testing.synthetic import synthetic_photo
 
 pytestmark = pytest.mark.usefixtures("aws")
 ADMIN_KEY = "test-admin-key"
-
-
-def _photo() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (120, 120, 120)).save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 def multipart(fields: dict, files: dict | None = None) -> dict:
@@ -38,12 +30,12 @@ def multipart(fields: dict, files: dict | None = None) -> dict:
 
 # How to act on organization ORG through each protected route: (path, query, body).
 PROBES = {
-    ("POST", "/api/embeddings"): lambda org: ("/api/embeddings", {}, multipart({"organization": org}, {"images": _photo()})),
+    ("POST", "/api/embeddings"): lambda org: ("/api/embeddings", {}, multipart({"organization": org}, {"images": blank_image("JPEG", (32, 32))})),
     ("GET", "/api/embeddings"): lambda org: ("/api/embeddings", {"organization": org}, {}),
     ("DELETE", "/api/embeddings"): lambda org: ("/api/embeddings", {"organization": org, "external_id": "p"}, {}),
     ("GET", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),
     ("DELETE", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),
-    ("POST", "/api/face-compare"): lambda org: ("/api/face-compare", {}, multipart({"organization": org}, {"image": _photo()})),
+    ("POST", "/api/face-compare"): lambda org: ("/api/face-compare", {}, multipart({"organization": org}, {"image": blank_image("JPEG", (32, 32))})),
     ("DELETE", "/api/organizations/{organization}"): lambda org: (f"/api/organizations/{org}", {}, {}),
     ("POST", "/api/organizations/{organization}/keys"): lambda org: (f"/api/organizations/{org}/keys", {}, {}),
     ("DELETE", "/api/organizations/{organization}/keys/{key_id}"): lambda org: (f"/api/organizations/{org}/keys/0123456789ab", {}, {}),
