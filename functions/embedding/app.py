@@ -56,6 +56,8 @@ from facematch.queue import is_queue_event, upload_idempotency, uploads_in
 from facematch.service import FaceMatchService
 from facematch.uploads import S3Upload
 
+# Never into traces: responses hold API keys, vectors and matches, and X-Ray keeps them 30 days,
+# readable account-wide, beyond any purge (template.yaml turns capture off too).
 tracer = Tracer()
 metrics = Metrics()
 app = create_resolver()
@@ -212,7 +214,7 @@ def uploads(
     persistence_store=idempotency_store,
     output_serializer=PydanticSerializer(UploadOutcome),
 )
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def enroll_upload(upload: S3Upload) -> UploadOutcome:
     outcome = service.enroll_upload(upload)
     metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit="Count", value=1)
@@ -225,7 +227,7 @@ def enroll_uploads(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if is_queue_event(event):
