@@ -16,6 +16,7 @@ from facematch.errors import (
     EmbeddingNotFound,
     ImageTooLarge,
     InvalidImage,
+    InvalidPageToken,
     NoFaceDetected,
     NothingEnrolled,
     RouteNotFound,
@@ -103,7 +104,7 @@ def enroll(
     return json_response(201, dump(result))
 
 
-@app.get("/api/embeddings", responses=documented(EmbeddingPage))
+@app.get("/api/embeddings", responses=documented(EmbeddingPage, InvalidPageToken))
 def list_embeddings(
     caller: Caller,
     organization: OrganizationQuery = None,
