@@ -39,6 +39,7 @@ from facematch.http import (
 from facematch.keys import KEY_ID_PATTERN
 from facematch.models import (
     EXTERNAL_ID_PATTERN,
+    MAX_FILENAME_LENGTH,
     ApiKey,
     Deletion,
     EmbeddingPage,
@@ -184,7 +185,7 @@ def openapi(caller: Caller) -> dict:
 )
 def presign_upload(
     caller: Caller,
-    filename: Annotated[str, Form(min_length=1, max_length=255)],
+    filename: Annotated[str, Form(min_length=1, max_length=MAX_FILENAME_LENGTH)],
     content_type: Annotated[Literal["image/jpeg", "image/png", "image/webp"], Form()],
     size: Annotated[int, Form(ge=1, description="The photo's exact size in bytes")],
     organization: OrganizationField = None,
