@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
 from typing import Any
 
 from facematch.config import Settings
@@ -35,20 +34,8 @@ def _decode(text: str) -> bytes:
 
 
 class PageTokens:
-    def __init__(self, secret: Callable[[], str]) -> None:
-        self._secret = secret
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PageTokens:
-        def secret() -> str:
-            value = secret_value(
-                settings.page_token_secret, settings.page_token_secret_parameter, settings.secret_max_age_seconds
-            )
-            if not value:
-                raise RuntimeError("Set FACEMATCH_PAGE_TOKEN_SECRET or FACEMATCH_PAGE_TOKEN_SECRET_PARAMETER.")
-            return value
-
-        return cls(secret)
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
 
     def issue(self, last_key: dict[str, Any] | None, organization: str, external_id: str | None) -> str | None:
         """The token for the page after ``last_key``; None when the listing is complete."""
@@ -64,12 +51,22 @@ class PageTokens:
         encoded_payload, _, encoded_mac = token.partition(".")
         try:
             payload, mac = _decode(encoded_payload), _decode(encoded_mac)
+            signed = hmac.compare_digest(mac, self._mac(payload, organization, external_id))
         except (binascii.Error, ValueError):
-            raise InvalidPageToken("next_token is not a token this API returned for this listing.") from None
-        if not hmac.compare_digest(mac, self._mac(payload, organization, external_id)):
+            signed = False
+        if not signed:
             raise InvalidPageToken("next_token is not a token this API returned for this listing.")
         return json.loads(payload)
 
     def _mac(self, payload: bytes, organization: str, external_id: str | None) -> bytes:
         listing = _canonical({"organization": organization, "external_id": external_id})
-        return hmac.new(self._secret().encode(), listing + b"\n" + payload, hashlib.sha256).digest()
+        return hmac.new(self._key(), listing + b"\n" + payload, hashlib.sha256).digest()
+
+    def _key(self) -> bytes:
+        settings = self._settings
+        secret = secret_value(
+            settings.page_token_secret, settings.page_token_secret_parameter, settings.secret_max_age_seconds
+        )
+        if not secret:
+            raise RuntimeError("Set FACEMATCH_PAGE_TOKEN_SECRET or FACEMATCH_PAGE_TOKEN_SECRET_PARAMETER.")
+        return secret.encode()

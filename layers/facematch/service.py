@@ -120,7 +120,7 @@ class FaceMatchService:
         self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency)
         self.photos = PhotoStore(store)
         self.keys = ApiKeys(catalog)
-        self.page_tokens = PageTokens.from_settings(settings)
+        self.page_tokens = PageTokens(settings)
         # Brings the organization's vectors up to date while the query photo is being embedded.
         self._background = ThreadPoolExecutor(max_workers=1)
 

@@ -151,12 +151,12 @@ def test_a_page_token_continues_only_the_listing_it_was_issued_for(
 def test_page_tokens_are_signed_with_the_key_held_in_ssm(organization):
     name = f"/facematch/page-token-secret-{uuid.uuid4().hex}"
     client("ssm").put_parameter(Name=name, Type="SecureString", Value="a-key-from-ssm")
-    tokens = PageTokens.from_settings(Settings(page_token_secret=None, page_token_secret_parameter=name))
+    tokens = PageTokens(Settings(page_token_secret=None, page_token_secret_parameter=name))
     last_key = {"pk": {"S": f"ORG#{organization}"}, "sk": {"S": "EMB#000000000002"}}
     token = tokens.issue(last_key, organization, None)
     assert tokens.start_key(token, organization, None) == last_key
     with pytest.raises(InvalidPageToken):
-        PageTokens.from_settings(Settings(page_token_secret="another-key")).start_key(token, organization, None)
+        PageTokens(Settings(page_token_secret="another-key")).start_key(token, organization, None)
 
 
 def test_a_deleted_embedding_is_never_matched_again_even_by_a_warm_comparison_function(
