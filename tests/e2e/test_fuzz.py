@@ -154,7 +154,9 @@ CRAFTED = {
     "organization .. in a query": ("GET", "/api/uploads", {"params": {"organization": ".."}}, 400, "VALIDATION_ERROR"),
     "organization .. in the path, encoded": ("DELETE", "/api/organizations/%2E%2E", {}, 400, "VALIDATION_ERROR"),
     "organization . in a key's path, encoded": ("POST", "/api/organizations/%2E/keys", {}, 400, "VALIDATION_ERROR"),
-    "organization ... in a query": ("GET", "/api/embeddings", {"params": {"organization": "..."}}, 400, "VALIDATION_ERROR"),
+    "organization ... in a query": (
+        "GET", "/api/embeddings", {"params": {"organization": "..."}}, 400, "VALIDATION_ERROR",
+    ),
 }
 
 
@@ -167,14 +169,18 @@ def test_crafted_input_is_a_typed_4xx(local_stack, case):
     assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.text[:300]
 
 
+# Any JSON, with DynamoDB's attribute names and type tags among the keys.
+KEY_NAMES = st.sampled_from(["pk", "sk", "S", "N", "external_key"]) | st.text(max_size=8)
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["pk", "sk", "S", "N", "external_key"]) | st.text(max_size=8), children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEY_NAMES, children, max_size=4),
     max_leaves=20,
 )
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(start_key=JSON_VALUES, suffix=st.sampled_from(["", ".", ".c2ln", ".AAAA" * 11]))
 def test_any_page_token_the_api_did_not_issue_is_a_400(local_stack, start_key, suffix):
     token = base64.urlsafe_b64encode(json.dumps(start_key).encode()).decode().rstrip("=") + suffix

@@ -110,17 +110,22 @@ FORGED_TOKENS = {
     ),
     "a list where a string goes": (lambda org: _unsigned({"pk": {"S": f"ORG#{org}"}, "sk": {"S": ["EMB#1"]}}), None),
     "JSON nested 3000 deep": (lambda org: base64.urlsafe_b64encode(b"[" * 3000).decode(), None),
-    "a payload and no signature": (lambda org: _unsigned({"pk": {"S": f"ORG#{org}"}, "sk": {"S": "EMB#1"}}) + ".", None),
+    "a payload and no signature": (
+        lambda org: _unsigned({"pk": {"S": f"ORG#{org}"}, "sk": {"S": "EMB#1"}}) + ".", None
+    ),
     "a signature of the wrong size": (lambda org: _unsigned({}) + ".c2lnbmF0dXJl", None),
     "only a dot": (lambda org: ".", None),
 }
 
 
 @pytest.mark.parametrize("case", FORGED_TOKENS, ids=list(FORGED_TOKENS))
-def test_a_page_token_the_api_did_not_sign_is_refused_with_a_typed_400(embedding_app, lambda_context, organization, case):
+def test_a_page_token_the_api_did_not_sign_is_refused_with_a_typed_400(
+    embedding_app, lambda_context, organization, case
+):
     token, external_id = FORGED_TOKENS[case]
     query = {"organization": organization, "next_token": token(organization)}
-    status, body = request(embedding_app, lambda_context, "GET", "/api/embeddings", query | ({"external_id": external_id} if external_id else {}))
+    query |= {"external_id": external_id} if external_id else {}
+    status, body = request(embedding_app, lambda_context, "GET", "/api/embeddings", query)
     assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), body
 
 
