@@ -26,6 +26,7 @@ os.environ.update(
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
         "FACEMATCH_ADMIN_KEY": "test-admin-key",
+        "FACEMATCH_PAGE_TOKEN_SECRET": "test-page-token-secret",
     }
 )
 os.environ.pop("FACEMATCH_AWS_ENDPOINT", None)

@@ -50,6 +50,7 @@ from facematch.models import (
     validate_external_id,
     validate_organization,
 )
+from facematch.page_tokens import PageTokens
 from facematch.photos import PhotoStore
 from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import VectorStore
@@ -119,6 +120,7 @@ class FaceMatchService:
         self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency)
         self.photos = PhotoStore(store)
         self.keys = ApiKeys(catalog)
+        self.page_tokens = PageTokens(settings)
         # Brings the organization's vectors up to date while the query photo is being embedded.
         self._background = ThreadPoolExecutor(max_workers=1)
 
@@ -339,11 +341,14 @@ class FaceMatchService:
     ) -> EmbeddingPage:
         validate_organization(organization)
         validate_external_id(external_id)
-        records, token = self.catalog.list_embeddings(
-            organization, limit=limit, next_token=next_token, external_id=external_id
+        start_key = self.page_tokens.start_key(next_token, organization, external_id)
+        records, last_key = self.catalog.list_embeddings(
+            organization, limit=limit, start_key=start_key, external_id=external_id
         )
         return EmbeddingPage(
-            organization=organization, embeddings=[_stored(r) for r in records], next_token=token
+            organization=organization,
+            embeddings=[_stored(r) for r in records],
+            next_token=self.page_tokens.issue(last_key, organization, external_id),
         )
 
     def get_embedding(self, organization: str, embed_id: int) -> StoredEmbedding:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facematch_testing.api import compare, enroll, enrolled_ids, invoke
-from facematch_testing.events import json_event, load_event, multipart_event, with_body
+from facematch_testing.events import api_event, json_event, load_event, multipart_event, with_body
 from facematch_testing.photos import blank_image
 from facematch_testing.synthetic import synthetic_photo
 
@@ -176,7 +176,9 @@ def test_a_bad_query_photo_gets_its_typed_error(
     assert (got_status, body["error"]["code"]) == (status, code)
 
 
-@pytest.mark.parametrize("organization_name", ["", "has space", "slash/name", "x" * 65, "ünïcode"])
+@pytest.mark.parametrize(
+    "organization_name", ["", "has space", "slash/name", "x" * 65, "ünïcode", ".", "..", "...", ".hidden", "-rf"]
+)
 def test_a_malformed_organization_is_a_validation_error(
     embedding_app, comparison_app, lambda_context, organization_name
 ):
@@ -184,6 +186,55 @@ def test_a_malformed_organization_is_a_validation_error(
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
     status, body = compare(comparison_app, lambda_context, organization_name, face("alice"))
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+
+# Each route that names an organization, given the organization ORG (method, path, query, path parameters).
+ORGANIZATION_ROUTES = {
+    "list": lambda org: ("GET", "/api/embeddings", {"organization": org}, None),
+    "delete a person": lambda org: ("DELETE", "/api/embeddings", {"organization": org, "external_id": "p"}, None),
+    "get one": lambda org: ("GET", "/api/embeddings/1", {"organization": org}, {"embed_id": "1"}),
+    "uploads": lambda org: ("GET", "/api/uploads", {"organization": org}, None),
+    "purge": lambda org: ("DELETE", f"/api/organizations/{org}", None, {"organization": org}),
+    "create a key": lambda org: ("POST", f"/api/organizations/{org}/keys", None, {"organization": org}),
+}
+
+
+@pytest.mark.parametrize("organization_name", [".", ".."])
+@pytest.mark.parametrize("route", ORGANIZATION_ROUTES, ids=list(ORGANIZATION_ROUTES))
+def test_the_organizations_dot_and_dot_dot_are_refused_on_every_route(
+    embedding_app, lambda_context, route, organization_name
+):
+    # S3 keys and URLs would read orgs/../ as the folder above: never an organization.
+    method, path, query, path_parameters = ORGANIZATION_ROUTES[route](organization_name)
+    status, body = invoke(embedding_app, api_event(method, path, query, path_parameters), lambda_context)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR"), body
+
+
+# Python's JSON parser recurses once per level: deep enough, it exhausts the stack.
+NESTED_BODIES = {
+    "arrays 100000 deep as the images": '{"organization": "acme", "images": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "objects 5000 deep beside the fields": '{"organization": "acme", "images": ["aGk="], "x": '
+    + '{"a": ' * 5000 + "1" + "}" * 5000 + "}",
+    "a million unclosed brackets": "[" * 1_000_000,
+    "arrays 33 deep, one over the limit": '{"organization": "acme", "images": ["aGk="], "x": '
+    + "[" * 32 + "]" * 32 + "}",
+}
+
+
+@pytest.mark.parametrize("case", NESTED_BODIES, ids=list(NESTED_BODIES))
+def test_a_deeply_nested_json_body_is_a_json_400(embedding_app, comparison_app, lambda_context, case):
+    for app, template in ((embedding_app, "enroll-json.json"), (comparison_app, "compare-json.json")):
+        event = json_event(template, {})
+        event["body"] = NESTED_BODIES[case]
+        status, response = invoke(app, event, lambda_context)
+        assert (status, response["error"]["code"]) == (400, "VALIDATION_ERROR"), response
+
+
+def test_json_nested_as_deep_as_the_limit_is_read(embedding_app, lambda_context, organization):
+    event = json_event("enroll-json.json", {})
+    event["body"] = '{"organization": "%s", "images": ["aGk="], "x": %s}' % (organization, "[" * 31 + "]" * 31)
+    status, response = invoke(embedding_app, event, lambda_context)
+    assert (status, response["error"]["code"]) == (400, "INVALID_IMAGE"), response  # read, then judged
 
 
 def test_a_missing_field_is_a_validation_error(embedding_app, comparison_app, lambda_context):

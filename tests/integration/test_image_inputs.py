@@ -69,6 +69,29 @@ def test_a_bad_image_gets_its_documented_status_and_code(
     assert (got_status, body["error"]["code"]) == (status, code), body
 
 
+@pytest.mark.parametrize("length", [256, 4096, 500_000])
+def test_a_file_name_over_255_characters_is_refused_without_echoing_it(
+    embedding_app, comparison_app, lambda_context, organization, synthetic_face, length
+):
+    name = "n" * (length - 4) + ".jpg"
+    photo = encode(synthetic_face, "JPEG", quality=90)
+    status, body = enroll_one(embedding_app, lambda_context, organization, name, photo)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR"), str(body)[:300]
+    assert name not in str(body)
+    event = multipart_event("compare-multipart.json", [("organization", organization)], [("image", name, photo)])
+    status, body = invoke(comparison_app, event, lambda_context)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR"), str(body)[:300]
+
+
+def test_a_file_name_of_255_characters_enrolls(embedding_app, lambda_context, organization, synthetic_face):
+    name = "n" * 251 + ".jpg"
+    status, body = enroll_one(
+        embedding_app, lambda_context, organization, name, encode(synthetic_face, "JPEG", quality=90)
+    )
+    assert status == 201, body
+    assert body["embeddings"][0]["image"] == name
+
+
 def _exif_rotated(face: Image.Image) -> bytes:
     """Pixels stored sideways with EXIF orientation 6: viewers (and FaceMatch) turn them upright."""
     exif = Image.Exif()

@@ -8,12 +8,20 @@ so without a proven check) fails the suite.
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
 from urllib3 import encode_multipart_formdata
 from werkzeug.test import Client
 
-from facematch.access import API_KEY_HEADER
+from facematch.access import ADMIN, API_KEY_HEADER, KeyChecker
+from facematch.aws import client as aws_client
+from facematch.catalog import Catalog
+from facematch.config import Settings
+from facematch.errors import Unauthorized
 from facematch.http import PUBLIC_ROUTES
+from facematch.keys import ApiKeys
 from facematch.local.gateway import LocalGateway
 from facematch_testing.photos import blank_image
 from facematch_testing.synthetic import synthetic_photo
@@ -135,6 +143,19 @@ def test_a_revoked_key_no_longer_authorizes(api, authorizer_app):
     # API Gateway caches an authorizer's answer for its TTL; a new gateway has no cache.
     fresh = Client(LocalGateway(modules=dict(gateway._modules)))
     assert call(fresh, "GET", "/api/uploads", {}, {}, key)[0] == 401
+
+
+def test_a_rotated_admin_key_takes_effect_once_the_cached_one_is_older_than_its_max_age():
+    name = f"/facematch/admin-key-{uuid.uuid4().hex}"
+    aws_client("ssm").put_parameter(Name=name, Type="SecureString", Value="admin-key-before")
+    settings = Settings(admin_key=None, admin_key_parameter=name, secret_max_age_seconds=1)
+    checker = KeyChecker(settings, ApiKeys(Catalog()))
+    assert checker.principal("admin-key-before").role == ADMIN
+    aws_client("ssm").put_parameter(Name=name, Type="SecureString", Value="admin-key-after", Overwrite=True)
+    time.sleep(1.2)
+    assert checker.principal("admin-key-after").role == ADMIN
+    with pytest.raises(Unauthorized):
+        checker.principal("admin-key-before")
 
 
 def test_keys_are_stored_only_as_hashes(api):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import uuid
 
 import pytest
 
 from facematch.aws import client
 from facematch.catalog import Catalog
 from facematch.config import Settings
+from facematch.errors import InvalidPageToken
 from facematch.local.openapi import generate, render
 from facematch.openapi import document
+from facematch.page_tokens import PageTokens
 from facematch.service import FaceMatchService, ImageInput
 from facematch.shards import ShardStore
 from facematch_testing import api
@@ -82,12 +86,76 @@ def test_embeddings_are_listed_page_by_page_filtered_by_label_and_fetched_one_by
     assert (status, body["error"]["code"]) == (404, "EMBEDDING_NOT_FOUND")
 
 
-@pytest.mark.parametrize("token", ["garbage!", "eyJwayI6IHsiUyI6ICJPUkcjb3RoZXIifSwgInNrIjogeyJTIjogIkVNQiMxIn19"])
-def test_a_forged_or_foreign_page_token_is_a_validation_error(embedding_app, lambda_context, organization, token):
+def _unsigned(value) -> str:
+    """A start key as base64 JSON: what anyone can write, and what page tokens once were."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+# name: (token for organization ORG, listing filter)
+FORGED_TOKENS = {
+    "not base64": (lambda org: "garbage!", None),
+    "another organization's start key": (lambda org: _unsigned({"pk": {"S": "ORG#other"}, "sk": {"S": "EMB#1"}}), None),
+    "wrong types inside": (lambda org: _unsigned({"pk": {"S": 123}}), None),
+    "this organization's key, a number where a string goes": (
+        lambda org: _unsigned(
+            {"pk": {"S": 123}, "sk": {"S": "EMB#000000000001"}, "external_key": {"S": f"ORG#{org}#EXT#p"}}
+        ),
+        "p",
+    ),
+    "a list where a string goes": (lambda org: _unsigned({"pk": {"S": f"ORG#{org}"}, "sk": {"S": ["EMB#1"]}}), None),
+    "JSON nested 3000 deep": (lambda org: base64.urlsafe_b64encode(b"[" * 3000).decode(), None),
+    "a payload and no signature": (
+        lambda org: _unsigned({"pk": {"S": f"ORG#{org}"}, "sk": {"S": "EMB#1"}}) + ".", None
+    ),
+    "a signature of the wrong size": (lambda org: _unsigned({}) + ".c2lnbmF0dXJl", None),
+    "only a dot": (lambda org: ".", None),
+}
+
+
+@pytest.mark.parametrize("case", FORGED_TOKENS, ids=list(FORGED_TOKENS))
+def test_a_page_token_the_api_did_not_sign_is_refused_with_a_typed_400(
+    embedding_app, lambda_context, organization, case
+):
+    token, external_id = FORGED_TOKENS[case]
+    query = {"organization": organization, "next_token": token(organization)}
+    query |= {"external_id": external_id} if external_id else {}
+    status, body = request(embedding_app, lambda_context, "GET", "/api/embeddings", query)
+    assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), body
+
+
+def test_a_page_token_continues_only_the_listing_it_was_issued_for(
+    embedding_app, lambda_context, organization
+):
+    enroll(embedding_app, lambda_context, organization, shots("angelina", [0, 1]), "p")
+    status, page = request(embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "limit": "1"})
+    token = page["next_token"]
+    elsewhere = [
+        {"organization": f"{organization}-other"},  # another organization
+        {"organization": organization, "external_id": "p"},  # one person's listing
+    ]
+    for query in elsewhere:
+        status, body = request(embedding_app, lambda_context, "GET", "/api/embeddings", query | {"next_token": token})
+        assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), query
+    tampered = token[:4] + ("B" if token[4] == "A" else "A") + token[5:]
+    status, body = request(
+        embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": tampered}
+    )
+    assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN")
     status, body = request(
         embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": token}
     )
-    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+    assert (status, len(body["embeddings"]), body.get("next_token")) == (200, 1, None)
+
+
+def test_page_tokens_are_signed_with_the_key_held_in_ssm(organization):
+    name = f"/facematch/page-token-secret-{uuid.uuid4().hex}"
+    client("ssm").put_parameter(Name=name, Type="SecureString", Value="a-key-from-ssm")
+    tokens = PageTokens(Settings(page_token_secret=None, page_token_secret_parameter=name))
+    last_key = {"pk": {"S": f"ORG#{organization}"}, "sk": {"S": "EMB#000000000002"}}
+    token = tokens.issue(last_key, organization, None)
+    assert tokens.start_key(token, organization, None) == last_key
+    with pytest.raises(InvalidPageToken):
+        PageTokens(Settings(page_token_secret="another-key")).start_key(token, organization, None)
 
 
 def test_a_deleted_embedding_is_never_matched_again_even_by_a_warm_comparison_function(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
@@ -12,7 +13,7 @@ from facematch.aws import client
 from facematch.local.queues import sqs_event
 from facematch.service import ImageInput
 from facematch_testing.api import invoke
-from facematch_testing.events import api_event, load_event
+from facematch_testing.events import api_event, load_event, multipart_event
 from facematch_testing.photos import blank_image
 from facematch_testing.synthetic import synthetic_photo
 
@@ -146,3 +147,24 @@ def test_the_committed_sample_upload_event_is_read_as_a_decoded_key(embedding_ap
     assert found.key == "uploads/MyOrganization/person 1.jpg"
     assert found.version_id and found.etag
 
+
+
+def test_an_upload_url_is_signed_with_sigv4_over_the_photos_size_type_and_label(
+    embedding_app, lambda_context, organization
+):
+    fields = {"organization": organization, "filename": "big.jpg", "content_type": "image/jpeg", "size": "5242880"}
+    event = multipart_event("enroll-multipart.json", [*fields.items(), ("external_id", "person-1")], [])
+    event.update(path="/api/uploads", resource="/api/uploads")
+    status, upload = invoke(embedding_app, event, lambda_context)
+    assert status == 201, upload
+    query = parse_qs(urlsplit(upload["url"]).query)
+    # SigV2 (AWSAccessKeyId, Signature) signs no header: S3 would take a PUT of any size.
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert "Signature" not in query and "AWSAccessKeyId" not in query
+    assert query["X-Amz-Credential"][0].split("/")[2:4] == ["us-east-1", "s3"]
+    signed = set(query["X-Amz-SignedHeaders"][0].split(";"))
+    assert signed == {"host", "content-length", "content-type", "x-amz-meta-external-id"}
+    # The caller is told every signed header it must send, with the signed values.
+    assert {name.lower() for name in upload["headers"]} == signed - {"host"}
+    assert upload["headers"]["Content-Length"] == "5242880"
+    assert upload["headers"]["Content-Type"] == "image/jpeg"
