@@ -1,14 +1,18 @@
-# FaceMatch: `make run` serves the API locally, `make test` runs every test. Both install what they need.
+# FaceMatch: `make run` serves the API locally, `make test` runs every test. Every target installs
+# what it needs.
 SHELL := /bin/bash
 VENV ?= .venv
+SAM_VENV ?= .venv-sam
 PYTHON := $(VENV)/bin/python
 export DEEPFACE_HOME ?= $(CURDIR)/.cache/deepface
 export FACEMATCH_FACES_DIR ?= $(abspath $(CURDIR)/../shared/faces/deepface)
 # boto3 clients are built at the functions' init, which needs a region (Lambda always has one).
 export AWS_DEFAULT_REGION ?= us-east-1
 WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
+# The fast loop: neither the face model nor the photos nor any socket.
+UNIT_TESTS := -m "not model and not network" --disable-socket
 
-.PHONY: install weights test lint clean run openapi bench-enroll bench-search
+.PHONY: install weights test test-unit check lint mutation clean run openapi bench-enroll bench-search
 
 install: $(VENV)/.installed weights
 
@@ -16,6 +20,12 @@ $(VENV)/.installed: requirements-dev.txt $(wildcard layers/requirements*.txt) py
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	touch $@
 
 weights: $(WEIGHTS_STAMP)
@@ -27,16 +37,40 @@ $(WEIGHTS_STAMP): $(VENV)/.installed
 test: install
 	$(PYTHON) -m pytest -n 2 --dist loadgroup
 
-lint: install
-	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint
+# After every change: no model, no photos, no network; well under a minute.
+test-unit: $(VENV)/.installed
+	$(PYTHON) -m pytest -n 2 $(UNIT_TESTS)
+
+# Lint, the template, and the committed OpenAPI document (CI runs this before make test).
+check: install lint
+	$(VENV)/bin/ruff check .
+	$(PYTHON) -m facematch.local.openapi --check
+
+lint: $(SAM_VENV)/.installed
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
+
+# Mutation testing of the core modules against the fast loop (not part of make test). mutmut
+# imports mutated code from src/, so it runs on a copy of the tree with layers/ as src/. MUTANTS
+# picks which mutants run (mutmut's name globs); the default takes about 15 minutes here.
+MUTATION_DIR := .mutation
+MUTANTS ?= facematch.access.* facematch.faces.*
+mutation: $(VENV)/.installed
+	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
+	cp -r layers $(MUTATION_DIR)/src
+	cp -r tests functions events template.yaml openapi.json pyproject.toml $(MUTATION_DIR)/
+	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS) > mutmut-run.log \
+		|| { tail -n 40 mutmut-run.log; exit 1; }
+	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut results
+	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut results --all true \
+		| awk -F': ' '{count[$$2]++} END {for (status in count) print count[status], status}'
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .cache .pytest_cache $(MUTATION_DIR)
 
 run: install
 	$(PYTHON) -m facematch.local
 
-# Regenerate openapi.json from the handlers' routes and models (a test checks it is current).
+# Regenerate openapi.json from the handlers' routes and models (make check verifies it is current).
 openapi: install
 	$(PYTHON) -m facematch.local.openapi
 

@@ -31,8 +31,7 @@ DLIB_COSINE_THRESHOLD = 0.07
 
 def faces_dir() -> Path:
     """The test photos, found as the tests find them."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.photos import MISSING_PHOTOS, locate_faces_dir
+    from facematch_testing.photos import MISSING_PHOTOS, locate_faces_dir
 
     path, found = locate_faces_dir()
     if not found:

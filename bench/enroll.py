@@ -119,8 +119,7 @@ def measure_cold(photo: Path, repeats: int, endpoint: str) -> dict[str, list[com
 
 def enrollment_event(photo: Path) -> dict:
     """events/enroll-multipart.json with a multipart body carrying the photo, as API Gateway sends it."""
-    sys.path.insert(0, str(common.ROOT / "tests"))
-    from support.events import multipart_event
+    from facematch_testing.events import multipart_event
 
     return multipart_event(
         "enroll-multipart.json",

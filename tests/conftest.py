@@ -1,10 +1,10 @@
-"""Shared fixtures: a mocked AWS account, the two Lambda handlers, and the test photos."""
+"""Shared fixtures: a mocked AWS account, the functions' handlers (stub faces or the real model),
+and the test photos. Tests that load the model or read the photos are marked ``model`` here,
+so ``make test-unit`` (``-m "not model"``) never loads the weights."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import uuid
 from pathlib import Path
 
@@ -26,16 +26,33 @@ os.environ.update(
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
         "FACEMATCH_ADMIN_KEY": "test-admin-key",
+        "FACEMATCH_PAGE_TOKEN_SECRET": "test-page-token-secret",
     }
 )
 os.environ.pop("FACEMATCH_AWS_ENDPOINT", None)
 os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
-sys.path.insert(0, str(ROOT / "tests"))
+
+# The X-Ray SDK opens a UDP socket when it is first imported (it sends nothing while tracing is
+# disabled). Imported here, before make test-unit's --disable-socket applies to every test.
+import aws_xray_sdk.core  # noqa: E402, F401
+
+# moto intercepts the boto3 clients created after it is imported; FaceMatch's clients are built
+# once (at a handler's init) and kept, so moto comes first, whichever fixture runs first.
+import moto  # noqa: E402, F401
+
+# Fixtures that need the real model's weights or the shared photos.
+MODEL_FIXTURES = {"faces_dir", "model_embedding_app", "model_comparison_app", "local_stack"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
-    from support.photos import MISSING_PHOTOS, locate_faces_dir
+    from facematch_testing.photos import MISSING_PHOTOS, locate_faces_dir
 
     path, found = locate_faces_dir()
     if not found:
@@ -45,19 +62,12 @@ def faces_dir() -> Path:
 
 @pytest.fixture
 def aws():
-    """A fresh mocked AWS account with FaceMatch's bucket and table, created from template.yaml."""
-    from moto import mock_aws
+    """A fresh mocked AWS account with FaceMatch's bucket, table and queues (from template.yaml);
+    the queues' URLs by logical id."""
+    from facematch_testing.aws import mocked_aws
 
-    from facematch.aws import reset_clients
-    from facematch.local.moto_atomic import make_writes_atomic
-    from facematch.resources import create_resources
-
-    make_writes_atomic()
-    reset_clients()
-    with mock_aws():
-        create_resources(os.environ["FACEMATCH_BUCKET"], os.environ["FACEMATCH_TABLE"])
-        yield
-    reset_clients()
+    with mocked_aws() as queue_urls:
+        yield queue_urls
 
 
 @pytest.fixture
@@ -65,30 +75,49 @@ def organization() -> str:
     return f"org-{uuid.uuid4().hex[:12]}"
 
 
-def _load_handler(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_app", ROOT / "functions" / name / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def embedding_app():
-    return _load_handler("embedding")
-
-
-@pytest.fixture(scope="session")
-def comparison_app():
-    return _load_handler("comparison")
-
-
-@pytest.fixture(scope="session")
-def authorizer_app():
-    return _load_handler("authorizer")
-
-
 @pytest.fixture
 def lambda_context():
     from facematch.local.context import LambdaContext
 
     return LambdaContext()
+
+
+# The handlers on the stub face networks: every test that is not about faces.
+
+
+@pytest.fixture(scope="session")
+def embedding_app():
+    from facematch_testing.handlers import load_handler
+
+    return load_handler("embedding", stub_faces=True)
+
+
+@pytest.fixture(scope="session")
+def comparison_app():
+    from facematch_testing.handlers import load_handler
+
+    return load_handler("comparison", stub_faces=True)
+
+
+@pytest.fixture(scope="session")
+def authorizer_app():
+    from facematch_testing.handlers import load_handler
+
+    return load_handler("authorizer")
+
+
+# The handlers with the real model, for the tests about faces.
+
+
+@pytest.fixture(scope="session")
+def model_embedding_app():
+    from facematch_testing.handlers import load_handler
+
+    return load_handler("embedding")
+
+
+@pytest.fixture(scope="session")
+def model_comparison_app():
+    from facematch_testing.handlers import load_handler
+
+    return load_handler("comparison")

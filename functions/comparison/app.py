@@ -27,6 +27,8 @@ from facematch.http import (
 from facematch.models import ComparisonResult
 from facematch.service import MAX_TOP_K, FaceMatchService
 
+# Never into traces: responses hold API keys, vectors and matches, and X-Ray keeps them 30 days,
+# readable account-wide, beyond any purge (template.yaml turns capture off too).
 tracer = Tracer()
 metrics = Metrics()
 app = create_resolver()
@@ -55,7 +57,7 @@ def compare(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

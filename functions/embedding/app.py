@@ -16,6 +16,7 @@ from facematch.errors import (
     EmbeddingNotFound,
     ImageTooLarge,
     InvalidImage,
+    InvalidPageToken,
     NoFaceDetected,
     NothingEnrolled,
     RouteNotFound,
@@ -38,6 +39,7 @@ from facematch.http import (
 from facematch.keys import KEY_ID_PATTERN
 from facematch.models import (
     EXTERNAL_ID_PATTERN,
+    MAX_FILENAME_LENGTH,
     ApiKey,
     Deletion,
     EmbeddingPage,
@@ -56,6 +58,8 @@ from facematch.queue import is_queue_event, upload_idempotency, uploads_in
 from facematch.service import FaceMatchService
 from facematch.uploads import S3Upload
 
+# Never into traces: responses hold API keys, vectors and matches, and X-Ray keeps them 30 days,
+# readable account-wide, beyond any purge (template.yaml turns capture off too).
 tracer = Tracer()
 metrics = Metrics()
 app = create_resolver()
@@ -101,7 +105,7 @@ def enroll(
     return json_response(201, dump(result))
 
 
-@app.get("/api/embeddings", responses=documented(EmbeddingPage))
+@app.get("/api/embeddings", responses=documented(EmbeddingPage, InvalidPageToken))
 def list_embeddings(
     caller: Caller,
     organization: OrganizationQuery = None,
@@ -181,7 +185,7 @@ def openapi(caller: Caller) -> dict:
 )
 def presign_upload(
     caller: Caller,
-    filename: Annotated[str, Form(min_length=1, max_length=255)],
+    filename: Annotated[str, Form(min_length=1, max_length=MAX_FILENAME_LENGTH)],
     content_type: Annotated[Literal["image/jpeg", "image/png", "image/webp"], Form()],
     size: Annotated[int, Form(ge=1, description="The photo's exact size in bytes")],
     organization: OrganizationField = None,
@@ -212,7 +216,7 @@ def uploads(
     persistence_store=idempotency_store,
     output_serializer=PydanticSerializer(UploadOutcome),
 )
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def enroll_upload(upload: S3Upload) -> UploadOutcome:
     outcome = service.enroll_upload(upload)
     metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit="Count", value=1)
@@ -225,7 +229,7 @@ def enroll_uploads(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if is_queue_event(event):

@@ -8,12 +8,10 @@ organization key may only act on its own organization, and may leave ``organizat
 
 from __future__ import annotations
 
-import functools
 import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
@@ -22,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from facematch.config import Settings
 from facematch.errors import Forbidden, InvalidRequest, Unauthorized
 from facematch.keys import ApiKeys
+from facematch.secret_values import secret_value
 
 ADMIN = "admin"
 ORGANIZATION = "organization"
@@ -84,18 +83,10 @@ class KeyChecker:
         return Principal(role=ORGANIZATION, key_id=key_id, organization=organization)
 
     def _admin_key(self) -> str | None:
-        if self._settings.admin_key:
-            return self._settings.admin_key.get_secret_value()
-        if self._settings.admin_key_parameter:
-            return _parameter(self._settings.admin_key_parameter)
-        return None
-
-
-@functools.cache
-def _parameter(name: str) -> str:
-    # Read once per process: a rotated admin key reaches new processes (and the authorizer's
-    # cache expires within its TTL).
-    return parameters.get_parameter(name, decrypt=True)
+        # Re-read after secret_max_age_seconds, so a rotated admin key stops working in warm
+        # processes too (and API Gateway's cached answers expire within their TTL).
+        settings = self._settings
+        return secret_value(settings.admin_key, settings.admin_key_parameter, settings.secret_max_age_seconds)
 
 
 def authorizer_response(checker: KeyChecker, event: APIGatewayAuthorizerRequestEvent) -> dict[str, Any]:

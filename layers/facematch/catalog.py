@@ -12,9 +12,7 @@ embeddings of one person.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,7 +21,6 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from facematch.aws import client
 from facematch.config import get_settings
-from facematch.errors import InvalidRequest
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -66,29 +63,6 @@ def _embedding_item(record: EmbeddingRecord) -> dict[str, Any]:
 
 def _external_key(organization: str, external_id: str) -> str:
     return f"ORG#{organization}#EXT#{external_id}"
-
-
-def _encode_token(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
-
-
-def _decode_token(token: str, query_values: dict[str, Any], by_person: bool) -> dict[str, Any]:
-    """The start key in a token, accepted only if it continues this very query."""
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
-        key = None
-    expected_names = {"pk", "sk", "external_key"} if by_person else {"pk", "sk"}
-    partition = query_values[":person"] if by_person else query_values[":pk"]
-    if (
-        not isinstance(key, dict)
-        or set(key) != expected_names
-        or not all(isinstance(value, dict) and set(value) == {"S"} for value in key.values())
-        or key["external_key" if by_person else "pk"] != partition
-        or not str(key["sk"]["S"]).startswith("EMB#")
-    ):
-        raise InvalidRequest("next_token is not a token this API returned for this query.")
-    return key
 
 
 def org_key(organization: str) -> str:
@@ -169,10 +143,11 @@ class Catalog:
         organization: str,
         *,
         limit: int,
-        next_token: str | None = None,
+        start_key: dict[str, Any] | None = None,
         external_id: str | None = None,
-    ) -> tuple[list[EmbeddingRecord], str | None]:
-        """One page of an organization's embeddings in embed_id order, and the next page's token."""
+    ) -> tuple[list[EmbeddingRecord], dict[str, Any] | None]:
+        """One page of an organization's embeddings in embed_id order after ``start_key``, and the
+        key the next page starts after (None on the last page)."""
         request: dict[str, Any] = {"TableName": self.table_name, "Limit": limit}
         if external_id is None:
             request["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :embeddings)"
@@ -185,20 +160,17 @@ class Catalog:
             request["ExpressionAttributeValues"] = to_item(
                 {":person": _external_key(organization, external_id)}
             )
-        if next_token:
-            request["ExclusiveStartKey"] = _decode_token(
-                next_token, request["ExpressionAttributeValues"], external_id is not None
-            )
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
         response = client("dynamodb").query(**request)
         records = [_record(EmbeddingRecord, from_item(item)) for item in response["Items"]]
-        last = response.get("LastEvaluatedKey")
-        return records, _encode_token(last) if last else None
+        return records, response.get("LastEvaluatedKey")
 
     def embeddings_of(self, organization: str, external_id: str) -> list[EmbeddingRecord]:
-        records, token = self.list_embeddings(organization, limit=1000, external_id=external_id)
-        while token:
-            page, token = self.list_embeddings(
-                organization, limit=1000, external_id=external_id, next_token=token
+        records, last = self.list_embeddings(organization, limit=1000, external_id=external_id)
+        while last:
+            page, last = self.list_embeddings(
+                organization, limit=1000, external_id=external_id, start_key=last
             )
             records += page
         return records

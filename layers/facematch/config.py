@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     # The admin key: given directly (local stack), or the name of an SSM SecureString (cloud).
     admin_key: SecretStr | None = None
     admin_key_parameter: str | None = None
+    # The key that signs page tokens (next_token): given directly (local stack), or an SSM SecureString.
+    page_token_secret: SecretStr | None = None
+    page_token_secret_parameter: str | None = None
+    # How long a secret read from SSM is trusted before it is read again (rotation delay).
+    secret_max_age_seconds: int = Field(default=60, ge=1)
     # The committed OpenAPI document (the Dockerfile copies it next to the handler).
     openapi_file: Path = Path(__file__).resolve().parents[2] / "openapi.json"
     # Keep each enrolled photo (encrypted) next to its embedding; by default only embeddings are kept.

@@ -25,6 +25,12 @@ class InvalidRequest(FaceMatchError):
     status = 400
 
 
+class InvalidPageToken(InvalidRequest):
+    """A next_token this API did not issue for this very listing: forged, altered, or another's."""
+
+    code = "INVALID_PAGE_TOKEN"
+
+
 class Unauthorized(FaceMatchError):
     code = "UNAUTHORIZED"
     status = 401

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,16 +43,34 @@ class EmbeddedFace:
 
 
 class FaceEmbedder:
-    """Built once per process: loading the model weights is the expensive part of a cold start."""
+    """Built once per process: loading the model weights is the expensive part of a cold start.
 
-    def __init__(self, model_name: str, detector_name: str, detection_max_side: int) -> None:
+    ``model`` and ``detector`` are DeepFace's own objects (``load`` builds them); anything with
+    their ``forward``/``input_shape``/``output_shape`` and ``detect_faces`` serves, which is how
+    the tests run every step but the network without the weights.
+    """
+
+    def __init__(
+        self, model_name: str, detector_name: str, detection_max_side: int, *, model: Any, detector: Any
+    ) -> None:
         self.model_name = model_name
         self.detector_name = detector_name
         self.detection_max_side = detection_max_side
-        self._model = modeling.build_model(task="facial_recognition", model_name=model_name)
-        self._detector = modeling.build_model(task="face_detector", model_name=detector_name)
-        self.dimensions: int = self._model.output_shape
+        self._model = model
+        self._detector = detector
+        self.dimensions: int = model.output_shape
         self.default_threshold: float = find_threshold(model_name, "cosine")
+
+    @classmethod
+    def load(cls, model_name: str, detector_name: str, detection_max_side: int) -> FaceEmbedder:
+        """Build the configured DeepFace model and detector (only those two are imported)."""
+        return cls(
+            model_name,
+            detector_name,
+            detection_max_side,
+            model=modeling.build_model(task="facial_recognition", model_name=model_name),
+            detector=modeling.build_model(task="face_detector", model_name=detector_name),
+        )
 
     def embed(self, image_bgr: np.ndarray) -> EmbeddedFace:
         """Embed the largest face of the photo."""

@@ -26,7 +26,7 @@ from facematch.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from facematch.models import ORGANIZATION_PATTERN, ErrorResponse
+from facematch.models import MAX_FILENAME_LENGTH, ORGANIZATION_PATTERN, ErrorResponse
 from facematch.service import ImageInput
 
 logger = Logger()
@@ -37,6 +37,8 @@ ImageField = UploadFile | str
 
 # Routes anyone may call; every other route needs an API key (template.yaml: Auth NONE).
 PUBLIC_ROUTES = frozenset({("GET", "/api/health")})
+# This API's bodies are an object holding a list at most; deeper ones are refused.
+MAX_JSON_DEPTH = 32
 
 
 def authorized_caller(request: Request) -> Principal:
@@ -69,8 +71,36 @@ def image_input(image: ImageField) -> ImageInput:
 
 def _image_input(index: int, item: ImageField) -> ImageInput:
     if isinstance(item, UploadFile):
+        if item.filename and len(item.filename) > MAX_FILENAME_LENGTH:
+            raise InvalidRequest(f"A file name may be at most {MAX_FILENAME_LENGTH} characters.")
         return ImageInput(name=item.filename or str(index), data=item.content)
     return ImageInput(name=str(index), data=item)
+
+
+def parse_json_body(body: str) -> Any:
+    """A JSON request body, refused (400) when nested deeper than any body of this API can be.
+
+    Python's parser recurses once per level, so a deep enough body would exhaust the stack.
+    """
+    too_deep = InvalidRequest(f"A JSON body may be nested at most {MAX_JSON_DEPTH} levels deep.")
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise too_deep from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise too_deep
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How many arrays and objects deep ``value`` goes (without recursing itself)."""
+    deepest, pending = 0, [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        pending += [(child, depth + 1) for child in children if isinstance(child, dict | list)]
+    return deepest
 
 
 def documented(
@@ -102,7 +132,7 @@ def error_response(error: FaceMatchError) -> Response:
 
 def create_resolver() -> APIGatewayRestResolver:
     """A REST API resolver whose every failure is a JSON ``{"error": {code, message}}``."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
     @app.exception_handler(FaceMatchError)
     def _domain_error(error: FaceMatchError) -> Response:

@@ -9,16 +9,21 @@ from pydantic import BaseModel, Field
 
 from facematch.errors import InvalidRequest
 
-ORGANIZATION_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# An organization names an S3 prefix and a URL path segment: starting with a letter or digit, it is
+# never "." or ".." (which S3 keys and URLs read as this folder and the one above).
+ORGANIZATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _ORGANIZATION = re.compile(ORGANIZATION_PATTERN)
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+# File names are echoed in responses and stored with each embedding (a DynamoDB item is 400 KB).
+MAX_FILENAME_LENGTH = 255
 
 
 def validate_organization(organization: str) -> str:
     if not _ORGANIZATION.fullmatch(organization):
         raise InvalidRequest(
-            "organization must be 1 to 64 characters of letters, digits, '.', '_' or '-'."
+            "organization must be 1 to 64 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
         )
     return organization
 

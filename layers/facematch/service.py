@@ -50,6 +50,7 @@ from facematch.models import (
     validate_external_id,
     validate_organization,
 )
+from facematch.page_tokens import PageTokens
 from facematch.photos import PhotoStore
 from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import VectorStore
@@ -119,6 +120,7 @@ class FaceMatchService:
         self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency)
         self.photos = PhotoStore(store)
         self.keys = ApiKeys(catalog)
+        self.page_tokens = PageTokens(settings)
         # Brings the organization's vectors up to date while the query photo is being embedded.
         self._background = ThreadPoolExecutor(max_workers=1)
 
@@ -126,7 +128,7 @@ class FaceMatchService:
     def from_settings(cls, settings: Settings | None = None) -> FaceMatchService:
         """The service with its model and AWS clients built now (Lambda's init), not per request."""
         settings = settings or get_settings()
-        embedder = FaceEmbedder(settings.model, settings.detector, settings.detection_max_side)
+        embedder = FaceEmbedder.load(settings.model, settings.detector, settings.detection_max_side)
         for service_name in ("s3", "dynamodb"):
             client(service_name)
         return cls(settings, embedder, Catalog(settings.table), ShardStore(settings.bucket))
@@ -297,13 +299,15 @@ class FaceMatchService:
         labels = self.catalog.external_ids(organization, [c.embed_id for c in candidates])
         matches = []
         for candidate in candidates:
-            distance = max(0.0, 1.0 - candidate.similarity)
+            # Decided on the distance as answered, so that a caller who sends an answer's
+            # distance back as the threshold gets a match, as `distance <= threshold` reads.
+            distance = round(max(0.0, 1.0 - candidate.similarity), 6)
             matches.append(
                 Match(
                     embed_id=candidate.embed_id,
                     external_id=labels.get(candidate.embed_id),
                     similarity_score=round(1.0 - distance, 6),
-                    distance=round(distance, 6),
+                    distance=distance,
                     match=distance <= threshold,
                 )
             )
@@ -337,11 +341,14 @@ class FaceMatchService:
     ) -> EmbeddingPage:
         validate_organization(organization)
         validate_external_id(external_id)
-        records, token = self.catalog.list_embeddings(
-            organization, limit=limit, next_token=next_token, external_id=external_id
+        start_key = self.page_tokens.start_key(next_token, organization, external_id)
+        records, last_key = self.catalog.list_embeddings(
+            organization, limit=limit, start_key=start_key, external_id=external_id
         )
         return EmbeddingPage(
-            organization=organization, embeddings=[_stored(r) for r in records], next_token=token
+            organization=organization,
+            embeddings=[_stored(r) for r in records],
+            next_token=self.page_tokens.issue(last_key, organization, external_id),
         )
 
     def get_embedding(self, organization: str, embed_id: int) -> StoredEmbedding:

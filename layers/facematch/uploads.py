@@ -86,7 +86,11 @@ PRESIGNED_URL_SECONDS = 900
 def presign_upload(
     bucket: str, key: str, *, content_type: str, size: int, external_id: str | None
 ) -> tuple[str, dict[str, str]]:
-    """A PUT URL for exactly this key, type and size: S3 refuses any other (all are signed)."""
+    """A PUT URL for exactly this key, type and size: S3 refuses any other.
+
+    The URL is SigV4 (``facematch.aws``), so ContentLength, ContentType and the label become
+    signed headers (``X-Amz-SignedHeaders``) rather than unchecked query parameters.
+    """
     params = {"Bucket": bucket, "Key": key, "ContentType": content_type, "ContentLength": size}
     headers = {"Content-Type": content_type, "Content-Length": str(size)}
     if external_id:

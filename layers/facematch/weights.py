@@ -43,7 +43,7 @@ def main() -> None:
     for path in provision_dlib_weights(target):
         print(f"weights: {path}")
     settings = get_settings()
-    FaceEmbedder(settings.model, settings.detector, settings.detection_max_side)
+    FaceEmbedder.load(settings.model, settings.detector, settings.detection_max_side)
     print(f"model {settings.model} and detector {settings.detector} load from {target}")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.stack import LocalStack, start_stack
+from facematch_testing.stack import LocalStack, start_stack
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,20 @@ Schemathesis generates requests for every documented operation (schema examples,
 of each constraint's edges, valid and invalid data) with the admin key, and every response
 must be no server error, with a documented status code, content type and body schema.
 The run is bounded and seeded, so it takes a few minutes and finds the same cases every time.
+Requests crafted past what the schema describes (forged page tokens, deeply nested JSON, huge
+file names, the organizations . and ..) come on top, each expecting its typed 4xx.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+
 import httpx
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -18,7 +25,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from support.stack import ADMIN_KEY
+from facematch_testing.photos import blank_image
+from facematch_testing.stack import ADMIN_KEY
 
 # One stack for the module under `--dist loadgroup`.
 pytestmark = [pytest.mark.model, pytest.mark.xdist_group("fuzz")]
@@ -81,3 +89,103 @@ def test_a_photo_sent_as_a_plain_form_field_is_a_400_not_a_500(local_stack, face
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def _unsigned(value) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> dict:
+    return {"data": fields, "files": {field: (name, content, "image/png") for field, (name, content) in files.items()}}
+
+
+# Requests crafted to reach past the schema: (method, path, request options, status, code).
+CRAFTED = {
+    "next_token with a number where a string goes": (
+        "GET", "/api/embeddings",
+        {"params": {"organization": "fuzz", "external_id": "p", "next_token": _unsigned(
+            {"pk": {"S": 123}, "sk": {"S": "EMB#000000000001"}, "external_key": {"S": "ORG#fuzz#EXT#p"}}
+        )}},
+        400, "INVALID_PAGE_TOKEN",
+    ),
+    "next_token of wrong types only": (
+        "GET", "/api/embeddings", {"params": {"organization": "fuzz", "next_token": _unsigned({"pk": {"S": 123}})}},
+        400, "INVALID_PAGE_TOKEN",
+    ),
+    "next_token nested 3000 deep": (
+        "GET", "/api/embeddings",
+        {"params": {"organization": "fuzz", "next_token": base64.urlsafe_b64encode(b"[" * 3000).decode()}},
+        400, "INVALID_PAGE_TOKEN",
+    ),
+    "next_token another organization's key": (
+        "GET", "/api/embeddings",
+        {"params": {"organization": "fuzz", "next_token": _unsigned({"pk": {"S": "ORG#x"}, "sk": {"S": "EMB#1"}})}},
+        400, "INVALID_PAGE_TOKEN",
+    ),
+    "enrollment JSON 100000 arrays deep": (
+        "POST", "/api/embeddings",
+        {"content": '{"organization": "fuzz", "images": ' + "[" * 100_000 + "]" * 100_000 + "}",
+         "headers": {"Content-Type": "application/json"}},
+        400, "VALIDATION_ERROR",
+    ),
+    "comparison JSON 5000 objects deep": (
+        "POST", "/api/face-compare",
+        {"content": '{"organization": "fuzz", "image": "aGk=", "x": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}",
+         "headers": {"Content-Type": "application/json"}},
+        400, "VALIDATION_ERROR",
+    ),
+    "JSON of unclosed brackets, no content type": (
+        "POST", "/api/embeddings", {"content": "[" * 1_000_000}, 400, "VALIDATION_ERROR",
+    ),
+    "a 500 KB file name": (
+        "POST", "/api/embeddings",
+        _multipart({"organization": "fuzz"}, {"images": ("n" * 500_000 + ".png", blank_image())}),
+        400, "VALIDATION_ERROR",
+    ),
+    "a 256-character file name to compare": (
+        "POST", "/api/face-compare",
+        _multipart({"organization": "fuzz"}, {"image": ("n" * 252 + ".png", blank_image())}),
+        400, "VALIDATION_ERROR",
+    ),
+    "organization . in a form": (
+        "POST", "/api/embeddings", _multipart({"organization": "."}, {"images": ("a.png", blank_image())}),
+        400, "VALIDATION_ERROR",
+    ),
+    "organization .. in a query": ("GET", "/api/uploads", {"params": {"organization": ".."}}, 400, "VALIDATION_ERROR"),
+    "organization .. in the path, encoded": ("DELETE", "/api/organizations/%2E%2E", {}, 400, "VALIDATION_ERROR"),
+    "organization . in a key's path, encoded": ("POST", "/api/organizations/%2E/keys", {}, 400, "VALIDATION_ERROR"),
+    "organization ... in a query": (
+        "GET", "/api/embeddings", {"params": {"organization": "..."}}, 400, "VALIDATION_ERROR",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CRAFTED, ids=list(CRAFTED))
+def test_crafted_input_is_a_typed_4xx(local_stack, case):
+    method, path, options, status, code = CRAFTED[case]
+    headers = {"x-api-key": ADMIN_KEY, **options.get("headers", {})}
+    body = {name: value for name, value in options.items() if name != "headers"}
+    response = httpx.request(method, f"{local_stack.url}{path}", headers=headers, timeout=60, **body)
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.text[:300]
+
+
+# Any JSON, with DynamoDB's attribute names and type tags among the keys.
+KEY_NAMES = st.sampled_from(["pk", "sk", "S", "N", "external_key"]) | st.text(max_size=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEY_NAMES, children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(start_key=JSON_VALUES, suffix=st.sampled_from(["", ".", ".c2ln", ".AAAA" * 11]))
+def test_any_page_token_the_api_did_not_issue_is_a_400(local_stack, start_key, suffix):
+    token = base64.urlsafe_b64encode(json.dumps(start_key).encode()).decode().rstrip("=") + suffix
+    response = httpx.get(
+        f"{local_stack.url}/api/embeddings", params={"organization": "fuzz", "next_token": token},
+        headers={"x-api-key": ADMIN_KEY}, timeout=60,
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), token

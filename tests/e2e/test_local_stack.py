@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.stack import ADMIN_KEY, start_stack, wait_for_uploads
+from facematch_testing.stack import ADMIN_KEY, start_stack, wait_for_uploads
 
 pytestmark = pytest.mark.model
 CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "facematch"

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from support.photos import identities
-from support.stack import ADMIN_KEY, wait_for_uploads
+from facematch_testing.photos import identities
+from facematch_testing.stack import ADMIN_KEY, wait_for_uploads
 
 # Its own stack (one module under `--dist loadgroup`): a crash here takes no other test down.
 pytestmark = [pytest.mark.model, pytest.mark.xdist_group("under-load")]

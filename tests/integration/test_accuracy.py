@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from facematch.service import ImageInput
-from support.photos import master_pairs
+from facematch_testing.photos import master_pairs
 
 pytestmark = pytest.mark.model
 
 
-def test_master_csv_verification_accuracy_is_at_least_99_percent(comparison_app, faces_dir):
-    service = comparison_app.service
+def test_master_csv_verification_accuracy_is_at_least_99_percent(model_comparison_app, faces_dir):
+    service = model_comparison_app.service
     pairs = master_pairs(faces_dir)
     names = sorted({name for x, y, _ in pairs for name in (x, y)})
     vectors = {

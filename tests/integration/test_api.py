@@ -1,4 +1,4 @@
-"""The two Lambda handlers under moto, with the real model on real photos."""
+"""The two Lambda handlers under moto: every route's contract, on the stub face networks."""
 
 from __future__ import annotations
 
@@ -7,44 +7,24 @@ import base64
 import numpy as np
 import pytest
 
-from support.api import invoke
-from support.events import json_event, load_event, multipart_event, with_body
-from support.photos import blank_image, identities
+from facematch_testing.api import compare, enroll, enrolled_ids, invoke
+from facematch_testing.events import api_event, json_event, load_event, multipart_event, with_body
+from facematch_testing.photos import blank_image
+from facematch_testing.synthetic import synthetic_photo
 
-pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
-
-
-def enroll(app, context, organization, files, **fields):
-    event = multipart_event(
-        "enroll-multipart.json",
-        [("organization", organization), *[(k, str(v)) for k, v in fields.items()]],
-        [("images", name, content) for name, content in files],
-    )
-    return invoke(app, event, context)
+pytestmark = pytest.mark.usefixtures("aws")
 
 
-def compare(app, context, organization, name, content, **fields):
-    event = multipart_event(
-        "compare-multipart.json",
-        [("organization", organization), *[(k, str(v)) for k, v in fields.items()]],
-        [("image", name, content)],
-    )
-    return invoke(app, event, context)
+def face(person: str, variant: int = 0, **options) -> tuple[str, bytes]:
+    return f"{person}-{variant}.jpg", synthetic_photo(person, variant, **options)
 
 
-def photo(faces_dir, name) -> tuple[str, bytes]:
-    return name, (faces_dir / name).read_bytes()
-
-
-def test_each_enrolled_person_is_identified_from_a_photo_held_out_of_enrollment(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization
+def test_each_enrolled_person_is_identified_with_the_documented_fields(
+    embedding_app, comparison_app, lambda_context, organization
 ):
-    people = identities(faces_dir)
     owner = {}
-    for person, files in people.items():
-        status, body = enroll(
-            embedding_app, lambda_context, organization, [photo(faces_dir, f) for f in files[:-1]]
-        )
+    for person in ("alice", "bob", "carol"):
+        status, body = enroll(embedding_app, lambda_context, organization, [face(person, 0), face(person, 1)])
         assert status == 201, body
         assert body["failed"] == []
         for embedding in body["embeddings"]:
@@ -54,97 +34,106 @@ def test_each_enrolled_person_is_identified_from_a_photo_held_out_of_enrollment(
             assert set(embedding["face"]) == {"x", "y", "w", "h", "confidence"}
             assert "embedding" not in embedding
             owner[embedding["embed_id"]] = person
-    assert len(owner) == sum(len(files) - 1 for files in people.values())
-
-    for person, files in people.items():
-        status, body = compare(comparison_app, lambda_context, organization, *photo(faces_dir, files[-1]))
+    assert sorted(owner) == list(range(1, 7))
+    for person in ("alice", "bob", "carol"):
+        status, body = compare(comparison_app, lambda_context, organization, face(person, 2))
         assert status == 200, body
-        assert owner[body["embed_id"]] == person, (files[-1], body)
-        assert body["match"] is True, (files[-1], body)
+        assert owner[body["embed_id"]] == person
+        assert body["match"] is True
         assert body["threshold"] == 0.07
         assert body["similarity_score"] == pytest.approx(1 - body["distance"])
 
 
-def test_a_person_who_was_not_enrolled_does_not_match(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization
-):
-    people = identities(faces_dir)
-    for person in ("angelina", "jennifer", "mark"):
-        status, _ = enroll(embedding_app, lambda_context, organization, [photo(faces_dir, people[person][0])])
-        assert status == 201
-    status, body = compare(comparison_app, lambda_context, organization, *photo(faces_dir, people["elon"][0]))
+def test_a_person_who_was_not_enrolled_does_not_match(embedding_app, comparison_app, lambda_context, organization):
+    enrolled_ids(embedding_app, lambda_context, organization, [face("alice"), face("bob")])
+    status, body = compare(comparison_app, lambda_context, organization, face("mallory"))
     assert status == 200
     assert body["match"] is False
     assert body["distance"] > body["threshold"]
 
 
-def test_a_request_threshold_overrides_the_models_default(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization
-):
-    people = identities(faces_dir)
-    enroll(embedding_app, lambda_context, organization, [photo(faces_dir, people["mark"][0])])
-    status, body = compare(
-        comparison_app, lambda_context, organization, *photo(faces_dir, people["elon"][0]), threshold=1.5
-    )
+def test_a_request_threshold_overrides_the_models_default(embedding_app, comparison_app, lambda_context, organization):
+    enrolled_ids(embedding_app, lambda_context, organization, [face("alice")])
+    status, body = compare(comparison_app, lambda_context, organization, face("bob"), threshold=1.5)
     assert status == 200
     assert body["threshold"] == 1.5
     assert body["match"] is True
 
 
-def test_several_images_enroll_in_one_request_and_bad_ones_are_listed_as_failed(
-    embedding_app, lambda_context, faces_dir, organization
+def test_a_distance_equal_to_the_threshold_is_a_match_and_one_just_above_is_not(
+    embedding_app, comparison_app, lambda_context, organization
 ):
-    files = [photo(faces_dir, "img1.jpg"), ("notes.jpg", b"not an image"), ("wall.png", blank_image())]
+    enrolled_ids(embedding_app, lambda_context, organization, [face("alice", 0)])
+    _, first = compare(comparison_app, lambda_context, organization, face("alice", 1))
+    distance = first["distance"]
+    assert 0 < distance < 0.07
+    _, at = compare(comparison_app, lambda_context, organization, face("alice", 1), threshold=distance)
+    _, below = compare(comparison_app, lambda_context, organization, face("alice", 1), threshold=distance - 1e-6)
+    assert (at["distance"], at["match"]) == (distance, True)
+    assert (below["distance"], below["match"]) == (distance, False)
+    assert [m["match"] for m in at["matches"]] == [True]
+
+
+def test_several_images_enroll_in_one_request_and_bad_ones_are_listed_as_failed(
+    embedding_app, lambda_context, organization
+):
+    files = [face("alice"), ("notes.jpg", b"not an image"), ("wall.png", blank_image())]
     status, body = enroll(embedding_app, lambda_context, organization, files)
     assert status == 201
-    assert [e["image"] for e in body["embeddings"]] == ["img1.jpg"]
+    assert [e["image"] for e in body["embeddings"]] == ["alice-0.jpg"]
     assert {f["image"]: f["error"]["code"] for f in body["failed"]} == {
         "notes.jpg": "INVALID_IMAGE",
         "wall.png": "NO_FACE_DETECTED",
     }
 
 
-def test_the_original_two_file_curl_request_enrolls_both(
-    embedding_app, lambda_context, faces_dir, organization
-):
-    status, body = enroll(
-        embedding_app, lambda_context, organization, [photo(faces_dir, "img1.jpg"), photo(faces_dir, "img2.jpg")]
-    )
+def test_the_original_two_file_curl_request_enrolls_both(embedding_app, lambda_context, organization):
+    status, body = enroll(embedding_app, lambda_context, organization, [face("alice"), face("bob")])
     assert status == 201
-    ids = [e["embed_id"] for e in body["embeddings"]]
-    assert len(ids) == 2 and len(set(ids)) == 2
+    assert [e["embed_id"] for e in body["embeddings"]] == [1, 2]
     assert body["failed"] == []
 
 
 def test_the_largest_face_is_enrolled_and_the_count_reported(
-    embedding_app, lambda_context, faces_dir, organization
+    embedding_app, comparison_app, lambda_context, organization
 ):
-    status, body = enroll(embedding_app, lambda_context, organization, [photo(faces_dir, "couple.jpg")])
+    status, body = enroll(embedding_app, lambda_context, organization, [face("alice", faces=3)])
     assert status == 201
     (embedding,) = body["embeddings"]
-    assert embedding["faces_in_image"] == 2
+    assert embedding["faces_in_image"] == 3
+    _, match = compare(comparison_app, lambda_context, organization, face("alice", 1))
+    assert match["match"] is True
 
 
-def test_the_vector_is_returned_only_when_asked_for(embedding_app, lambda_context, faces_dir, organization):
-    status, body = enroll(
-        embedding_app, lambda_context, organization, [photo(faces_dir, "img1.jpg")], include_embedding="true"
-    )
+def test_the_face_box_is_in_the_full_photos_pixels_though_detection_ran_on_a_small_copy(
+    embedding_app, lambda_context, organization
+):
+    status, body = enroll(embedding_app, lambda_context, organization, [face("alice", size=(1600, 1200))])
+    assert status == 201
+    # synthetic_photo draws the face at (width / 8, height / 4), half the short side wide.
+    assert body["embeddings"][0]["face"] == {"x": 200, "y": 300, "w": 600, "h": 600, "confidence": 1.0}
+
+
+def test_the_vector_is_returned_only_when_asked_for(embedding_app, lambda_context, organization):
+    status, body = enroll(embedding_app, lambda_context, organization, [face("alice")], include_embedding="true")
     assert status == 201
     vector = np.asarray(body["embeddings"][0]["embedding"])
     assert vector.shape == (128,)
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    status, body = enroll(embedding_app, lambda_context, organization, [face("alice")])
+    assert "embedding" not in body["embeddings"][0]
 
 
 def test_json_bodies_with_base64_images_enroll_and_compare(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization
+    embedding_app, comparison_app, lambda_context, organization
 ):
-    encoded = base64.b64encode((faces_dir / "img1.jpg").read_bytes()).decode()
+    encoded = base64.b64encode(face("alice")[1]).decode()
     status, body = invoke(
         embedding_app, json_event("enroll-json.json", {"organization": organization, "images": [encoded]}), lambda_context
     )
     assert status == 201, body
     assert body["embeddings"][0]["image"] == "0"
-    query = base64.b64encode((faces_dir / "img2.jpg").read_bytes()).decode()
+    query = base64.b64encode(face("alice", 1)[1]).decode()
     status, result = invoke(
         comparison_app, json_event("compare-json.json", {"organization": organization, "image": query}), lambda_context
     )
@@ -180,25 +169,76 @@ def test_an_enrollment_with_nothing_enrollable_answers_the_shared_reason_or_422(
     ],
 )
 def test_a_bad_query_photo_gets_its_typed_error(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization, content, status, code
+    embedding_app, comparison_app, lambda_context, organization, content, status, code
 ):
-    enroll(embedding_app, lambda_context, organization, [photo(faces_dir, "img1.jpg")])
-    got_status, body = compare(comparison_app, lambda_context, organization, "query.jpg", content)
+    enrolled_ids(embedding_app, lambda_context, organization, [face("alice")])
+    got_status, body = compare(comparison_app, lambda_context, organization, ("query.jpg", content))
     assert (got_status, body["error"]["code"]) == (status, code)
 
 
-@pytest.mark.parametrize("organization_name", ["", "has space", "slash/name", "x" * 65, "ünïcode"])
+@pytest.mark.parametrize(
+    "organization_name", ["", "has space", "slash/name", "x" * 65, "ünïcode", ".", "..", "...", ".hidden", "-rf"]
+)
 def test_a_malformed_organization_is_a_validation_error(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization_name
+    embedding_app, comparison_app, lambda_context, organization_name
 ):
-    status, body = enroll(embedding_app, lambda_context, organization_name, [photo(faces_dir, "img1.jpg")])
+    status, body = enroll(embedding_app, lambda_context, organization_name, [face("alice")])
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
-    status, body = compare(comparison_app, lambda_context, organization_name, *photo(faces_dir, "img1.jpg"))
+    status, body = compare(comparison_app, lambda_context, organization_name, face("alice"))
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
 
 
-def test_a_missing_field_is_a_validation_error(embedding_app, comparison_app, lambda_context, faces_dir):
-    event = multipart_event("enroll-multipart.json", [], [photo(faces_dir, "img1.jpg") and ("images", "a.jpg", b"x")])
+# Each route that names an organization, given the organization ORG (method, path, query, path parameters).
+ORGANIZATION_ROUTES = {
+    "list": lambda org: ("GET", "/api/embeddings", {"organization": org}, None),
+    "delete a person": lambda org: ("DELETE", "/api/embeddings", {"organization": org, "external_id": "p"}, None),
+    "get one": lambda org: ("GET", "/api/embeddings/1", {"organization": org}, {"embed_id": "1"}),
+    "uploads": lambda org: ("GET", "/api/uploads", {"organization": org}, None),
+    "purge": lambda org: ("DELETE", f"/api/organizations/{org}", None, {"organization": org}),
+    "create a key": lambda org: ("POST", f"/api/organizations/{org}/keys", None, {"organization": org}),
+}
+
+
+@pytest.mark.parametrize("organization_name", [".", ".."])
+@pytest.mark.parametrize("route", ORGANIZATION_ROUTES, ids=list(ORGANIZATION_ROUTES))
+def test_the_organizations_dot_and_dot_dot_are_refused_on_every_route(
+    embedding_app, lambda_context, route, organization_name
+):
+    # S3 keys and URLs would read orgs/../ as the folder above: never an organization.
+    method, path, query, path_parameters = ORGANIZATION_ROUTES[route](organization_name)
+    status, body = invoke(embedding_app, api_event(method, path, query, path_parameters), lambda_context)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR"), body
+
+
+# Python's JSON parser recurses once per level: deep enough, it exhausts the stack.
+NESTED_BODIES = {
+    "arrays 100000 deep as the images": '{"organization": "acme", "images": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "objects 5000 deep beside the fields": '{"organization": "acme", "images": ["aGk="], "x": '
+    + '{"a": ' * 5000 + "1" + "}" * 5000 + "}",
+    "a million unclosed brackets": "[" * 1_000_000,
+    "arrays 33 deep, one over the limit": '{"organization": "acme", "images": ["aGk="], "x": '
+    + "[" * 32 + "]" * 32 + "}",
+}
+
+
+@pytest.mark.parametrize("case", NESTED_BODIES, ids=list(NESTED_BODIES))
+def test_a_deeply_nested_json_body_is_a_json_400(embedding_app, comparison_app, lambda_context, case):
+    for app, template in ((embedding_app, "enroll-json.json"), (comparison_app, "compare-json.json")):
+        event = json_event(template, {})
+        event["body"] = NESTED_BODIES[case]
+        status, response = invoke(app, event, lambda_context)
+        assert (status, response["error"]["code"]) == (400, "VALIDATION_ERROR"), response
+
+
+def test_json_nested_as_deep_as_the_limit_is_read(embedding_app, lambda_context, organization):
+    event = json_event("enroll-json.json", {})
+    event["body"] = '{"organization": "%s", "images": ["aGk="], "x": %s}' % (organization, "[" * 31 + "]" * 31)
+    status, response = invoke(embedding_app, event, lambda_context)
+    assert (status, response["error"]["code"]) == (400, "INVALID_IMAGE"), response  # read, then judged
+
+
+def test_a_missing_field_is_a_validation_error(embedding_app, comparison_app, lambda_context):
+    event = multipart_event("enroll-multipart.json", [], [("images", "a.jpg", face("alice")[1])])
     status, body = invoke(embedding_app, event, lambda_context)
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
     assert "organization" in body["error"]["message"]
@@ -209,21 +249,21 @@ def test_a_missing_field_is_a_validation_error(embedding_app, comparison_app, la
 
 
 def test_comparing_against_an_organization_with_nothing_enrolled_is_404(
-    comparison_app, lambda_context, faces_dir, organization
+    comparison_app, lambda_context, organization
 ):
-    status, body = compare(comparison_app, lambda_context, organization, *photo(faces_dir, "img1.jpg"))
+    status, body = compare(comparison_app, lambda_context, organization, face("alice"))
     assert (status, body["error"]["code"]) == (404, "ORGANIZATION_NOT_FOUND")
 
 
 def test_an_organization_never_matches_another_organizations_faces(
-    embedding_app, comparison_app, lambda_context, faces_dir
+    embedding_app, comparison_app, lambda_context
 ):
-    enroll(embedding_app, lambda_context, "alpha", [photo(faces_dir, "img1.jpg")])
-    enroll(embedding_app, lambda_context, "beta", [photo(faces_dir, "img3.jpg")])
-    status, body = compare(comparison_app, lambda_context, "beta", *photo(faces_dir, "img2.jpg"))
+    enrolled_ids(embedding_app, lambda_context, "alpha", [face("alice")])
+    enrolled_ids(embedding_app, lambda_context, "beta", [face("bob")])
+    status, body = compare(comparison_app, lambda_context, "beta", face("alice", 1))
     assert status == 200
     assert body["match"] is False
-    status, body = compare(comparison_app, lambda_context, "gamma", *photo(faces_dir, "img2.jpg"))
+    status, body = compare(comparison_app, lambda_context, "gamma", face("alice", 1))
     assert status == 404
 
 

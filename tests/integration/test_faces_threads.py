@@ -21,7 +21,7 @@ def test_two_embedders_in_two_threads_give_the_single_threaded_vectors(faces_dir
     settings = get_settings()
 
     def embedder() -> FaceEmbedder:
-        return FaceEmbedder(settings.model, settings.detector, settings.detection_max_side)
+        return FaceEmbedder.load(settings.model, settings.detector, settings.detection_max_side)
 
     photos = [decode_image((faces_dir / name).read_bytes(), max_bytes=10**8, max_pixels=10**8) for name in PHOTOS]
     single_threaded = [embedder().embed(photo).vector for photo in photos]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.network
+
 ROOT = Path(__file__).resolve().parents[2]
 IMPORT = """
 import importlib.util, json, sys

@@ -8,26 +8,27 @@ so without a proven check) fails the suite.
 
 from __future__ import annotations
 
-import io
+import time
+import uuid
 
 import pytest
-from PIL import Image
 from urllib3 import encode_multipart_formdata
 from werkzeug.test import Client
 
-from facematch.access import API_KEY_HEADER
+from facematch.access import ADMIN, API_KEY_HEADER, KeyChecker
+from facematch.aws import client as aws_client
+from facematch.catalog import Catalog
+from facematch.config import Settings
+from facematch.errors import Unauthorized
 from facematch.http import PUBLIC_ROUTES
+from facematch.keys import ApiKeys
 from facematch.local.functions import InProcessFunctions
 from facematch.local.gateway import LocalGateway
+from facematch_testing.photos import blank_image
+from facematch_testing.synthetic import synthetic_photo
 
-pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
+pytestmark = pytest.mark.usefixtures("aws")
 ADMIN_KEY = "test-admin-key"
-
-
-def _photo() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (120, 120, 120)).save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 def multipart(fields: dict, files: dict | None = None) -> dict:
@@ -38,12 +39,12 @@ def multipart(fields: dict, files: dict | None = None) -> dict:
 
 # How to act on organization ORG through each protected route: (path, query, body).
 PROBES = {
-    ("POST", "/api/embeddings"): lambda org: ("/api/embeddings", {}, multipart({"organization": org}, {"images": _photo()})),
+    ("POST", "/api/embeddings"): lambda org: ("/api/embeddings", {}, multipart({"organization": org}, {"images": blank_image("JPEG", (32, 32))})),
     ("GET", "/api/embeddings"): lambda org: ("/api/embeddings", {"organization": org}, {}),
     ("DELETE", "/api/embeddings"): lambda org: ("/api/embeddings", {"organization": org, "external_id": "p"}, {}),
     ("GET", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),
     ("DELETE", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),
-    ("POST", "/api/face-compare"): lambda org: ("/api/face-compare", {}, multipart({"organization": org}, {"image": _photo()})),
+    ("POST", "/api/face-compare"): lambda org: ("/api/face-compare", {}, multipart({"organization": org}, {"image": blank_image("JPEG", (32, 32))})),
     ("DELETE", "/api/organizations/{organization}"): lambda org: (f"/api/organizations/{org}", {}, {}),
     ("POST", "/api/organizations/{organization}/keys"): lambda org: (f"/api/organizations/{org}/keys", {}, {}),
     ("DELETE", "/api/organizations/{organization}/keys/{key_id}"): lambda org: (f"/api/organizations/{org}/keys/0123456789ab", {}, {}),
@@ -112,13 +113,13 @@ def test_health_needs_no_key(api):
     assert (status, body["status"]) == (200, "ok")
 
 
-def test_an_organization_key_may_omit_the_organization_and_manage_only_its_own_data(api, faces_dir):
+def test_an_organization_key_may_omit_the_organization_and_manage_only_its_own_data(api):
     _, client = api
     key = create_key(client, "gamma")
-    photo = (faces_dir / "img1.jpg").read_bytes()
+    photo = synthetic_photo("alice")
     status, body = call(client, "POST", "/api/embeddings", {}, multipart({}, {"images": photo}), key)
     assert (status, body["organization"]) == (201, "gamma")
-    status, body = call(client, "POST", "/api/face-compare", {}, multipart({}, {"image": (faces_dir / "img2.jpg").read_bytes()}), key)
+    status, body = call(client, "POST", "/api/face-compare", {}, multipart({}, {"image": synthetic_photo("alice", 1)}), key)
     assert status == 200 and body["match"] is True
     status, body = call(client, "GET", "/api/embeddings", {"organization": "gamma"}, {}, key)
     assert status == 200 and len(body["embeddings"]) == 1
@@ -144,6 +145,19 @@ def test_a_revoked_key_no_longer_authorizes(api, authorizer_app):
     # API Gateway caches an authorizer's answer for its TTL; a new gateway has no cache.
     fresh = Client(LocalGateway(gateway.functions))
     assert call(fresh, "GET", "/api/uploads", {}, {}, key)[0] == 401
+
+
+def test_a_rotated_admin_key_takes_effect_once_the_cached_one_is_older_than_its_max_age():
+    name = f"/facematch/admin-key-{uuid.uuid4().hex}"
+    aws_client("ssm").put_parameter(Name=name, Type="SecureString", Value="admin-key-before")
+    settings = Settings(admin_key=None, admin_key_parameter=name, secret_max_age_seconds=1)
+    checker = KeyChecker(settings, ApiKeys(Catalog()))
+    assert checker.principal("admin-key-before").role == ADMIN
+    aws_client("ssm").put_parameter(Name=name, Type="SecureString", Value="admin-key-after", Overwrite=True)
+    time.sleep(1.2)
+    assert checker.principal("admin-key-after").role == ADMIN
+    with pytest.raises(Unauthorized):
+        checker.principal("admin-key-before")
 
 
 def test_keys_are_stored_only_as_hashes(api):

@@ -2,58 +2,56 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import uuid
 
 import pytest
 
 from facematch.aws import client
 from facematch.catalog import Catalog
 from facematch.config import Settings
+from facematch.errors import InvalidPageToken
 from facematch.local.openapi import generate, render
 from facematch.openapi import document
+from facematch.page_tokens import PageTokens
 from facematch.service import FaceMatchService, ImageInput
 from facematch.shards import ShardStore
-from support.api import invoke
-from support.events import api_event, multipart_event
-from support.photos import identities
-from support.s3 import stored_ids, versions
+from facematch_testing import api
+from facematch_testing.aws import stored_ids, versions
+from facematch_testing.synthetic import synthetic_photo
 
-pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
+pytestmark = pytest.mark.usefixtures("aws")
 BUCKET = os.environ["FACEMATCH_BUCKET"]
 TABLE = os.environ["FACEMATCH_TABLE"]
 
 
 def request(app, context, method, path, query=None, path_parameters=None):
-    return invoke(app, api_event(method, path, query, path_parameters), context)
+    return api.request(app, context, method, path, query, path_parameters)
 
 
-def enroll(app, context, organization, faces_dir, files, external_id=None):
-    fields = [("organization", organization)] + ([("external_id", external_id)] if external_id else [])
-    event = multipart_event(
-        "enroll-multipart.json", fields, [("images", f, (faces_dir / f).read_bytes()) for f in files]
-    )
-    status, body = invoke(app, event, context)
-    assert status == 201, body
-    return [e["embed_id"] for e in body["embeddings"]]
+def enroll(app, context, organization, photos, external_id=None):
+    return api.enrolled_ids(app, context, organization, photos, **({"external_id": external_id} if external_id else {}))
 
 
-def compare(app, context, organization, faces_dir, name, top_k=None):
-    fields = [("organization", organization)] + ([("top_k", str(top_k))] if top_k else [])
-    event = multipart_event("compare-multipart.json", fields, [("image", name, (faces_dir / name).read_bytes())])
-    return invoke(app, event, context)
+def compare(app, context, organization, photo, top_k=None):
+    return api.compare(app, context, organization, photo, **({"top_k": top_k} if top_k else {}))
 
 
-@pytest.fixture
-def people(faces_dir):
-    return identities(faces_dir)
+def shots(person, variants):
+    return [shot(person, variant) for variant in variants]
+
+
+def shot(person, variant=0):
+    return f"{person}-{variant}.jpg", synthetic_photo(person, variant)
 
 
 def test_embeddings_are_listed_page_by_page_filtered_by_label_and_fetched_one_by_one(
-    embedding_app, lambda_context, faces_dir, organization, people
+    embedding_app, lambda_context, organization
 ):
-    angelina = enroll(embedding_app, lambda_context, organization, faces_dir, people["angelina"][:3], "person-angelina")
-    jennifer = enroll(embedding_app, lambda_context, organization, faces_dir, people["jennifer"][:2], "person-jennifer")
+    angelina = enroll(embedding_app, lambda_context, organization, shots("angelina", range(0, 3)), "person-angelina")
+    jennifer = enroll(embedding_app, lambda_context, organization, shots("jennifer", range(0, 2)), "person-jennifer")
 
     seen, token = [], None
     while True:
@@ -79,7 +77,7 @@ def test_embeddings_are_listed_page_by_page_filtered_by_label_and_fetched_one_by
         {"embed_id": str(angelina[1])},
     )
     assert status == 200
-    assert (one["embed_id"], one["external_id"], one["source"]) == (angelina[1], "person-angelina", people["angelina"][1])
+    assert (one["embed_id"], one["external_id"], one["source"]) == (angelina[1], "person-angelina", "angelina-1.jpg")
     assert one["image_stored"] is False
 
     status, body = request(
@@ -88,20 +86,84 @@ def test_embeddings_are_listed_page_by_page_filtered_by_label_and_fetched_one_by
     assert (status, body["error"]["code"]) == (404, "EMBEDDING_NOT_FOUND")
 
 
-@pytest.mark.parametrize("token", ["garbage!", "eyJwayI6IHsiUyI6ICJPUkcjb3RoZXIifSwgInNrIjogeyJTIjogIkVNQiMxIn19"])
-def test_a_forged_or_foreign_page_token_is_a_validation_error(embedding_app, lambda_context, organization, token):
+def _unsigned(value) -> str:
+    """A start key as base64 JSON: what anyone can write, and what page tokens once were."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+# name: (token for organization ORG, listing filter)
+FORGED_TOKENS = {
+    "not base64": (lambda org: "garbage!", None),
+    "another organization's start key": (lambda org: _unsigned({"pk": {"S": "ORG#other"}, "sk": {"S": "EMB#1"}}), None),
+    "wrong types inside": (lambda org: _unsigned({"pk": {"S": 123}}), None),
+    "this organization's key, a number where a string goes": (
+        lambda org: _unsigned(
+            {"pk": {"S": 123}, "sk": {"S": "EMB#000000000001"}, "external_key": {"S": f"ORG#{org}#EXT#p"}}
+        ),
+        "p",
+    ),
+    "a list where a string goes": (lambda org: _unsigned({"pk": {"S": f"ORG#{org}"}, "sk": {"S": ["EMB#1"]}}), None),
+    "JSON nested 3000 deep": (lambda org: base64.urlsafe_b64encode(b"[" * 3000).decode(), None),
+    "a payload and no signature": (
+        lambda org: _unsigned({"pk": {"S": f"ORG#{org}"}, "sk": {"S": "EMB#1"}}) + ".", None
+    ),
+    "a signature of the wrong size": (lambda org: _unsigned({}) + ".c2lnbmF0dXJl", None),
+    "only a dot": (lambda org: ".", None),
+}
+
+
+@pytest.mark.parametrize("case", FORGED_TOKENS, ids=list(FORGED_TOKENS))
+def test_a_page_token_the_api_did_not_sign_is_refused_with_a_typed_400(
+    embedding_app, lambda_context, organization, case
+):
+    token, external_id = FORGED_TOKENS[case]
+    query = {"organization": organization, "next_token": token(organization)}
+    query |= {"external_id": external_id} if external_id else {}
+    status, body = request(embedding_app, lambda_context, "GET", "/api/embeddings", query)
+    assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), body
+
+
+def test_a_page_token_continues_only_the_listing_it_was_issued_for(
+    embedding_app, lambda_context, organization
+):
+    enroll(embedding_app, lambda_context, organization, shots("angelina", [0, 1]), "p")
+    status, page = request(embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "limit": "1"})
+    token = page["next_token"]
+    elsewhere = [
+        {"organization": f"{organization}-other"},  # another organization
+        {"organization": organization, "external_id": "p"},  # one person's listing
+    ]
+    for query in elsewhere:
+        status, body = request(embedding_app, lambda_context, "GET", "/api/embeddings", query | {"next_token": token})
+        assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), query
+    tampered = token[:4] + ("B" if token[4] == "A" else "A") + token[5:]
+    status, body = request(
+        embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": tampered}
+    )
+    assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN")
     status, body = request(
         embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": token}
     )
-    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
+    assert (status, len(body["embeddings"]), body.get("next_token")) == (200, 1, None)
+
+
+def test_page_tokens_are_signed_with_the_key_held_in_ssm(organization):
+    name = f"/facematch/page-token-secret-{uuid.uuid4().hex}"
+    client("ssm").put_parameter(Name=name, Type="SecureString", Value="a-key-from-ssm")
+    tokens = PageTokens(Settings(page_token_secret=None, page_token_secret_parameter=name))
+    last_key = {"pk": {"S": f"ORG#{organization}"}, "sk": {"S": "EMB#000000000002"}}
+    token = tokens.issue(last_key, organization, None)
+    assert tokens.start_key(token, organization, None) == last_key
+    with pytest.raises(InvalidPageToken):
+        PageTokens(Settings(page_token_secret="another-key")).start_key(token, organization, None)
 
 
 def test_a_deleted_embedding_is_never_matched_again_even_by_a_warm_comparison_function(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization, people
+    embedding_app, comparison_app, lambda_context, organization
 ):
-    (first,) = enroll(embedding_app, lambda_context, organization, faces_dir, ["img1.jpg"], "person-angelina")
-    others = enroll(embedding_app, lambda_context, organization, faces_dir, ["img3.jpg", "img17.jpg"])
-    status, before = compare(comparison_app, lambda_context, organization, faces_dir, "img2.jpg")
+    (first,) = enroll(embedding_app, lambda_context, organization, shots("angelina", [0]), "person-angelina")
+    others = enroll(embedding_app, lambda_context, organization, [shot("jennifer"), shot("jack")])
+    status, before = compare(comparison_app, lambda_context, organization, shot("angelina", 1))
     assert (status, before["embed_id"], before["match"]) == (200, first, True)  # shards now cached
 
     status, deleted = request(
@@ -111,7 +173,7 @@ def test_a_deleted_embedding_is_never_matched_again_even_by_a_warm_comparison_fu
     assert status == 200, deleted
     assert [e["embed_id"] for e in deleted["deleted"]] == [first]
 
-    status, after = compare(comparison_app, lambda_context, organization, faces_dir, "img2.jpg", top_k=100)
+    status, after = compare(comparison_app, lambda_context, organization, shot("angelina", 1), top_k=100)
     assert status == 200
     assert first not in [m["embed_id"] for m in after["matches"]]
     assert sorted(m["embed_id"] for m in after["matches"]) == sorted(others)
@@ -124,12 +186,12 @@ def test_a_deleted_embedding_is_never_matched_again_even_by_a_warm_comparison_fu
 
 
 def test_deleting_by_external_id_removes_every_embedding_of_that_person(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization, people
+    embedding_app, comparison_app, lambda_context, organization
 ):
-    angelina = enroll(embedding_app, lambda_context, organization, faces_dir, people["angelina"][:2], "person-angelina")
-    enroll(embedding_app, lambda_context, organization, faces_dir, people["angelina"][2:4], "person-angelina")
-    jennifer = enroll(embedding_app, lambda_context, organization, faces_dir, people["jennifer"][:1], "person-jennifer")
-    compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][5])  # warm the cache
+    angelina = enroll(embedding_app, lambda_context, organization, shots("angelina", range(0, 2)), "person-angelina")
+    angelina += enroll(embedding_app, lambda_context, organization, shots("angelina", range(2, 4)), "person-angelina")
+    jennifer = enroll(embedding_app, lambda_context, organization, shots("jennifer", range(0, 1)), "person-jennifer")
+    compare(comparison_app, lambda_context, organization, shot("angelina", 5))  # warm the cache
 
     status, deleted = request(
         embedding_app, lambda_context, "DELETE", "/api/embeddings",
@@ -137,29 +199,34 @@ def test_deleting_by_external_id_removes_every_embedding_of_that_person(
     )
     assert status == 200, deleted
     assert len(deleted["deleted"]) == 4 and {e["external_id"] for e in deleted["deleted"]} == {"person-angelina"}
-    status, result = compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][5], top_k=10)
+    status, result = compare(comparison_app, lambda_context, organization, shot("angelina", 5), top_k=10)
     assert [m["embed_id"] for m in result["matches"]] == jennifer
     assert result["match"] is False
     assert stored_ids(organization) == jennifer
     status, listing = request(embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization})
     assert [e["embed_id"] for e in listing["embeddings"]] == jennifer
-    assert angelina  # enrolled before
+    for embed_id in angelina:
+        status, body = request(
+            embedding_app, lambda_context, "GET", f"/api/embeddings/{embed_id}", {"organization": organization},
+            {"embed_id": str(embed_id)},
+        )
+        assert (status, body["error"]["code"]) == (404, "EMBEDDING_NOT_FOUND")
 
 
 def test_purging_an_organization_leaves_nothing_of_it_and_spares_the_others(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization, people
+    embedding_app, comparison_app, lambda_context, organization
 ):
     from facematch.local.queues import sqs_event
     from facematch.resources import create_resources
 
-    enroll(embedding_app, lambda_context, organization, faces_dir, ["img1.jpg", "img3.jpg"], "someone")
-    enroll(embedding_app, lambda_context, "bystander", faces_dir, ["img1.jpg"], "someone")
-    client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/drop.jpg", Body=(faces_dir / "img4.jpg").read_bytes())
+    enroll(embedding_app, lambda_context, organization, [shot("angelina"), shot("jennifer")], "someone")
+    enroll(embedding_app, lambda_context, "bystander", [shot("angelina")], "someone")
+    client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/drop.jpg", Body=shot("angelina", 2)[1])
     client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/left-over.jpg", Body=b"x")
     queue = create_resources(BUCKET, TABLE)["UploadQueue"]
     messages = client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
     embedding_app.lambda_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q"), lambda_context)
-    compare(comparison_app, lambda_context, organization, faces_dir, "img2.jpg")  # warm the cache
+    compare(comparison_app, lambda_context, organization, shot("angelina", 1))  # warm the cache
 
     status, body = request(
         embedding_app, lambda_context, "DELETE", f"/api/organizations/{organization}", None, {"organization": organization}
@@ -171,18 +238,18 @@ def test_purging_an_organization_leaves_nothing_of_it_and_spares_the_others(
     items = client("dynamodb").scan(TableName=TABLE)["Items"]
     assert not [item for item in items if organization in json.dumps(item)]
     assert any(item["pk"]["S"] == "ORG#bystander" for item in items)
-    status, result = compare(comparison_app, lambda_context, organization, faces_dir, "img2.jpg")
+    status, result = compare(comparison_app, lambda_context, organization, shot("angelina", 1))
     assert (status, result["error"]["code"]) == (404, "ORGANIZATION_NOT_FOUND")
-    status, result = compare(comparison_app, lambda_context, "bystander", faces_dir, "img2.jpg")
+    status, result = compare(comparison_app, lambda_context, "bystander", shot("angelina", 1))
     assert status == 200 and result["match"] is True
 
 
 def test_top_k_returns_the_best_matches_best_first_with_the_best_at_the_top_level(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization, people
+    embedding_app, comparison_app, lambda_context, organization
 ):
-    enroll(embedding_app, lambda_context, organization, faces_dir, people["angelina"][:3], "angelina")
-    enroll(embedding_app, lambda_context, organization, faces_dir, people["mark"][:2], "mark")
-    status, result = compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][4], top_k=4)
+    enroll(embedding_app, lambda_context, organization, shots("angelina", range(0, 3)), "angelina")
+    enroll(embedding_app, lambda_context, organization, shots("mark", range(0, 2)), "mark")
+    status, result = compare(comparison_app, lambda_context, organization, shot("angelina", 4), top_k=4)
     assert status == 200
     matches = result["matches"]
     assert len(matches) == 4
@@ -190,18 +257,18 @@ def test_top_k_returns_the_best_matches_best_first_with_the_best_at_the_top_leve
     assert {k: result[k] for k in matches[0]} == matches[0]
     assert [m["external_id"] for m in matches[:3]] == ["angelina"] * 3
     for bad in ("0", "101", "many"):
-        status, body = compare(comparison_app, lambda_context, organization, faces_dir, people["angelina"][4], top_k=bad)
+        status, body = compare(comparison_app, lambda_context, organization, shot("angelina", 4), top_k=bad)
         assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
 
 
 def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embedding(
-    embedding_app, faces_dir, organization
+    embedding_app, organization
 ):
     base = embedding_app.service
     service = FaceMatchService(
         Settings(bucket=BUCKET, table=TABLE, store_images=True), base.embedder, Catalog(TABLE), ShardStore(BUCKET)
     )
-    photo = (faces_dir / "img1.jpg").read_bytes()
+    photo = synthetic_photo("angelina")
     (embedding,) = service.enroll(organization, [ImageInput("img1.jpg", photo)]).embeddings
     stored = service.get_embedding(organization, embedding.embed_id)
     assert stored.image_stored is True
@@ -214,8 +281,8 @@ def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embe
     assert versions(key) == []
 
 
-def test_by_default_no_photo_is_kept(embedding_app, faces_dir, organization):
-    embedding_app.service.enroll(organization, [ImageInput("img1.jpg", (faces_dir / "img1.jpg").read_bytes())])
+def test_by_default_no_photo_is_kept(embedding_app, organization):
+    embedding_app.service.enroll(organization, [ImageInput("img1.jpg", synthetic_photo("angelina"))])
     keys = [v["Key"] for v in versions(f"orgs/{organization}/")]
     assert keys and all(key.endswith((".npy", "manifest.json")) for key in keys)
 

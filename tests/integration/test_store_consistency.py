@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from facematch.aws import client
 from facematch.service import ImageInput
+from facematch_testing.aws import all_items, versions
+from facematch_testing.synthetic import synthetic_photo
 
-pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
-
-
-def _all_versions(prefix: str = "") -> list[tuple[str, str]]:
-    """Every version of every object: deleted data must be gone, not merely hidden."""
-    pages = client("s3").get_paginator("list_object_versions").paginate(
-        Bucket=os.environ["FACEMATCH_BUCKET"], Prefix=prefix
-    )
-    return sorted(
-        (entry["Key"], entry["VersionId"])
-        for page in pages
-        for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
-    )
-
-
-def _all_items() -> list[dict]:
-    return client("dynamodb").scan(TableName=os.environ["FACEMATCH_TABLE"])["Items"]
+pytestmark = pytest.mark.usefixtures("aws")
 
 
 def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_are_found(
-    embedding_app, comparison_app, faces_dir, organization
+    embedding_app, comparison_app, organization
 ):
-    files = [f"img{n}.jpg" for n in range(1, 17)]
-    photos = {name: (faces_dir / name).read_bytes() for name in files}
+    files = [f"person-{n}.jpg" for n in range(1, 17)]
+    photos = {name: synthetic_photo(name) for name in files}
     service = embedding_app.service
 
     def enroll_one(name: str) -> int:
@@ -52,12 +36,12 @@ def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_a
 
 
 def test_a_failed_commit_leaves_no_shard_and_no_metadata_and_ids_are_not_reused(
-    embedding_app, faces_dir, organization, monkeypatch
+    embedding_app, organization, monkeypatch
 ):
     service = embedding_app.service
-    photo = ImageInput(name="img1.jpg", data=(faces_dir / "img1.jpg").read_bytes())
+    photo = ImageInput(name="alice.jpg", data=synthetic_photo("alice"))
     first = service.enroll(organization, [photo]).embeddings[0].embed_id
-    versions_before, items_before = _all_versions(), _all_items()
+    versions_before, items_before = sorted((v["Key"], v["VersionId"]) for v in versions()), all_items()
 
     def broken_commit(*args, **kwargs):
         raise ConnectionError("S3 went away")
@@ -67,9 +51,9 @@ def test_a_failed_commit_leaves_no_shard_and_no_metadata_and_ids_are_not_reused(
         service.enroll(organization, [photo])
     monkeypatch.undo()
 
-    assert _all_versions() == versions_before
-    counter = [item for item in _all_items() if item["sk"]["S"] == "COUNTER"]
-    assert [item for item in _all_items() if item["sk"]["S"] != "COUNTER"] == [
+    assert sorted((v["Key"], v["VersionId"]) for v in versions()) == versions_before
+    counter = [item for item in all_items() if item["sk"]["S"] == "COUNTER"]
+    assert [item for item in all_items() if item["sk"]["S"] != "COUNTER"] == [
         item for item in items_before if item["sk"]["S"] != "COUNTER"
     ]
     assert counter[0]["last_id"]["N"] == str(first + 1)

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
 
 from facematch.aws import client
 from facematch.local.queues import sqs_event
-from facematch.resources import create_resources
 from facematch.service import ImageInput
-from support.api import invoke
-from support.events import api_event, load_event
-from support.photos import blank_image
+from facematch_testing.api import invoke
+from facematch_testing.events import api_event, load_event, multipart_event
+from facematch_testing.photos import blank_image
+from facematch_testing.synthetic import synthetic_photo
 
-pytestmark = [pytest.mark.model, pytest.mark.usefixtures("aws")]
+pytestmark = pytest.mark.usefixtures("aws")
 BUCKET = os.environ["FACEMATCH_BUCKET"]
 
 
 @pytest.fixture
-def queue_url() -> str:
-    # The aws fixture created everything already; this call only looks the queues up again.
-    return create_resources(BUCKET, os.environ["FACEMATCH_TABLE"])["UploadQueue"]
+def queue_url(aws) -> str:
+    return aws["UploadQueue"]
 
 
 def upload(key: str, content: bytes, **metadata: str) -> None:
@@ -54,13 +54,13 @@ def uploads_listing(embedding_app, lambda_context, organization) -> list[dict]:
 
 
 def test_uploaded_photos_are_enrolled_with_their_label_and_found_by_compare(
-    embedding_app, comparison_app, lambda_context, faces_dir, organization, queue_url
+    embedding_app, comparison_app, lambda_context, organization, queue_url
 ):
-    upload(f"uploads/{organization}/angelina.jpg", (faces_dir / "img1.jpg").read_bytes(), **{"external-id": "person:angelina"})
-    upload(f"uploads/{organization}/jennifer.jpg", (faces_dir / "img3.jpg").read_bytes())
+    upload(f"uploads/{organization}/angelina.jpg", synthetic_photo("angelina"), **{"external-id": "person:angelina"})
+    upload(f"uploads/{organization}/jennifer.jpg", synthetic_photo("jennifer"))
     assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
 
-    result = comparison_app.service.compare(organization, ImageInput("q", (faces_dir / "img2.jpg").read_bytes()))
+    result = comparison_app.service.compare(organization, ImageInput("q", synthetic_photo("angelina", 1)))
     assert result.match and result.external_id == "person:angelina"
     statuses = {u["key"]: (u["status"], u.get("external_id")) for u in uploads_listing(embedding_app, lambda_context, organization)}
     assert statuses == {
@@ -70,9 +70,9 @@ def test_uploaded_photos_are_enrolled_with_their_label_and_found_by_compare(
 
 
 def test_the_same_message_handled_twice_enrolls_one_embedding(
-    embedding_app, lambda_context, faces_dir, organization, queue_url
+    embedding_app, lambda_context, organization, queue_url
 ):
-    upload(f"uploads/{organization}/a.jpg", (faces_dir / "img1.jpg").read_bytes())
+    upload(f"uploads/{organization}/a.jpg", synthetic_photo("angelina"))
     messages = delivered(queue_url)
     assert handle(embedding_app, lambda_context, messages, queue_url) == []
     assert handle(embedding_app, lambda_context, messages, queue_url) == []
@@ -81,9 +81,9 @@ def test_the_same_message_handled_twice_enrolls_one_embedding(
 
 
 def test_a_bad_photo_in_a_batch_is_recorded_as_failed_and_not_retried(
-    embedding_app, lambda_context, faces_dir, organization, queue_url
+    embedding_app, lambda_context, organization, queue_url
 ):
-    upload(f"uploads/{organization}/good.jpg", (faces_dir / "img1.jpg").read_bytes())
+    upload(f"uploads/{organization}/good.jpg", synthetic_photo("angelina"))
     upload(f"uploads/{organization}/wall.png", blank_image())
     upload(f"uploads/{organization}/notes.jpg", b"not a photo")
     upload(f"uploads/{organization}/huge.jpg", b"\0" * (20 * 1024 * 1024 + 1))
@@ -98,11 +98,11 @@ def test_a_bad_photo_in_a_batch_is_recorded_as_failed_and_not_retried(
 
 
 def test_keys_with_spaces_plus_signs_and_unicode_are_decoded(
-    embedding_app, lambda_context, faces_dir, organization, queue_url
+    embedding_app, lambda_context, organization, queue_url
 ):
     keys = [f"uploads/{organization}/summer 2026/Zoë + friend.jpg", f"uploads/{organization}/日本語.jpg"]
     for key in keys:
-        upload(key, (faces_dir / "img1.jpg").read_bytes())
+        upload(key, synthetic_photo("angelina"))
     assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
     listing = uploads_listing(embedding_app, lambda_context, organization)
     assert sorted(u["key"] for u in listing) == sorted(keys)
@@ -110,9 +110,9 @@ def test_keys_with_spaces_plus_signs_and_unicode_are_decoded(
 
 
 def test_a_transient_failure_is_reported_for_retry_and_the_retry_enrolls(
-    embedding_app, lambda_context, faces_dir, organization, queue_url, monkeypatch
+    embedding_app, lambda_context, organization, queue_url, monkeypatch
 ):
-    upload(f"uploads/{organization}/a.jpg", (faces_dir / "img1.jpg").read_bytes())
+    upload(f"uploads/{organization}/a.jpg", synthetic_photo("angelina"))
     messages = [m for m in delivered(queue_url) if "Records" in json.loads(m["Body"])]
     throttled = ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject")
 
@@ -128,9 +128,9 @@ def test_a_transient_failure_is_reported_for_retry_and_the_retry_enrolls(
 
 
 def test_the_s3_test_event_and_objects_outside_uploads_enroll_nothing(
-    embedding_app, lambda_context, faces_dir, organization, queue_url
+    embedding_app, lambda_context, organization, queue_url
 ):
-    upload(f"orgs/{organization}/elsewhere.jpg", (faces_dir / "img1.jpg").read_bytes())
+    upload(f"orgs/{organization}/elsewhere.jpg", synthetic_photo("angelina"))
     messages = delivered(queue_url)
     assert all("Records" not in json.loads(m["Body"]) for m in messages)  # only s3:TestEvent
     assert handle(embedding_app, lambda_context, messages, queue_url) == []
@@ -147,3 +147,24 @@ def test_the_committed_sample_upload_event_is_read_as_a_decoded_key(embedding_ap
     assert found.key == "uploads/MyOrganization/person 1.jpg"
     assert found.version_id and found.etag
 
+
+
+def test_an_upload_url_is_signed_with_sigv4_over_the_photos_size_type_and_label(
+    embedding_app, lambda_context, organization
+):
+    fields = {"organization": organization, "filename": "big.jpg", "content_type": "image/jpeg", "size": "5242880"}
+    event = multipart_event("enroll-multipart.json", [*fields.items(), ("external_id", "person-1")], [])
+    event.update(path="/api/uploads", resource="/api/uploads")
+    status, upload = invoke(embedding_app, event, lambda_context)
+    assert status == 201, upload
+    query = parse_qs(urlsplit(upload["url"]).query)
+    # SigV2 (AWSAccessKeyId, Signature) signs no header: S3 would take a PUT of any size.
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert "Signature" not in query and "AWSAccessKeyId" not in query
+    assert query["X-Amz-Credential"][0].split("/")[2:4] == ["us-east-1", "s3"]
+    signed = set(query["X-Amz-SignedHeaders"][0].split(";"))
+    assert signed == {"host", "content-length", "content-type", "x-amz-meta-external-id"}
+    # The caller is told every signed header it must send, with the signed values.
+    assert {name.lower() for name in upload["headers"]} == signed - {"host"}
+    assert upload["headers"]["Content-Length"] == "5242880"
+    assert upload["headers"]["Content-Type"] == "image/jpeg"

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from facematch.search import MAX_SMALL_SHARDS, VectorStore
 from facematch.shards import MAX_RETIRED, ShardStore
-from support.s3 import stored_ids
+from facematch_testing.aws import stored_ids
 
 pytestmark = pytest.mark.usefixtures("aws")
 DIMENSIONS = 16

@@ -47,3 +47,8 @@ def blank_image(format_: str = "PNG", size: tuple[int, int] = (320, 240)) -> byt
 def _number(name: str) -> int:
     digits = "".join(ch for ch in name if ch.isdigit())
     return int(digits) if digits else 0
+
+
+def photo(faces_dir: Path, name: str) -> tuple[str, bytes]:
+    """One shared photo as (file name, bytes), as the API helpers take it."""
+    return name, (faces_dir / name).read_bytes()

@@ -18,9 +18,9 @@ from facematch.models import validate_organization
 
 @pytest.mark.parametrize(
     "name",
-    ["a", "7", "-", "x" * 64, "Acme.Corp_2024-eu", "..", "A" + "b" * 62 + "9"],
+    ["a", "7", "x" * 64, "Acme.Corp_2024-eu", "a..", "a-", "7_", "A" + "b" * 62 + "9"],
 )
-def test_organization_of_1_to_64_letters_digits_dots_underscores_hyphens_is_accepted(name):
+def test_organization_of_1_to_64_letters_digits_dots_underscores_hyphens_from_a_letter_or_digit_is_accepted(name):
     assert validate_organization(name) == name
 
 
@@ -40,6 +40,13 @@ def test_organization_of_1_to_64_letters_digits_dots_underscores_hyphens_is_acce
         "ａｃｍｅ",  # full-width letters
         "acme٣",  # Arabic-Indic digit
         "acme\x00",
+        ".",  # this folder, in S3 keys and URLs
+        "..",  # the folder above
+        "...",
+        ".hidden",
+        "-",
+        "-rf",
+        "_x",
     ],
     ids=repr,
 )

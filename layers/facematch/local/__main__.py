@@ -3,6 +3,7 @@
     PORT                    API port (default 3000)
     FACEMATCH_AWS_PORT      embedded S3/DynamoDB/SQS port (default 4566)
     FACEMATCH_ADMIN_KEY     the admin API key (default: a new random one, printed at start)
+    FACEMATCH_PAGE_TOKEN_SECRET  signs page tokens (default: a new random one)
     FACEMATCH_AWS_ENDPOINT  use this AWS-compatible endpoint instead of the embedded one
     FACEMATCH_BUCKET, FACEMATCH_TABLE with real AWS credentials and no endpoint: use real AWS
 """
@@ -34,6 +35,7 @@ def _configure_environment() -> str:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on a laptop
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("FACEMATCH_ADMIN_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault("FACEMATCH_PAGE_TOKEN_SECRET", secrets.token_urlsafe(32))
     if os.environ.get("FACEMATCH_AWS_ENDPOINT"):
         return EXTERNAL
     if os.environ.get("FACEMATCH_BUCKET") and os.environ.get("FACEMATCH_TABLE"):

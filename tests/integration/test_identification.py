@@ -1,0 +1,56 @@
+"""Who a photo shows, with the real model on the shared photos."""
+
+from __future__ import annotations
+
+import pytest
+
+from facematch_testing.api import compare, enroll
+from facematch_testing.photos import identities, photo
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+
+def test_each_enrolled_person_is_identified_from_a_photo_held_out_of_enrollment(
+    model_embedding_app, model_comparison_app, lambda_context, faces_dir, organization
+):
+    people = identities(faces_dir)
+    owner = {}
+    for person, files in people.items():
+        status, body = enroll(
+            model_embedding_app, lambda_context, organization, [photo(faces_dir, f) for f in files[:-1]]
+        )
+        assert status == 201, body
+        assert body["failed"] == []
+        for embedding in body["embeddings"]:
+            assert embedding["model"] == "Dlib"
+            owner[embedding["embed_id"]] = person
+    assert len(owner) == sum(len(files) - 1 for files in people.values())
+
+    for person, files in people.items():
+        status, body = compare(model_comparison_app, lambda_context, organization, photo(faces_dir, files[-1]))
+        assert status == 200, body
+        assert owner[body["embed_id"]] == person, (files[-1], body)
+        assert body["match"] is True, (files[-1], body)
+        assert body["threshold"] == 0.07
+
+
+def test_a_person_who_was_not_enrolled_does_not_match(
+    model_embedding_app, model_comparison_app, lambda_context, faces_dir, organization
+):
+    people = identities(faces_dir)
+    for person in ("angelina", "jennifer", "mark"):
+        status, _ = enroll(model_embedding_app, lambda_context, organization, [photo(faces_dir, people[person][0])])
+        assert status == 201
+    status, body = compare(model_comparison_app, lambda_context, organization, photo(faces_dir, people["elon"][0]))
+    assert status == 200
+    assert body["match"] is False
+    assert body["distance"] > body["threshold"]
+
+
+def test_the_largest_of_two_real_faces_is_enrolled_and_both_are_counted(
+    model_embedding_app, lambda_context, faces_dir, organization
+):
+    status, body = enroll(model_embedding_app, lambda_context, organization, [photo(faces_dir, "couple.jpg")])
+    assert status == 201
+    (embedding,) = body["embeddings"]
+    assert embedding["faces_in_image"] == 2
