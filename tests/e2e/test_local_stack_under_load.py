@@ -28,8 +28,8 @@ BACKGROUND_COMPARERS = 2
 
 def compare(stack, organization: str, photo: bytes) -> httpx.Response:
     return httpx.post(
-        f"{stack.url}/api/face-compare", headers={"x-api-key": ADMIN_KEY}, data={"organization": organization},
-        files={"image": ("query.jpg", photo, "image/jpeg")}, timeout=60,
+        f"{stack.url}/api/face-compare", headers={"x-api-key": ADMIN_KEY},
+        data={"organization": organization}, files={"image": ("query.jpg", photo, "image/jpeg")}, timeout=60,
     )
 
 
@@ -45,13 +45,14 @@ def test_every_upload_is_found_while_compares_run_and_the_stack_stays_up(local_s
         files={"images": ("img1.jpg", (faces_dir / "img1.jpg").read_bytes(), "image/jpeg")}, timeout=60,
     )
     assert enrolled.status_code == 201, enrolled.text
+    query = (faces_dir / "img2.jpg").read_bytes()
     uploads_done = threading.Event()
 
     def compare_until_the_uploads_are_done() -> list[int | str]:
         statuses: list[int | str] = []
         while not uploads_done.is_set():
             try:
-                statuses.append(compare(local_stack, steady, (faces_dir / "img2.jpg").read_bytes()).status_code)
+                statuses.append(compare(local_stack, steady, query).status_code)
             except httpx.TransportError as error:
                 return [*statuses, f"no answer: {error!r}"]
         return statuses
@@ -76,7 +77,9 @@ def test_every_upload_is_found_while_compares_run_and_the_stack_stays_up(local_s
         return person, body.get("external_id") if body.get("match") else f"{found.status_code} {body}"
 
     with ThreadPoolExecutor(BACKGROUND_COMPARERS) as comparers:
-        background = [comparers.submit(compare_until_the_uploads_are_done) for _ in range(BACKGROUND_COMPARERS)]
+        background = [
+            comparers.submit(compare_until_the_uploads_are_done) for _ in range(BACKGROUND_COMPARERS)
+        ]
         try:
             with ThreadPoolExecutor(CONCURRENT_FLOWS) as flows:
                 results = list(flows.map(upload_then_find, range(UPLOAD_RUNS)))

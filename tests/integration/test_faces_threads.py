@@ -23,7 +23,9 @@ def test_two_embedders_in_two_threads_give_the_single_threaded_vectors(faces_dir
     def embedder() -> FaceEmbedder:
         return FaceEmbedder.load(settings.model, settings.detector, settings.detection_max_side)
 
-    photos = [decode_image((faces_dir / name).read_bytes(), max_bytes=10**8, max_pixels=10**8) for name in PHOTOS]
+    photos = [
+        decode_image((faces_dir / name).read_bytes(), max_bytes=10**8, max_pixels=10**8) for name in PHOTOS
+    ]
     single_threaded = [embedder().embed(photo).vector for photo in photos]
     # Each thread starts each photo with the other, on a different photo: unserialised, the
     # detector runs on two images at once (with per-embedder locks, 8 runs of 8 crashed).

@@ -40,7 +40,9 @@ def get_uploads(functions: FailingFunctions, template: dict | None = None) -> tu
     return response.status_code, response.get_json()["error"]["code"]
 
 
-@pytest.mark.parametrize("message", ["EmbeddingFunction's worker exited (signal SIGSEGV)", "division by zero"])
+@pytest.mark.parametrize(
+    "message", ["EmbeddingFunction's worker exited (signal SIGSEGV)", "division by zero"]
+)
 def test_a_crashed_or_failed_function_is_a_502_in_the_api_error_format(message):
     assert get_uploads(FailingFunctions(FunctionError(message))) == (502, "GATEWAY_ERROR")
 

@@ -135,7 +135,8 @@ def main() -> None:
         for source in gateway.queue_sources
         if source.queue in queue_urls
     ]
-    print(_banner(port, mode, gateway.routes, bool(pollers), list(functions.workers), load_seconds), flush=True)
+    banner = _banner(port, mode, gateway.routes, bool(pollers), list(functions.workers), load_seconds)
+    print(banner, flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     for poller in pollers:
         poller.start()

@@ -57,7 +57,8 @@ class FunctionSpec:
 
     def import_module(self) -> ModuleType:
         """Import the handler's module: the function's init phase (model, clients) runs now."""
-        spec = importlib.util.spec_from_file_location(f"{self.source.parent.name}_{self.source.stem}", self.source)
+        name = f"{self.source.parent.name}_{self.source.stem}"
+        spec = importlib.util.spec_from_file_location(name, self.source)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
@@ -95,7 +96,9 @@ class InProcessFunctions:
     serialised process-wide (the face functions' is): Lambda never shares a process.
     """
 
-    def __init__(self, template: dict[str, Any] | None = None, modules: dict[str, ModuleType] | None = None) -> None:
+    def __init__(
+        self, template: dict[str, Any] | None = None, modules: dict[str, ModuleType] | None = None
+    ) -> None:
         """``modules``: handler modules already imported, by function name (tests share theirs)."""
         self.specs = function_specs(template)
         self._modules: dict[str, ModuleType] = dict(modules or {})

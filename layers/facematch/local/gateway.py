@@ -82,7 +82,9 @@ class QueueSource:
 class LocalGateway:
     """A WSGI application serving the template's REST API routes from the functions' handlers."""
 
-    def __init__(self, functions: Functions, template: dict[str, Any] | None = None, stage: str = "local") -> None:
+    def __init__(
+        self, functions: Functions, template: dict[str, Any] | None = None, stage: str = "local"
+    ) -> None:
         """``functions``: how to invoke them, in worker processes (make run) or in this one (tests)."""
         template = template or load_template()
         self.functions = functions

@@ -27,13 +27,15 @@ STOP_GRACE_S = 5
 
 
 class FunctionWorker:
-    """The gateway's side of one worker process (``facematch.local.worker``) and its pipe."""
+    """The gateway's side of one worker process (``facematch.local.worker``) and its two pipes:
+    events to it, answers from it (OS pipes, not sockets: they end when either side does)."""
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
         self._lock = threading.Lock()  # one invocation at a time, as in one execution environment
         self._process: subprocess.Popen | None = None
-        self._connection: Connection | None = None
+        self._events: Connection | None = None
+        self._answers: Connection | None = None
         self._ready = False
         self._stopped = False
 
@@ -43,20 +45,23 @@ class FunctionWorker:
 
     def start(self) -> None:
         """Start the process; its init runs while this returns (``wait_ready`` waits for it)."""
-        ours, theirs = Pipe()
+        events_in, events_out = Pipe(duplex=False)
+        answers_in, answers_out = Pipe(duplex=False)
+        theirs = [events_in.fileno(), answers_out.fileno()]
         # Ctrl-C reaches the whole process group, and the gateway stops its workers itself: the
         # worker ignores SIGINT, and it is blocked until then, so none is lost to a traceback.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "facematch.local.worker", str(theirs.fileno()), self.spec.name],
-                pass_fds=[theirs.fileno()],
+                [sys.executable, "-m", "facematch.local.worker", *map(str, theirs), self.spec.name],
+                pass_fds=theirs,
             )
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            theirs.close()
-        ours.send(self.spec)
-        self._connection, self._ready = ours, False
+            events_in.close()
+            answers_out.close()
+        self._events, self._answers, self._ready = events_out, answers_in, False
+        self._events.send(self.spec)
 
     def wait_ready(self, deadline: float) -> None:
         """Wait until the worker's init is done (its handler imported, its model loaded)."""
@@ -76,9 +81,9 @@ class FunctionWorker:
             deadline = time.monotonic() + self.spec.timeout_s
             self.wait_ready(deadline)
             try:
-                self._connection.send(event)
+                self._events.send(event)
             except OSError:
-                pass  # it died: _receive reads the end of the pipe and says how
+                pass  # it died: _receive reads the end of its answers and says how
             return self._receive(deadline)
 
     def stop(self) -> None:
@@ -90,17 +95,17 @@ class FunctionWorker:
             finally:
                 self._lock.release()
         else:
-            self._process.kill()  # the invoking thread reads the end of the pipe and cleans up
+            self._process.kill()  # the invoking thread reads the end of its answers and cleans up
 
     def _receive(self, deadline: float) -> Any:
         """The worker's next answer. If it died, or ran out of time, it is replaced and the
         invocation fails."""
-        if not self._connection.poll(max(0.0, deadline - time.monotonic())):
+        if not self._answers.poll(max(0.0, deadline - time.monotonic())):
             self._process.kill()
             self._replace()
             raise FunctionTimedOut(f"{self.spec.name} timed out")
         try:
-            kind, payload = self._connection.recv()
+            kind, payload = self._answers.recv()
         except (EOFError, OSError):
             kind, payload = "exited", None
         if kind in ("ready", "ok"):
@@ -121,7 +126,8 @@ class FunctionWorker:
         return f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}"
 
     def _discard(self) -> None:
-        self._connection.close()
+        self._events.close()  # the worker's end of its events: it exits
+        self._answers.close()
         try:
             self._process.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
