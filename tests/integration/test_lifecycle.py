@@ -293,7 +293,9 @@ def test_the_committed_openapi_document_is_what_the_code_generates_and_what_is_s
     from facematch.local.functions import InProcessFunctions
     from facematch.local.gateway import LocalGateway
 
-    functions = InProcessFunctions(modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app})
+    functions = InProcessFunctions(
+        modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app}
+    )
     gateway = LocalGateway(functions)
     generated = render(generate(functions))
     assert document() == json.loads(generated), "openapi.json is out of date: run make openapi"
