@@ -118,6 +118,53 @@ def run(images, functions, aws_endpoint, tmp_path_factory):
     return run
 
 
+# Each sample event under events/ and its answer here, as README's table gives them
+# (`sam local invoke FUNCTION -e events/FILE`): the samples carry a placeholder API key and a
+# blank picture, and the upload names an object that is not in the bucket.
+SAMPLE_ANSWERS = {
+    "authorizer-request.json": ("AuthorizerFunction", "Exception: Unauthorized"),
+    "health.json": ("EmbeddingFunction", "200"),
+    "enroll-multipart.json": ("EmbeddingFunction", "422 NO_FACE_DETECTED"),
+    "enroll-json.json": ("EmbeddingFunction", "422 NO_FACE_DETECTED"),
+    "sqs-s3-upload.json": ("EmbeddingFunction", "batchItemFailures: []"),
+    "compare-multipart.json": ("ComparisonFunction", "422 NO_FACE_DETECTED"),
+    "compare-json.json": ("ComparisonFunction", "422 NO_FACE_DETECTED"),
+}
+
+
+@pytest.fixture(scope="module")
+def invocations(run, faces_dir) -> dict[str, Invocation]:
+    """Each function's image in one process: first a real request, then its sample events.
+
+    The admin key is authorized; img1.jpg is enrolled, then img4.jpg (the same person,
+    identities.csv) compared, in a fresh organization.
+    """
+    organization = f"org-{uuid.uuid4().hex[:12]}"
+    admin = load_event("authorizer-request.json")
+    admin["headers"]["x-api-key"] = ADMIN_KEY
+    enroll = multipart_event(
+        "enroll-multipart.json", [("organization", organization)], [("images", "img1.jpg", (faces_dir / "img1.jpg").read_bytes())]
+    )
+    compare = multipart_event(
+        "compare-multipart.json", [("organization", organization)], [("image", "img4.jpg", (faces_dir / "img4.jpg").read_bytes())]
+    )
+    results = {}
+    for logical_id, request in (("AuthorizerFunction", admin), ("EmbeddingFunction", enroll), ("ComparisonFunction", compare)):
+        samples = [load_event(name) for name, (function, _) in SAMPLE_ANSWERS.items() if function == logical_id]
+        results[logical_id] = run(logical_id, [request, *samples])
+    return results
+
+
+def answer(response: dict | str) -> str:
+    """A response in a few words: the status and error code, the batch failures, or the error raised."""
+    if isinstance(response, str):
+        return response
+    if "batchItemFailures" in response:
+        return f"batchItemFailures: {response['batchItemFailures']}"
+    error = json.loads(response["body"]).get("error") if response.get("body") else None
+    return f"{response['statusCode']} {error['code']}" if error else str(response["statusCode"])
+
+
 def assert_started_from_the_image_alone(invocation: Invocation) -> None:
     assert invocation.outside_task_root == []
     assert not invocation.tensorflow
@@ -129,45 +176,37 @@ def test_every_image_function_of_the_template_is_built_and_invoked_here(function
     assert set(functions) == {"AuthorizerFunction", "EmbeddingFunction", "ComparisonFunction"}
 
 
-def test_the_authorizer_image_allows_the_admin_key_and_refuses_another(run):
-    admin, stranger = load_event("authorizer-request.json"), load_event("authorizer-request.json")
-    admin["headers"]["x-api-key"] = ADMIN_KEY
-    invocation = run("AuthorizerFunction", [admin, stranger])
-    policy, refusal = invocation.responses
+def test_the_authorizer_image_allows_the_admin_key(invocations):
+    invocation = invocations["AuthorizerFunction"]
+    policy = invocation.responses[0]
     assert [statement["Effect"] for statement in policy["policyDocument"]["Statement"]] == ["Allow"]
     assert policy["context"]["role"] == "admin"
-    assert refusal == "Exception: Unauthorized"  # API Gateway's signal for 401
     assert_started_from_the_image_alone(invocation)
 
 
-@pytest.fixture(scope="module")
-def enrollment(run, faces_dir) -> tuple[str, Invocation]:
-    organization = f"org-{uuid.uuid4().hex[:12]}"
-    event = multipart_event(
-        "enroll-multipart.json", [("organization", organization)], [("images", "img1.jpg", (faces_dir / "img1.jpg").read_bytes())]
-    )
-    return organization, run("EmbeddingFunction", [event])
-
-
-def test_the_embedding_image_enrolls_a_real_photo(enrollment):
-    _, invocation = enrollment
-    [response] = invocation.responses
+def test_the_embedding_image_enrolls_a_real_photo(invocations):
+    invocation = invocations["EmbeddingFunction"]
+    response = invocation.responses[0]
     assert response["statusCode"] == 201, response
     [embedding] = json.loads(response["body"])["embeddings"]
     assert embedding["model"] == "Dlib"
     assert_started_from_the_image_alone(invocation)
 
 
-def test_the_comparison_image_matches_another_photo_of_the_enrolled_person(run, enrollment, faces_dir):
-    organization, enrolled = enrollment
-    [embedding] = json.loads(enrolled.responses[0]["body"])["embeddings"]
-    # img1.jpg and img4.jpg are the same person (identities.csv).
-    event = multipart_event(
-        "compare-multipart.json", [("organization", organization)], [("image", "img4.jpg", (faces_dir / "img4.jpg").read_bytes())]
-    )
-    invocation = run("ComparisonFunction", [event])
-    [response] = invocation.responses
+def test_the_comparison_image_matches_another_photo_of_the_enrolled_person(invocations):
+    [embedding] = json.loads(invocations["EmbeddingFunction"].responses[0]["body"])["embeddings"]
+    invocation = invocations["ComparisonFunction"]
+    response = invocation.responses[0]
     assert response["statusCode"] == 200, response
-    answer = json.loads(response["body"])
-    assert (answer["match"], answer["embed_id"]) == (True, embedding["embed_id"])
+    result = json.loads(response["body"])
+    assert (result["match"], result["embed_id"]) == (True, embedding["embed_id"])
     assert_started_from_the_image_alone(invocation)
+
+
+def test_every_sample_event_is_documented_and_gives_its_documented_answer(invocations):
+    assert sorted(SAMPLE_ANSWERS) == sorted(path.name for path in (TEMPLATE.parent / "events").glob("*.json"))
+    answers = {}
+    for logical_id, invocation in invocations.items():
+        samples = [name for name, (function, _) in SAMPLE_ANSWERS.items() if function == logical_id]
+        answers |= {name: (logical_id, answer(response)) for name, response in zip(samples, invocation.responses[1:])}
+    assert answers == SAMPLE_ANSWERS
