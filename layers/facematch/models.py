@@ -67,7 +67,13 @@ class FailedImage(BaseModel):
 
 
 class EnrollmentResult(BaseModel):
+    """What was enrolled. The top-level ``embed_id``, ``created_at`` (and ``embedding``, when asked
+    for) repeat the first enrolled embedding's: the original app's single-object answer."""
+
     organization: str
+    embed_id: int = Field(description="The first enrolled embedding's embed_id.")
+    created_at: str = Field(description="The first enrolled embedding's created_at (ISO-8601 UTC).")
+    embedding: list[float] | None = Field(default=None, description="The first vector, with include_embedding.")
     embeddings: list[Embedding]
     failed: list[FailedImage]
 

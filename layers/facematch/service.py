@@ -186,7 +186,15 @@ class FaceMatchService:
             )
             for record, (image, face) in zip(records, faces)
         ]
-        return EnrollmentResult(organization=organization, embeddings=embeddings, failed=failed)
+        first = embeddings[0]
+        return EnrollmentResult(
+            organization=organization,
+            embed_id=first.embed_id,
+            created_at=first.created_at,
+            embedding=first.embedding,
+            embeddings=embeddings,
+            failed=failed,
+        )
 
     def enroll_upload(self, upload: S3Upload) -> UploadOutcome:
         """Enroll a photo dropped under ``uploads/<organization>/`` and record the outcome.

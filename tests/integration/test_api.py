@@ -94,6 +94,19 @@ def test_the_original_two_file_curl_request_enrolls_both(embedding_app, lambda_c
     assert body["failed"] == []
 
 
+def test_the_answer_keeps_the_original_apps_top_level_fields_from_the_first_enrolled_embedding(
+    embedding_app, lambda_context, organization
+):
+    status, body = enroll(embedding_app, lambda_context, organization, [("bad.jpg", b"x"), face("alice"), face("bob")])
+    assert status == 201
+    first = body["embeddings"][0]
+    assert (body["organization"], body["embed_id"], body["created_at"]) == (organization, first["embed_id"], first["created_at"])
+    assert "embedding" not in body
+    status, body = enroll(embedding_app, lambda_context, organization, [face("carol")], include_embedding="true")
+    assert body["embed_id"] == body["embeddings"][0]["embed_id"] == 3
+    assert body["embedding"] == body["embeddings"][0]["embedding"] and len(body["embedding"]) == 128
+
+
 def test_the_largest_face_is_enrolled_and_the_count_reported(
     embedding_app, comparison_app, lambda_context, organization
 ):

@@ -1,0 +1,55 @@
+"""The Architecture parameter of template.yaml: what `sam build` makes of it, and whether pip finds
+a wheel of every pinned requirement for each architecture it allows.
+
+These machines cannot run arm64 images, so these checks are all there is for arm64 here: the
+images themselves are built and invoked for x86_64 only (test_lambda_images.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+from samcli.local.docker.utils import get_docker_platform
+
+from facematch.resources import TEMPLATE, load_template
+from facematch_testing.images.base_image import dockerfile_python_version
+from facematch_testing.images.python3_shim import pip_install_options
+
+ROOT = TEMPLATE.parent
+ARCHITECTURES = load_template()["Parameters"]["Architecture"]["AllowedValues"]
+PYTHON_VERSION = dockerfile_python_version(ROOT / "functions" / "Dockerfile")
+# x86_64's wheels are installed by the image build itself (test_lambda_images.py).
+OTHER_ARCHITECTURES = [architecture for architecture in ARCHITECTURES if architecture != "x86_64"]
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_sam_build_builds_every_function_for_the_architecture_parameter(architecture, monkeypatch):
+    monkeypatch.setenv("SAM_CLI_TELEMETRY", "0")
+    stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE), parameter_overrides={"Architecture": architecture})
+    functions = list(SamFunctionProvider(stacks).get_all())
+    assert functions
+    expected_platform = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}[architecture]
+    assert {(f.architecture, get_docker_platform(f.architecture)) for f in functions} == {(architecture, expected_platform)}
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("architecture", OTHER_ARCHITECTURES)
+def test_every_requirement_of_the_face_images_has_a_wheel_for_the_architecture(architecture, tmp_path):
+    """requirements.txt and what it pulls in; not tensorflow-cpu (WITH_TENSORFLOW=true), which
+    publishes no aarch64 wheel (README, Cost)."""
+    report = tmp_path / "report.json"
+    # A dry run resolves the whole dependency tree from the wheels' metadata, without downloading them.
+    arguments = ["--dry-run", "--ignore-installed", "--quiet", "--report", str(report), "--target", str(tmp_path / "target"),
+                 "-r", str(ROOT / "layers" / "requirements.txt")]
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", *arguments, *pip_install_options(arguments, architecture, PYTHON_VERSION)],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    wheels = [item["download_info"]["url"].rsplit("/", 1)[-1] for item in json.loads(report.read_text())["install"]]
+    assert wheels and all(wheel.endswith(".whl") for wheel in wheels)
