@@ -20,6 +20,11 @@ from deepface.modules.verification import find_threshold
 
 from facematch.errors import NoFaceDetected
 
+# DeepFace builds each model once per process and hands every caller the same native objects,
+# and dlib's detector and network crash (or return wrong vectors) when two threads run them at
+# once: so one lock for the whole process, whatever the number of embedders.
+_native_face_code = threading.Lock()
+
 
 @dataclass(frozen=True)
 class FaceBox:
@@ -55,8 +60,6 @@ class FaceEmbedder:
         self._detector = detector
         self.dimensions: int = model.output_shape
         self.default_threshold: float = find_threshold(model_name, "cosine")
-        # dlib's detector and network crash when two threads run them at once.
-        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, model_name: str, detector_name: str, detection_max_side: int) -> FaceEmbedder:
@@ -94,7 +97,7 @@ class FaceEmbedder:
             if scale < 1.0
             else image_bgr
         )
-        with self._lock:
+        with _native_face_code:
             regions = self._detector.detect_faces(small)
         if not regions:
             raise NoFaceDetected("No face was found in the image.")
@@ -117,7 +120,7 @@ class FaceEmbedder:
         height, width = self._model.input_shape
         pixels = preprocessing.resize_image(img=face_bgr / 255.0, target_size=(width, height))
         pixels = preprocessing.normalize_input(img=pixels, normalization="base")
-        with self._lock:
+        with _native_face_code:
             vector = np.asarray(self._model.forward(pixels), dtype=np.float32).reshape(-1)
         return normalize(vector)
 

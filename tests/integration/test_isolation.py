@@ -22,6 +22,7 @@ from facematch.config import Settings
 from facematch.errors import Unauthorized
 from facematch.http import PUBLIC_ROUTES
 from facematch.keys import ApiKeys
+from facematch.local.functions import InProcessFunctions
 from facematch.local.gateway import LocalGateway
 from facematch_testing.photos import blank_image
 from facematch_testing.synthetic import synthetic_photo
@@ -59,9 +60,10 @@ ADMIN_ONLY = {("POST", "/api/organizations/{organization}/keys"), ("DELETE", "/a
 
 @pytest.fixture
 def api(embedding_app, comparison_app, authorizer_app):
-    gateway = LocalGateway(
+    functions = InProcessFunctions(
         modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app, "AuthorizerFunction": authorizer_app}
     )
+    gateway = LocalGateway(functions)
     return gateway, Client(gateway)
 
 
@@ -141,7 +143,7 @@ def test_a_revoked_key_no_longer_authorizes(api, authorizer_app):
     status, body = call(client, "DELETE", f"/api/organizations/delta/keys/{key_id}", {}, {}, ADMIN_KEY)
     assert (status, body["revoked"]) == (200, True)
     # API Gateway caches an authorizer's answer for its TTL; a new gateway has no cache.
-    fresh = Client(LocalGateway(modules=dict(gateway._modules)))
+    fresh = Client(LocalGateway(gateway.functions))
     assert call(fresh, "GET", "/api/uploads", {}, {}, key)[0] == 401
 
 

@@ -290,10 +290,14 @@ def test_by_default_no_photo_is_kept(embedding_app, organization):
 def test_the_committed_openapi_document_is_what_the_code_generates_and_what_is_served(
     embedding_app, comparison_app, lambda_context
 ):
+    from facematch.local.functions import InProcessFunctions
     from facematch.local.gateway import LocalGateway
 
-    gateway = LocalGateway(modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app})
-    generated = render(generate(gateway))
+    functions = InProcessFunctions(
+        modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app}
+    )
+    gateway = LocalGateway(functions)
+    generated = render(generate(functions))
     assert document() == json.loads(generated), "openapi.json is out of date: run make openapi"
     status, served = request(embedding_app, lambda_context, "GET", "/api/openapi.json")
     assert status == 200 and served == document()

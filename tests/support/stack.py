@@ -62,3 +62,15 @@ def start_stack(log: Path) -> LocalStack:
     raise RuntimeError(f"make run did not serve /api/health in time:\n{log.read_text()}")
 
 
+def wait_for_uploads(stack: LocalStack, organization: str, seconds: float = 30) -> list[dict]:
+    """The organization's upload outcomes, once the queue poller has processed something."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        uploads = httpx.get(
+            f"{stack.url}/api/uploads", params={"organization": organization},
+            headers={"x-api-key": ADMIN_KEY}, timeout=10,
+        ).json()["uploads"]
+        if uploads:
+            return uploads
+        time.sleep(0.5)
+    return []

@@ -18,7 +18,6 @@ import signal
 import sys
 import threading
 import time
-import warnings
 
 from werkzeug.serving import make_server
 
@@ -62,7 +61,9 @@ def _start_embedded_aws() -> object:
     return server
 
 
-def _banner(port: int, mode: str, routes: list, uploads_polled: bool, load_seconds: float) -> str:
+def _banner(
+    port: int, mode: str, routes: list, uploads_polled: bool, functions: list[str], load_seconds: float
+) -> str:
     from facematch.config import get_settings
 
     settings = get_settings()
@@ -78,7 +79,8 @@ def _banner(port: int, mode: str, routes: list, uploads_polled: bool, load_secon
         f"Admin API key      {settings.admin_key.get_secret_value()}   (send as x-api-key)",
         f"S3 / DynamoDB      {endpoint or 'AWS'}   bucket {settings.bucket}, table {settings.table}",
         f"Data               {where}",
-        f"Model              {settings.model} with detector {settings.detector} (loaded in {load_seconds:.1f} s)",
+        f"Model              {settings.model} with detector {settings.detector}",
+        f"Functions          {', '.join(functions)}: a process each (ready in {load_seconds:.1f} s)",
     ]
     if uploads_polled:
         copy = f"aws s3 cp photo.jpg s3://{settings.bucket}/uploads/ORGANIZATION/"
@@ -90,44 +92,51 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     # One line per API request (ours); the embedded servers' per-request logs are noise.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    # Metrics are off locally; Powertools still warns on every request that has none.
-    warnings.filterwarnings("ignore", "No application metrics to publish")
-    port = int(os.environ.get("PORT", "3000"))
-    mode = _configure_environment()
-    moto_server = _start_embedded_aws() if mode == EMBEDDED else None
-
-    # Imported after the environment is set: configuration is read once.
-    from facematch.config import get_settings
-    from facematch.local.gateway import LocalGateway
-    from facematch.local.queues import QueuePoller
-    from facematch.resources import create_resources
-
-    settings = get_settings()
-    queue_urls = create_resources(settings.bucket, settings.table) if mode != REAL_AWS else {}
-    started = time.monotonic()
-    gateway = LocalGateway()
-    gateway.load_handlers()
-    load_seconds = time.monotonic() - started
-    server = make_server(HOST, port, gateway, threaded=True)
     stop = threading.Event()
-    # In real AWS, Lambda's own event source mapping polls the queue.
-    pollers = [
-        QueuePoller(
-            queue_urls[source.queue],
-            source.batch_size,
-            functools.partial(gateway.invoke, source.function),
-            stop,
-        )
-        for source in gateway.queue_sources
-        if source.queue in queue_urls
-    ]
-    print(_banner(port, mode, gateway.routes, bool(pollers), load_seconds), flush=True)
 
     def request_stop(signum, frame):  # noqa: ANN001, ARG001 - signal handler signature
         stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    port = int(os.environ.get("PORT", "3000"))
+    mode = _configure_environment()
+    moto_server = _start_embedded_aws() if mode == EMBEDDED else None
+
+    # Imported after the environment is set: configuration is read once.
+    from facematch.config import get_settings
+    from facematch.local.functions import FunctionError
+    from facematch.local.gateway import LocalGateway
+    from facematch.local.queues import QueuePoller
+    from facematch.local.workers import WorkerFunctions
+    from facematch.resources import create_resources
+
+    settings = get_settings()
+    queue_urls = create_resources(settings.bucket, settings.table) if mode != REAL_AWS else {}
+    # Each function in its own process, as Lambda runs it; they inherit this environment.
+    functions = WorkerFunctions()
+    started = time.monotonic()
+    try:
+        functions.start()
+    except FunctionError as error:
+        functions.stop()
+        sys.exit(f"FaceMatch could not start: {error}\n{error.trace}")
+    load_seconds = time.monotonic() - started
+    gateway = LocalGateway(functions)
+    server = make_server(HOST, port, gateway, threaded=True)
+    # In real AWS, Lambda's own event source mapping polls the queue.
+    pollers = [
+        QueuePoller(
+            queue_urls[source.queue],
+            source.batch_size,
+            functools.partial(functions.invoke, source.function),
+            stop,
+        )
+        for source in gateway.queue_sources
+        if source.queue in queue_urls
+    ]
+    banner = _banner(port, mode, gateway.routes, bool(pollers), list(functions.workers), load_seconds)
+    print(banner, flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     for poller in pollers:
         poller.start()
@@ -136,6 +145,7 @@ def main() -> None:
     server.shutdown()
     for poller in pollers:
         poller.join(timeout=10)
+    functions.stop()
     if moto_server:
         moto_server.stop()
     sys.exit(0)

@@ -1,15 +1,15 @@
 """A local stand-in for API Gateway (REST API, Lambda proxy integration) built from template.yaml.
 
 It reads the routes, binary media types and gateway responses from the template, turns each
-HTTP request into the proxy event API Gateway would send, calls the very ``lambda_handler``
-that the function's container image runs, and maps the result back to HTTP.
+HTTP request into the proxy event API Gateway would send, invokes the very ``lambda_handler``
+that the function's container image runs (in a worker process under ``make run``), and maps
+the result, or the function's failure, back to HTTP as API Gateway does.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
-import importlib.util
 import json
 import logging
 import re
@@ -18,25 +18,23 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
-from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable
 
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from facematch.local.context import LambdaContext
+from facematch.local.functions import FunctionError, Functions, FunctionTimedOut, function_specs
 from facematch.openapi import document
 from facematch.resources import load_template
 
-ROOT = Path(__file__).resolve().parents[3]
 # API Gateway's payload quota, and Lambda's limit on a synchronous invocation's event.
 MAX_GATEWAY_BODY = 10 * 1024 * 1024
 MAX_LAMBDA_EVENT = 6 * 1024 * 1024
+# How long API Gateway waits for a Lambda integration (the REST API default).
+INTEGRATION_TIMEOUT_S = 29
 # Local-only: Swagger UI over the committed OpenAPI document (the deployed API serves the JSON).
 SWAGGER_PATH = "/api/swagger"
-_CMD = re.compile(r'^CMD\s*\[\s*"([\w.]+)\.(\w+)"\s*\]', re.MULTILINE)
 
 log = logging.getLogger("facematch.local")
 
@@ -85,13 +83,12 @@ class LocalGateway:
     """A WSGI application serving the template's REST API routes from the functions' handlers."""
 
     def __init__(
-        self,
-        template: dict[str, Any] | None = None,
-        stage: str = "local",
-        modules: dict[str, ModuleType] | None = None,
+        self, functions: Functions, template: dict[str, Any] | None = None, stage: str = "local"
     ) -> None:
-        """``modules``: handler modules already imported, by function name (tests share theirs)."""
+        """``functions``: how to invoke them, in worker processes (make run) or in this one (tests)."""
         template = template or load_template()
+        self.functions = functions
+        self.specs = function_specs(template)
         resources = template["Resources"]
         api = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::Api")["Properties"]
         self.stage = stage
@@ -99,11 +96,9 @@ class LocalGateway:
         self.gateway_responses = api.get("GatewayResponses", {})
         self.routes: list[Route] = []
         self.queue_sources: list[QueueSource] = []
-        self.functions: dict[str, dict[str, Any]] = {}
         for name, resource in resources.items():
             if resource["Type"] != "AWS::Serverless::Function":
                 continue
-            self.functions[name] = resource
             for event in resource["Properties"].get("Events", {}).values():
                 props = event["Properties"]
                 if event["Type"] == "Api":
@@ -114,22 +109,6 @@ class LocalGateway:
                     self.queue_sources.append(QueueSource(name, queue, int(props.get("BatchSize", 10))))
         self.authorizer = _authorizer(api)
         self._authorizations: dict[str, tuple[float, dict[str, Any] | _Refusal]] = {}
-        self._globals = template.get("Globals", {}).get("Function", {})
-        self._modules: dict[str, ModuleType] = dict(modules or {})
-        self._handler_names = {
-            name: _handler_command(resource["Metadata"])[1] for name, resource in self.functions.items()
-        }
-
-    def load_handlers(self) -> None:
-        """Import every function's handler once, as each Lambda's init phase would."""
-        for name in self.functions:
-            self.module(name)
-
-    def module(self, function: str) -> ModuleType:
-        """The function's handler module, imported once (its init code runs once)."""
-        if function not in self._modules:
-            self._modules[function] = _import_handler_module(self.functions[function]["Metadata"])
-        return self._modules[function]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         request = Request(environ)
@@ -160,18 +139,6 @@ class LocalGateway:
                         return self._gateway_response(refusal.response_type, refusal.status)
                 return self._invoke(route.function, event)
         return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", 403)
-
-    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Run one invocation of a function, as Lambda would (handlers are loaded once)."""
-        module = self.module(function)
-        handler = getattr(module, self._handler_names[function])
-        properties = self.functions[function]["Properties"]
-        context = LambdaContext(
-            function,
-            int(properties.get("MemorySize", self._globals.get("MemorySize", 128))),
-            int(properties.get("Timeout", self._globals.get("Timeout", 3))),
-        )
-        return handler(event, context)
 
     def _authorize(self, event: dict[str, Any]) -> dict[str, Any]:
         """What API Gateway does before a protected route: ask the authorizer (answers cached
@@ -204,11 +171,11 @@ class LocalGateway:
                                      "pathParameters", "stageVariables", "requestContext")},
         }
         try:
-            policy = self.invoke(self.authorizer.function, request)
-        except Exception as error:  # noqa: BLE001 - how API Gateway reads an authorizer's failure
+            policy = self.functions.invoke(self.authorizer.function, request)
+        except FunctionError as error:  # how API Gateway reads an authorizer's failure
             if str(error) == "Unauthorized":
                 return _Refusal("UNAUTHORIZED", 401)
-            log.exception("the authorizer failed")
+            log.error("the authorizer failed: %s\n%s", error, error.trace)
             return _Refusal("AUTHORIZER_FAILURE", 500)
         statements = policy.get("policyDocument", {}).get("Statement", [])
         allowed = any(
@@ -226,9 +193,16 @@ class LocalGateway:
 
     def _invoke(self, function: str, event: dict[str, Any]) -> Response:
         try:
-            result = self.invoke(function, event)
-        except Exception:  # noqa: BLE001 - an unhandled error is a 502 from API Gateway
-            log.exception("%s failed", function)
+            result = self.functions.invoke(function, event)
+        except FunctionTimedOut as error:
+            log.error("%s", error)
+            # API Gateway's clock starts before Lambda's: it gives up first on a function allowed
+            # its whole integration timeout, and answers 504; a shorter Timeout ends in a 502.
+            if self.specs[function].timeout_s >= INTEGRATION_TIMEOUT_S:
+                return self._gateway_response("INTEGRATION_TIMEOUT", 504)
+            return self._gateway_response("DEFAULT_5XX", 502)
+        except FunctionError as error:  # an unhandled error, or a crash: a 502 from API Gateway
+            log.error("%s failed: %s\n%s", function, error, error.trace)
             return self._gateway_response("DEFAULT_5XX", 502)
         headers = Headers()
         for name, value in (result.get("headers") or {}).items():
@@ -239,9 +213,14 @@ class LocalGateway:
         payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
         return Response(payload, status=int(result["statusCode"]), headers=headers)
 
-    def _gateway_response(self, response_type: str, default_status: int) -> Response:
-        configured = self.gateway_responses.get(response_type, {})
-        status = int(configured.get("StatusCode", default_status))
+    def _gateway_response(self, response_type: str, status: int) -> Response:
+        """The template's response for this type; else, as API Gateway falls back, the body of
+        DEFAULT_4XX or DEFAULT_5XX with the type's own status; else API Gateway's own body."""
+        configured = self.gateway_responses.get(response_type)
+        if configured:
+            status = int(configured.get("StatusCode", status))
+        else:
+            configured = self.gateway_responses.get(f"DEFAULT_{status // 100}XX", {})
         template = configured.get("ResponseTemplates", {}).get("application/json")
         body = template or json.dumps({"message": response_type.replace("_", " ").title()})
         return Response(body, status=status, content_type="application/json")
@@ -285,27 +264,6 @@ class LocalGateway:
             else None,
             "isBase64Encoded": bool(body) and binary,
         }
-
-
-def _handler_command(metadata: dict[str, Any]) -> tuple[Path, str]:
-    """The handler that the function's Dockerfile names in CMD: its source file and function.
-
-    The source is in the function's folder: ``functions/<FUNCTION build arg>`` for the shared
-    face Dockerfile, else the Dockerfile's own folder.
-    """
-    dockerfile = ROOT / metadata["Dockerfile"]
-    module_name, attribute = _CMD.search(dockerfile.read_text()).groups()
-    function = metadata.get("DockerBuildArgs", {}).get("FUNCTION")
-    folder = dockerfile.parent / function if function else dockerfile.parent
-    return folder / f"{module_name.replace('.', '/')}.py", attribute
-
-
-def _import_handler_module(metadata: dict[str, Any]) -> ModuleType:
-    source, _ = _handler_command(metadata)
-    spec = importlib.util.spec_from_file_location(f"{source.parent.name}_{source.stem}", source)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _swagger(request: Request) -> Response:

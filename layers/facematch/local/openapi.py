@@ -16,7 +16,7 @@ from facematch import __version__
 from facematch.access import API_KEY_HEADER
 from facematch.config import get_settings
 from facematch.http import PUBLIC_ROUTES
-from facematch.local.gateway import LocalGateway
+from facematch.local.functions import InProcessFunctions
 
 TITLE = "FaceMatch"
 DESCRIPTION = (
@@ -26,12 +26,12 @@ DESCRIPTION = (
 )
 
 
-def generate(gateway: LocalGateway | None = None) -> dict[str, Any]:
+def generate(functions: InProcessFunctions | None = None) -> dict[str, Any]:
     """One document for the whole API: each function's resolver documents its own routes."""
-    gateway = gateway or LocalGateway()
+    functions = functions or InProcessFunctions()
     document: dict[str, Any] = {}
-    for name in sorted(gateway.functions):
-        module = gateway.module(name)
+    for name in sorted(functions.specs):
+        module = functions.module(name)
         if not hasattr(module, "app"):
             continue  # the authorizer serves no routes
         schema = module.app.get_openapi_schema(

@@ -53,18 +53,18 @@ class QueuePoller(threading.Thread):
         self.queue_url = queue_url
         self.batch_size = batch_size
         self._invoke = invoke
-        self._stop = stop
+        self._stopping = stop
         self.queue_arn = client("sqs").get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 self.poll_once(wait_seconds=1)
             except Exception:  # noqa: BLE001 - keep polling, as Lambda's poller does
                 log.exception("polling %s failed", self.queue_url)
-                self._stop.wait(1)
+                self._stopping.wait(1)
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive one batch and hand it to the function; returns how many messages came."""
