@@ -45,6 +45,31 @@ def test_the_readme_curl_commands_enroll_and_compare(local_stack, faces_dir):
     assert result["match"] is True
 
 
+def test_the_original_apps_curl_commands_with_trailing_slashes_enroll_and_find_the_person(local_stack, faces_dir):
+    # The original README's two commands, but for host, port and the x-api-key header.
+    organization = "MyOrganization"
+    status, enrolled = curl(
+        "-X", "POST", f"{local_stack.url}/api/embeddings/",
+        "-F", f"organization={organization}", "-F", "images=@img1.jpg", "-F", "images=@img2.jpg",
+        cwd=faces_dir,
+    )
+    assert status == 201, enrolled
+    first = enrolled["embeddings"][0]
+    assert (enrolled["organization"], enrolled["embed_id"], enrolled["created_at"]) == (
+        organization, first["embed_id"], first["created_at"]
+    )
+    status, result = curl(
+        "-X", "POST", f"{local_stack.url}/api/face-compare/",
+        "-F", f"organization={organization}", "-F", "image=@img4.jpg",
+        cwd=faces_dir,
+    )
+    assert status == 200, result
+    assert 0.9 < result["similarity_score"] <= 1.0 and result["match"] is True
+    status, listing = curl("-G", f"{local_stack.url}/api/embeddings/", "-d", f"organization={organization}", cwd=faces_dir)
+    sources = {e["embed_id"]: e["source"] for e in listing["embeddings"]}  # other tests enroll here too
+    assert sources[result["embed_id"]] in {"img1.jpg", "img2.jpg"}
+
+
 def test_the_cli_enrolls_a_directory_and_identifies_a_photo(local_stack, faces_dir, tmp_path):
     organization = f"cli-{uuid.uuid4().hex[:8]}"
     for name in ("img3.jpg", "img5.jpg", "img17.jpg", "img54.jpg"):

@@ -96,6 +96,21 @@ def test_a_key_for_one_organization_is_refused_on_every_route_of_another(api):
         assert (status, response["error"]["code"]) == (403, "FORBIDDEN"), route
 
 
+def test_every_route_answers_the_same_with_a_trailing_slash_and_still_refuses_other_organizations(api):
+    _, client = api
+    create_key(client, "zeta")
+    alpha_key = create_key(client, "alpha")
+    for route, probe in PROBES.items():
+        path, query, body = probe("zeta")
+        plain = call(client, route[0], path, query, body, ADMIN_KEY)
+        slashed = call(client, route[0], path + "/", query, body, ADMIN_KEY)
+        code = (slashed[1].get("error") or {}).get("code")
+        assert (slashed[0], code) == (plain[0], (plain[1].get("error") or {}).get("code")), (route, plain, slashed)
+        assert code != "NOT_FOUND", route  # the route, not merely a missing item
+        status, response = call(client, route[0], path + "/", query, body, alpha_key)
+        assert (status, response["error"]["code"]) == (403, "FORBIDDEN"), route
+
+
 def test_no_key_or_an_unknown_key_is_401_on_every_protected_route(api):
     _, client = api
     for route, probe in PROBES.items():

@@ -51,7 +51,9 @@ class Route:
     def create(cls, method: str, resource: str, function: str, public: bool) -> Route:
         parts = re.split(r"\{(\w+)\+?\}", resource)  # literal, parameter, literal, ...
         regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
-        return cls(method.upper(), resource, function, public, re.compile(f"^{regex}$"))
+        # API Gateway (REST) routes /x/ to the resource /x, passing the path on as sent (README,
+        # "Trailing slashes"); one slash, never more, so the local stack is no more lenient.
+        return cls(method.upper(), resource, function, public, re.compile(f"^{regex}/?$"))
 
 
 @dataclass(frozen=True)
