@@ -8,6 +8,8 @@ export DEEPFACE_HOME ?= $(CURDIR)/.cache/deepface
 export FACEMATCH_FACES_DIR ?= $(abspath $(CURDIR)/../shared/faces/deepface)
 # boto3 clients are built at the functions' init, which needs a region (Lambda always has one).
 export AWS_DEFAULT_REGION ?= us-east-1
+# A test reads the template with the SAM CLI's own function provider, in the SAM CLI's venv.
+export FACEMATCH_SAM_PYTHON ?= $(abspath $(SAM_VENV))/bin/python
 WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 # The fast loop: neither the face model nor the photos nor any socket.
 UNIT_TESTS := -m "not model and not network" --disable-socket
@@ -34,11 +36,11 @@ $(WEIGHTS_STAMP): $(VENV)/.installed
 	$(PYTHON) -m facematch.weights
 	touch $@
 
-test: install
+test: install $(SAM_VENV)/.installed
 	$(PYTHON) -m pytest -n 2 --dist loadgroup
 
 # After every change: no model, no photos, no network; well under a minute.
-test-unit: $(VENV)/.installed
+test-unit: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PYTHON) -m pytest -n 2 $(UNIT_TESTS)
 
 # Lint, the template, and the committed OpenAPI document (CI runs this before make test).
@@ -54,7 +56,7 @@ lint: $(SAM_VENV)/.installed
 # picks which mutants run (mutmut's name globs); the default takes about 15 minutes here.
 MUTATION_DIR := .mutation
 MUTANTS ?= facematch.access.* facematch.faces.*
-mutation: $(VENV)/.installed
+mutation: $(VENV)/.installed $(SAM_VENV)/.installed
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
 	cp -r layers $(MUTATION_DIR)/src
 	cp -r tests functions events template.yaml openapi.json pyproject.toml $(MUTATION_DIR)/

@@ -59,7 +59,10 @@ def base_image_python(python: str, folder: Path) -> Path:
     if not (venv / "bin" / "python").exists():
         partial = venv.with_name(f"{venv.name}.partial-{os.getpid()}")
         subprocess.run([python, "-m", "venv", str(partial)], check=True, capture_output=True)
-        partial.rename(venv)
+        try:
+            partial.rename(venv)
+        except OSError:  # another test worker made it first
+            shutil.rmtree(partial)
     return venv / "bin" / "python"
 
 
