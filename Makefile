@@ -59,7 +59,7 @@ MUTANTS ?= facematch.access.* facematch.faces.*
 mutation: $(VENV)/.installed $(SAM_VENV)/.installed
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
 	cp -r layers $(MUTATION_DIR)/src
-	cp -r tests functions events template.yaml openapi.json pyproject.toml $(MUTATION_DIR)/
+	cp -r tests functions events template.yaml openapi.json pyproject.toml .dockerignore README.md $(MUTATION_DIR)/
 	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS) > mutmut-run.log \
 		|| { tail -n 40 mutmut-run.log; exit 1; }
 	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut results
