@@ -70,3 +70,10 @@ def with_body(event: dict[str, Any], body: bytes, content_type: str) -> dict[str
     event["headers"]["Content-Type"] = content_type
     event["multiValueHeaders"]["Content-Type"] = [content_type]
     return event
+
+
+# An authorizer's answer that lets the caller through on every route (gateway tests' stand-in).
+ALLOW_ALL_POLICY = {
+    "principalId": "admin",
+    "policyDocument": {"Statement": [{"Effect": "Allow", "Resource": "*", "Action": "execute-api:Invoke"}]},
+}

@@ -11,11 +11,7 @@ from werkzeug.test import Client
 from facematch.local.functions import FunctionError, FunctionTimedOut
 from facematch.local.gateway import LocalGateway
 from facematch.resources import load_template
-
-ALLOW_ALL = {
-    "principalId": "admin",
-    "policyDocument": {"Statement": [{"Effect": "Allow", "Resource": "*", "Action": "execute-api:Invoke"}]},
-}
+from facematch_testing.events import ALLOW_ALL_POLICY
 
 
 class FailingFunctions:
@@ -31,7 +27,7 @@ class FailingFunctions:
         if function == self.failing:
             raise self.error
         assert function == "AuthorizerFunction"
-        return ALLOW_ALL
+        return ALLOW_ALL_POLICY
 
 
 def get_uploads(functions: FailingFunctions, template: dict | None = None) -> tuple[int, str]:

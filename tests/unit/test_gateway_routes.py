@@ -11,11 +11,7 @@ from werkzeug.test import Client
 
 from facematch.local.gateway import LocalGateway
 from facematch.resources import load_template
-
-ALLOW_ALL = {
-    "principalId": "admin",
-    "policyDocument": {"Statement": [{"Effect": "Allow", "Resource": "*", "Action": "execute-api:Invoke"}]},
-}
+from facematch_testing.events import ALLOW_ALL_POLICY
 
 
 class RecordingFunctions:
@@ -26,7 +22,7 @@ class RecordingFunctions:
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         if function == "AuthorizerFunction":
-            return ALLOW_ALL
+            return ALLOW_ALL_POLICY
         self.events.append((function, event))
         return {"statusCode": 200, "body": "{}"}
 
