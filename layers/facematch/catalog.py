@@ -1,7 +1,10 @@
 """The DynamoDB catalog: embedding metadata and the per-organization id counter.
 
 One table, keyed ``pk`` / ``sk``:
-- ``ORG#<organization>`` / ``COUNTER``: the last embed_id handed out (atomic ``ADD``);
+- ``ORG#<organization>`` / ``COUNTER``: the last embed_id handed out (atomic ``ADD``). It
+  outlives a purge, so an id names one face forever;
+- ``ORG#<organization>`` / ``SOURCE#<digest>``: the ids claimed by one uploaded object version,
+  so a redelivery enrolls it under the same ids;
 - ``ORG#<organization>`` / ``EMB#<embed_id, zero-padded>``: one item per stored embedding;
 - ``ORG#<organization>`` / ``UPLOAD#<received_at>#<key digest>``: the outcome of one S3 upload,
   newest last in key order, so a reverse query lists recent uploads first.
@@ -39,6 +42,8 @@ class EmbeddingRecord:
     source: str
     external_id: str | None = None
     image_key: str | None = None
+    # The organization's generation it was written in: a purge deletes older ones only.
+    generation: int = 1
 
 
 @dataclass(frozen=True)
@@ -118,20 +123,40 @@ class Catalog:
         last = int(response["Attributes"]["last_id"]["N"])
         return list(range(last - count + 1, last + 1))
 
-    def put_embeddings(self, records: list[EmbeddingRecord]) -> None:
-        """Write all records of one enrollment or none of them."""
+    def claim_ids(self, organization: str, source: str, generation: int, count: int) -> list[int]:
+        """The ids of one source (an uploaded object version): allocated by its first delivery,
+        read back by every later one of the same generation."""
+        key = to_item({"pk": org_key(organization), "sk": f"SOURCE#{source}"})
+        for _ in range(2):
+            item = client("dynamodb").get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+            if item and from_item(item)["generation"] == generation:
+                return [int(embed_id) for embed_id in from_item(item)["embed_ids"]]
+            ids = self.allocate_ids(organization, count)
+            try:
+                client("dynamodb").put_item(
+                    TableName=self.table_name,
+                    Item={**key, **to_item({"embed_ids": ids, "generation": generation})},
+                    ConditionExpression="attribute_not_exists(pk) OR generation < :generation",
+                    ExpressionAttributeValues=to_item({":generation": generation}),
+                )
+            except client("dynamodb").exceptions.ConditionalCheckFailedException:
+                continue  # another delivery claimed first: use its ids
+            return ids
+        raise RuntimeError(f"the claim of source {source} keeps changing")
+
+    def put_embeddings(self, records: list[EmbeddingRecord], *, overwrite: bool = False) -> None:
+        """Write all records of one enrollment or none of them; ``overwrite`` for a redelivery."""
+        condition = {} if overwrite else {"ConditionExpression": "attribute_not_exists(pk)"}
         client("dynamodb").transact_write_items(
             TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": to_item(_embedding_item(record)),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
+                {"Put": {"TableName": self.table_name, "Item": to_item(_embedding_item(record)), **condition}}
                 for record in records
             ]
         )
+
+    def get_embeddings(self, organization: str, embed_ids: list[int]) -> list[EmbeddingRecord]:
+        records = (self.get_embedding(organization, embed_id) for embed_id in embed_ids)
+        return [record for record in records if record is not None]
 
     def delete_embeddings(self, organization: str, embed_ids: list[int]) -> None:
         self.delete_items(
@@ -150,6 +175,7 @@ class Catalog:
         key the next page starts after (None on the last page)."""
         request: dict[str, Any] = {"TableName": self.table_name, "Limit": limit}
         if external_id is None:
+            request["ConsistentRead"] = True
             request["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :embeddings)"
             request["ExpressionAttributeValues"] = to_item(
                 {":pk": org_key(organization), ":embeddings": "EMB#"}
@@ -175,15 +201,20 @@ class Catalog:
             records += page
         return records
 
-    def purge_organization(self, organization: str) -> int:
-        """Delete every item of the organization (embeddings, counter, upload records)."""
+    def purge_organization(self, organization: str, *, before_generation: int) -> int:
+        """Delete the organization's items (embeddings, claims, upload records, key records)
+        but the id counter and what the generation ``before_generation`` already wrote."""
         keys = []
         paginator = client("dynamodb").get_paginator("query")
         for page in paginator.paginate(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=to_item({":pk": org_key(organization)}),
+            FilterExpression="sk <> :counter AND (attribute_not_exists(generation) OR generation < :generation)",
+            ExpressionAttributeValues=to_item(
+                {":pk": org_key(organization), ":counter": "COUNTER", ":generation": before_generation}
+            ),
             ProjectionExpression="pk, sk",
+            ConsistentRead=True,
         ):
             keys += [from_item(item) for item in page["Items"]]
         self.delete_items(keys)
@@ -215,28 +246,33 @@ class Catalog:
         response = client("dynamodb").get_item(
             TableName=self.table_name,
             Key=to_item({"pk": org_key(organization), "sk": _embedding_key(embed_id)}),
+            ConsistentRead=True,
         )
         if "Item" not in response:
             return None
         return _record(EmbeddingRecord, from_item(response["Item"]))
 
-    def external_ids(self, organization: str, embed_ids: list[int]) -> dict[int, str]:
-        """The labels of some embeddings (those that have one), in one batched read."""
+    def labels(self, organization: str, embed_ids: list[int]) -> dict[int, str | None]:
+        """The label (or None) of each of these embeddings that still has metadata, in one
+        batched, strongly consistent read."""
         keys = [
             to_item({"pk": org_key(organization), "sk": _embedding_key(embed_id)})
             for embed_id in dict.fromkeys(embed_ids)
         ]
-        labels: dict[int, str] = {}
+        labels: dict[int, str | None] = {}
         for start in range(0, len(keys), 100):
             pending = {
-                self.table_name: {"Keys": keys[start : start + 100], "ProjectionExpression": "embed_id, external_id"}
+                self.table_name: {
+                    "Keys": keys[start : start + 100],
+                    "ProjectionExpression": "embed_id, external_id",
+                    "ConsistentRead": True,
+                }
             }
             while pending:
                 response = client("dynamodb").batch_get_item(RequestItems=pending)
                 for item in response["Responses"].get(self.table_name, []):
                     values = from_item(item)
-                    if values.get("external_id"):
-                        labels[values["embed_id"]] = values["external_id"]
+                    labels[values["embed_id"]] = values.get("external_id")
                 pending = response.get("UnprocessedKeys") or {}
         return labels
 

@@ -91,6 +91,26 @@ class UnsupportedMediaType(FaceMatchError):
     status = 415
 
 
+class OrganizationPurging(FaceMatchError):
+    """A purge of the organization is under way: nothing can be read or written until it ends."""
+
+    code = "ORGANIZATION_PURGING"
+    status = 409
+
+    def __init__(self, organization: str) -> None:
+        super().__init__(f"Organization {organization!r} is being purged; retry when the purge has finished.")
+
+
+class PurgedDuringWrite(FaceMatchError):
+    """The organization was purged while this write ran, so it changed nothing."""
+
+    code = "ORGANIZATION_PURGED"
+    status = 409
+
+    def __init__(self, organization: str) -> None:
+        super().__init__(f"Organization {organization!r} was purged while this request ran; nothing was stored.")
+
+
 class StoreConflict(FaceMatchError):
     """Too many concurrent writers raced for one organization; the request can simply be retried."""
 

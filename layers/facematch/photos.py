@@ -1,21 +1,21 @@
-"""Source photos, kept only when ``FACEMATCH_STORE_IMAGES`` is on: ``orgs/<organization>/images/<embed_id>``."""
+"""Source photos, kept only when ``FACEMATCH_STORE_IMAGES`` is on: ``orgs/<organization>/g<generation>/images/<embed_id>``."""
 
 from __future__ import annotations
 
 from facematch.aws import client
-from facematch.shards import ShardStore, organization_prefix
+from facematch.shards import ShardStore, generation_prefix
 
 
-def photo_key(organization: str, embed_id: int) -> str:
-    return f"{organization_prefix(organization)}images/{embed_id}"
+def photo_key(organization: str, generation: int, embed_id: int) -> str:
+    return f"{generation_prefix(organization, generation)}images/{embed_id}"
 
 
 class PhotoStore:
     def __init__(self, store: ShardStore) -> None:
         self._store = store
 
-    def put(self, organization: str, embed_id: int, data: bytes) -> str:
-        key = photo_key(organization, embed_id)
+    def put(self, organization: str, generation: int, embed_id: int, data: bytes) -> str:
+        key = photo_key(organization, generation, embed_id)
         # Encrypted explicitly, whatever the bucket's default: these are biometric source data.
         client("s3").put_object(
             Bucket=self._store.bucket, Key=key, Body=data, ServerSideEncryption="AES256"

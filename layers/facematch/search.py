@@ -1,38 +1,41 @@
-"""Vector search: every organization's vectors in one matrix, kept warm and scored in one product.
+"""Vector search, the read side: every organization's vectors in one matrix, kept warm.
 
-``VectorStore`` is what the service uses. It keeps, per organization and model, one
-preallocated matrix that shards are streamed straight into (no concatenation, so memory stays
-close to the raw vector bytes), revalidates the manifest before each search (a 304 when
-nothing changed) and reads only the shards it has not seen. It also writes: new shards,
-compaction of many small shards into few, and removal of vectors; those work on S3 directly,
-so the embedding function never holds a whole organization in memory.
+``VectorStore`` keeps, per organization and model, one preallocated matrix that shards are
+streamed straight into (no concatenation, so memory stays close to the raw vector bytes),
+revalidates the manifest before each search (a 304 when nothing changed) and reads only the
+shards it has not seen. It never writes: every write is ``writes.py``'s.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from aws_lambda_powertools import Logger
 
 from facematch.errors import StoreConflict
-from facematch.shards import Manifest, ShardMissing, ShardRef, ShardStore
+from facematch.manifest import Manifest, ShardRef
+from facematch.shards import ShardMissing, ShardStore
 
-# A shard this full is never merged again: about 33 MB of vectors.
-FULL_SHARD_VECTORS = 65_536
-# More small shards than this are merged, so an organization stays a handful of objects.
-MAX_SMALL_SHARDS = 8
 _REFRESH_ATTEMPTS = 5
-
-logger = Logger()
 
 
 @dataclass(frozen=True)
 class Candidate:
     embed_id: int
     similarity: float
+
+
+def parallel_map(function, items, concurrency: int) -> list:  # noqa: ANN001
+    """Run S3 reads in parallel: one request per item, all in flight at once."""
+    items = list(items)
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(function, items))
 
 
 def top_k(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> list[Candidate]:
@@ -51,20 +54,12 @@ def top_k(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> li
     return [Candidate(int(ids[i]), float(scores[i])) for i in best]
 
 
-def shards_to_merge(manifest: Manifest) -> list[ShardRef]:
-    """The small shards to fold into one, smallest first; empty while there are few of them."""
-    small = sorted((s for s in manifest.shards if s.count < FULL_SHARD_VECTORS), key=lambda s: s.count)
-    if len(small) <= MAX_SMALL_SHARDS:
-        return []
-    # Merging the smaller half keeps rewrites cheap: large shards are rewritten rarely.
-    return small[: len(small) - MAX_SMALL_SHARDS // 2 + 1]
-
-
 @dataclass
 class OrganizationIndex:
     """One organization's vectors for one model: rows ``[0, size)`` of preallocated arrays."""
 
     dimensions: int
+    model: str
     manifest: Manifest = field(default_factory=Manifest)
     rows: dict[str, tuple[int, int]] = field(default_factory=dict)  # shard key -> (start, count)
     ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -111,10 +106,13 @@ class OrganizationIndex:
 
 
 class VectorStore:
-    """Writes go straight to S3; only searches keep an organization's vectors in memory."""
+    """Searches over warm copies of the committed vectors."""
 
-    def __init__(self, store: ShardStore, dimensions: int, concurrency: int) -> None:
+    def __init__(
+        self, store: ShardStore, dimensions: int, concurrency: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.shards = store
+        self.clock = clock
         self.dimensions = dimensions
         self._concurrency = concurrency
         self._indexes: dict[tuple[str, str], OrganizationIndex] = {}
@@ -140,76 +138,6 @@ class VectorStore:
                     self._indexes.pop((organization, model), None)
             return len(index)
 
-    def stage(self, organization: str, model: str, ids: np.ndarray, vectors: np.ndarray) -> ShardRef:
-        """Write a shard that no search sees until ``publish`` commits it."""
-        return self.shards.write_shard(organization, model, ids, vectors)
-
-    def publish(self, organization: str, model: str, shard: ShardRef) -> None:
-        """Commit a staged shard; merges small shards when there are too many."""
-        commit = self.shards.commit(organization, model, add=[shard])
-        self.shards.purge_shards(commit.expired)
-        if shards_to_merge(commit.manifest):
-            try:
-                self.compact(organization, model)
-            except Exception:  # noqa: BLE001 - the shard is committed; the next publish retries
-                logger.warning("Compaction deferred", exc_info=True)
-
-    def discard(self, shard: ShardRef) -> None:
-        self.shards.purge_shards([shard])
-
-    def compact(self, organization: str, model: str) -> None:
-        """Fold small shards into one. Safe beside concurrent writers: the commit only succeeds
-        if every merged shard is still committed, so no vector is lost or counted twice."""
-        for _ in range(_REFRESH_ATTEMPTS):
-            merge = shards_to_merge(self.shards.read_manifest(organization, model))
-            if not merge:
-                return
-            try:
-                parts = self._map(lambda ref: self.shards.read_shard(ref, self.dimensions), merge)
-            except ShardMissing:
-                continue  # another writer is compacting the same shards
-            merged = self.shards.write_shard(
-                organization, model, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-            )
-            commit = self.shards.commit(organization, model, add=[merged], remove=[s.key for s in merge])
-            if commit:
-                self.shards.purge_shards(commit.expired)
-                return
-            self.shards.purge_shards([merged])
-
-    def remove(self, organization: str, model: str, embed_ids: set[int]) -> set[int]:
-        """Physically remove vectors: the shards holding them are rewritten without them, the
-        manifest swaps the shards atomically, and the old shards are purged."""
-        wanted = np.fromiter(embed_ids, np.int64, len(embed_ids))
-        for _ in range(_REFRESH_ATTEMPTS):
-            manifest = self.shards.read_manifest(organization, model)
-            try:
-                holding = [
-                    ref
-                    for ref, ids in zip(manifest.shards, self._map(self.shards.read_shard_ids, manifest.shards))
-                    if np.isin(ids, wanted).any()
-                ]
-                contents = self._map(lambda ref: self.shards.read_shard(ref, self.dimensions), holding)
-            except ShardMissing:
-                continue  # compacted meanwhile: look again
-            if not holding:
-                return set()
-            removed: set[int] = set()
-            rewritten = []
-            for ids, vectors in contents:
-                hit = np.isin(ids, wanted)
-                removed.update(ids[hit].tolist())
-                if not hit.all():
-                    rewritten.append(self.shards.write_shard(organization, model, ids[~hit], vectors[~hit]))
-            commit = self.shards.commit(
-                organization, model, add=rewritten, remove=[ref.key for ref in holding], erase=True
-            )
-            if commit:
-                self.shards.purge_shards(commit.expired)
-                return removed
-            self.shards.purge_shards(rewritten)
-        raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
-
     def forget(self, organization: str) -> None:
         """Drop an organization's warm copy (after it was purged)."""
         with self._indexes_lock:
@@ -218,22 +146,19 @@ class VectorStore:
 
     def _index(self, organization: str, model: str) -> OrganizationIndex:
         with self._indexes_lock:
-            return self._indexes.setdefault((organization, model), OrganizationIndex(self.dimensions))
+            return self._indexes.setdefault((organization, model), OrganizationIndex(self.dimensions, model))
 
     def _map(self, function, items):  # noqa: ANN001, ANN202
         """Run S3 reads in parallel: one request per shard, all in flight at once."""
-        items = list(items)
-        if len(items) <= 1:
-            return [function(item) for item in items]
-        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
-            return list(pool.map(function, items))
+        return parallel_map(function, items, self._concurrency)
 
     def _refresh(self, index: OrganizationIndex, organization: str, model: str) -> None:
         etag = index.manifest.etag
         for _ in range(_REFRESH_ATTEMPTS):
-            manifest = self.shards.read_manifest(organization, model, if_changed_from=etag)
+            manifest = self.shards.read_manifest(organization, if_changed_from=etag)
             if manifest is None:
                 return
+            manifest = manifest.for_readers(organization, self.clock())
             try:
                 self._apply(index, manifest)
                 return
@@ -242,8 +167,9 @@ class VectorStore:
         raise StoreConflict(f"The shards of {organization!r} kept changing while being read; retry.")
 
     def _apply(self, index: OrganizationIndex, manifest: Manifest) -> None:
-        index.drop(set(index.rows) - manifest.keys())
-        added = [ref for ref in manifest.shards if ref.key not in index.rows]
+        shards = manifest.of(index.model).shards
+        index.drop(set(index.rows) - {ref.key for ref in shards})
+        added = [ref for ref in shards if ref.key not in index.rows]
         index.reserve(sum(ref.count for ref in added))
         placements = []
         position = index.size

@@ -51,10 +51,9 @@ from facematch.models import (
     validate_organization,
 )
 from facematch.page_tokens import PageTokens
-from facematch.photos import PhotoStore
 from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import VectorStore
-from facematch.shards import ShardStore, organization_prefix
+from facematch.shards import ShardStore
 from facematch.uploads import (
     PRESIGNED_URL_SECONDS,
     UPLOAD_CONTENT_TYPES,
@@ -65,6 +64,7 @@ from facematch.uploads import (
     presign_upload,
     read_upload,
 )
+from facematch.writes import NewFace, Writes
 
 logger = Logger()
 MAX_TOP_K = 100
@@ -118,7 +118,7 @@ class FaceMatchService:
         self.catalog = catalog
         self.shards = store
         self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency)
-        self.photos = PhotoStore(store)
+        self.writes = Writes(catalog, store, embedder.dimensions, settings.shard_load_concurrency)
         self.keys = ApiKeys(catalog)
         self.page_tokens = PageTokens(settings)
         # Brings the organization's vectors up to date while the query photo is being embedded.
@@ -151,6 +151,7 @@ class FaceMatchService:
         include_embedding: bool = False,
         external_id: str | None = None,
         max_image_bytes: int | None = None,
+        upload: tuple[str, str, str | None] | None = None,
     ) -> EnrollmentResult:
         validate_organization(organization)
         validate_external_id(external_id)
@@ -171,7 +172,21 @@ class FaceMatchService:
         if not faces:
             raise NothingEnrolled(failures)
         failed = [FailedImage(image=name, error=error.to_dict()) for name, error in failures]
-        records = self._store(organization, faces, external_id)
+        records = self.writes.enroll(
+            organization,
+            self.settings.model,
+            [
+                NewFace(
+                    vector=face.vector,
+                    box=vars(face.box),
+                    source=image.name,
+                    photo=image.raw_bytes() if self.settings.store_images else None,
+                )
+                for image, face in faces
+            ],
+            external_id,
+            upload=upload,
+        )
         embeddings = [
             Embedding(
                 embed_id=record.embed_id,
@@ -221,6 +236,7 @@ class FaceMatchService:
                 [ImageInput(name=upload.key, data=photo.data)],
                 external_id=photo.external_id,
                 max_image_bytes=self.settings.max_upload_bytes,
+                upload=(upload.bucket, upload.key, upload.version_id or upload.etag),
             )
         except NothingEnrolled as error:
             outcome = UploadRecord(
@@ -296,29 +312,8 @@ class FaceMatchService:
         finally:
             wait([refreshed])  # never leave a read running past the request
         refreshed.result()
-        candidates = self.vectors.search(
-            organization, self.settings.model, face.vector, top_k, revalidate=False
-        )
-        if not candidates:
-            raise OrganizationNotFound(
-                f"Organization {organization!r} has no enrolled faces for model {self.settings.model}."
-            )
         threshold = self.embedder.default_threshold if threshold is None else threshold
-        labels = self.catalog.external_ids(organization, [c.embed_id for c in candidates])
-        matches = []
-        for candidate in candidates:
-            # Decided on the distance as answered, so that a caller who sends an answer's
-            # distance back as the threshold gets a match, as `distance <= threshold` reads.
-            distance = round(max(0.0, 1.0 - candidate.similarity), 6)
-            matches.append(
-                Match(
-                    embed_id=candidate.embed_id,
-                    external_id=labels.get(candidate.embed_id),
-                    similarity_score=round(1.0 - distance, 6),
-                    distance=distance,
-                    match=distance <= threshold,
-                )
-            )
+        matches = self.match(organization, face.vector, top_k, threshold, revalidate=False)
         best = matches[0]
         return ComparisonResult(
             **best.model_dump(),
@@ -327,6 +322,42 @@ class FaceMatchService:
             face=Face(**vars(face.box)),
             matches=matches,
         )
+
+    def match(
+        self, organization: str, vector: np.ndarray, top_k: int, threshold: float, *, revalidate: bool = True
+    ) -> list[Match]:
+        """The ``top_k`` nearest live faces, best first."""
+        for attempt in range(2):
+            candidates = self.vectors.search(
+                organization, self.settings.model, vector, top_k, revalidate=revalidate or attempt > 0
+            )
+            if not candidates:
+                raise OrganizationNotFound(
+                    f"Organization {organization!r} has no enrolled faces for model {self.settings.model}."
+                )
+            labels = self.catalog.labels(organization, [c.embed_id for c in candidates])
+            # A face erased since the vectors were read has lost its metadata: search again.
+            if all(c.embed_id in labels for c in candidates):
+                break
+        matches = []
+        for candidate in candidates:
+            if candidate.embed_id not in labels:
+                continue
+            # Decided on the distance as answered, so that a caller who sends an answer's
+            # distance back as the threshold gets a match, as `distance <= threshold` reads.
+            distance = round(max(0.0, 1.0 - candidate.similarity), 6)
+            matches.append(
+                Match(
+                    embed_id=candidate.embed_id,
+                    external_id=labels[candidate.embed_id],
+                    similarity_score=round(1.0 - distance, 6),
+                    distance=distance,
+                    match=distance <= threshold,
+                )
+            )
+        if not matches:
+            raise OrganizationNotFound(f"Organization {organization!r} has no enrolled faces for model {self.settings.model}.")
+        return matches
 
     def embed(self, image: ImageInput, *, max_bytes: int | None = None) -> EmbeddedFace:
         """Decode a photo and embed its largest face."""
@@ -355,29 +386,29 @@ class FaceMatchService:
         )
         return EmbeddingPage(
             organization=organization,
-            embeddings=[_stored(r) for r in records],
+            embeddings=[_stored(r) for r in self.writes.live(organization, records)],
             next_token=self.page_tokens.issue(last_key, organization, external_id),
         )
 
     def get_embedding(self, organization: str, embed_id: int) -> StoredEmbedding:
         validate_organization(organization)
-        record = self.catalog.get_embedding(organization, embed_id)
-        if record is None:
-            raise EmbeddingNotFound(f"Organization {organization!r} has no embedding {embed_id}.")
-        return _stored(record)
+        return _stored(self._live_record(organization, embed_id))
 
     def delete_embedding(self, organization: str, embed_id: int) -> Deletion:
         validate_organization(organization)
+        return self._delete(organization, [self._live_record(organization, embed_id)])
+
+    def _live_record(self, organization: str, embed_id: int) -> EmbeddingRecord:
         record = self.catalog.get_embedding(organization, embed_id)
-        if record is None:
+        if record is None or not self.writes.live(organization, [record]):
             raise EmbeddingNotFound(f"Organization {organization!r} has no embedding {embed_id}.")
-        return self._delete(organization, [record])
+        return record
 
     def delete_person(self, organization: str, external_id: str) -> Deletion:
         """Delete every embedding labelled with ``external_id``: one person's right to erasure."""
         validate_organization(organization)
         validate_external_id(external_id)
-        records = self.catalog.embeddings_of(organization, external_id)
+        records = self.writes.live(organization, self.catalog.embeddings_of(organization, external_id))
         if not records:
             raise EmbeddingNotFound(
                 f"Organization {organization!r} has no embedding labelled {external_id!r}."
@@ -397,15 +428,12 @@ class FaceMatchService:
         return RevokedKey(organization=organization, key_id=key_id, revoked=True)
 
     def purge_organization(self, organization: str) -> Purge:
-        """Delete everything of an organization: vectors, photos, uploads, metadata, counters, keys.
+        """Delete everything of an organization: vectors, photos, uploads, metadata, keys.
 
-        Every object version goes too. Its embed_ids start again at 1 if it enrolls again.
-        """
+        Every object version goes too. Its embed_ids are never handed out again."""
         validate_organization(organization)
-        self.shards.purge_prefix(organization_prefix(organization))
-        self.shards.purge_prefix(f"{UPLOAD_PREFIX}{organization}/")
         self.catalog.delete_items(self.keys.lookup_keys_of(organization))
-        items = self.catalog.purge_organization(organization)
+        items = self.writes.purge(organization)
         self.catalog.purge_idempotency_records(
             IDEMPOTENCY_PARTITION, mentioning=f"{UPLOAD_PREFIX}{organization}/"
         )
@@ -413,57 +441,5 @@ class FaceMatchService:
         return Purge(organization=organization, deleted_items=items)
 
     def _delete(self, organization: str, records: list[EmbeddingRecord]) -> Deletion:
-        """Vectors first: once the manifest no longer has them, no compare anywhere returns them."""
-        for model in {record.model for record in records}:
-            self.vectors.remove(
-                organization, model, {r.embed_id for r in records if r.model == model}
-            )
-        self.photos.delete([r.image_key for r in records if r.image_key])
-        self.catalog.delete_embeddings(organization, [r.embed_id for r in records])
+        self.writes.delete(organization, records)
         return Deletion(organization=organization, deleted=[_stored(r) for r in records])
-
-    def _store(
-        self,
-        organization: str,
-        faces: list[tuple[ImageInput, EmbeddedFace]],
-        external_id: str | None,
-    ) -> list[EmbeddingRecord]:
-        """Shard and photos first (invisible), then metadata, then the manifest commit that
-        makes them live. A failure before the commit undoes what was written."""
-        model = self.settings.model
-        ids = self.catalog.allocate_ids(organization, len(faces))
-        vectors = np.stack([face.vector for _, face in faces])
-        shard = self.vectors.stage(organization, model, np.asarray(ids), vectors)
-        photo_keys: list[str] = []
-        try:
-            if self.settings.store_images:
-                photo_keys = [
-                    self.photos.put(organization, embed_id, image.raw_bytes())
-                    for embed_id, (image, _) in zip(ids, faces)
-                ]
-            created_at = _now()
-            records = [
-                EmbeddingRecord(
-                    organization=organization,
-                    embed_id=embed_id,
-                    created_at=created_at,
-                    model=model,
-                    face=vars(face.box),
-                    shard=shard.key,
-                    source=image.name,
-                    external_id=external_id,
-                    image_key=photo_keys[index] if photo_keys else None,
-                )
-                for index, (embed_id, (image, face)) in enumerate(zip(ids, faces))
-            ]
-            self.catalog.put_embeddings(records)
-            try:
-                self.vectors.publish(organization, model, shard)
-            except BaseException:
-                self.catalog.delete_embeddings(organization, ids)
-                raise
-        except BaseException:
-            self.vectors.discard(shard)
-            self.photos.delete(photo_keys)
-            raise
-        return records

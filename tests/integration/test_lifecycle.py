@@ -233,10 +233,14 @@ def test_purging_an_organization_leaves_nothing_of_it_and_spares_the_others(
     )
     assert status == 200, body
 
-    for prefix in (f"orgs/{organization}/", f"uploads/{organization}/"):
-        assert versions(prefix) == []
+    # What stays: the manifest saying "purged" (it names nothing), and the id counter, so that
+    # an id never names a second face.
+    assert versions(f"uploads/{organization}/") == []
+    assert [v["Key"] for v in versions(f"orgs/{organization}/") if v["IsLatest"]] == [f"orgs/{organization}/manifest.json"]
+    manifest = json.loads(client("s3").get_object(Bucket=BUCKET, Key=f"orgs/{organization}/manifest.json")["Body"].read())
+    assert (manifest["state"], manifest["models"], manifest["committed"]) == ("purged", {}, [])
     items = client("dynamodb").scan(TableName=TABLE)["Items"]
-    assert not [item for item in items if organization in json.dumps(item)]
+    assert [item["sk"]["S"] for item in items if organization in json.dumps(item)] == ["COUNTER"]
     assert any(item["pk"]["S"] == "ORG#bystander" for item in items)
     status, result = compare(comparison_app, lambda_context, organization, shot("angelina", 1))
     assert (status, result["error"]["code"]) == (404, "ORGANIZATION_NOT_FOUND")
@@ -272,7 +276,7 @@ def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embe
     (embedding,) = service.enroll(organization, [ImageInput("img1.jpg", photo)]).embeddings
     stored = service.get_embedding(organization, embedding.embed_id)
     assert stored.image_stored is True
-    key = f"orgs/{organization}/images/{embedding.embed_id}"
+    key = f"orgs/{organization}/g1/images/{embedding.embed_id}"
     head = client("s3").head_object(Bucket=BUCKET, Key=key)
     assert head["ServerSideEncryption"] == "AES256"
     assert client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == photo

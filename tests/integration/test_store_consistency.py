@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from facematch.service import ImageInput
+from facematch.writes import NewFace
 from facematch_testing.aws import all_items, versions
 from facematch_testing.synthetic import synthetic_photo
 
@@ -19,10 +21,17 @@ def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_a
     files = [f"person-{n}.jpg" for n in range(1, 17)]
     photos = {name: synthetic_photo(name) for name in files}
     service = embedding_app.service
+    # Embedded first: the model runs one photo at a time, so enrolling through it would never
+    # let two enrollments reach the id counter and the manifest at once.
+    faces = {name: service.embed(ImageInput(name=name, data=photos[name])) for name in files}
+    start = threading.Barrier(8)
 
     def enroll_one(name: str) -> int:
-        result = service.enroll(organization, [ImageInput(name=name, data=photos[name])])
-        return result.embeddings[0].embed_id
+        if files.index(name) < 8:
+            start.wait()
+        face = NewFace(vector=faces[name].vector, box=vars(faces[name].box), source=name)
+        (record,) = service.writes.enroll(organization, service.settings.model, [face], None)
+        return record.embed_id
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         ids = dict(zip(files, pool.map(enroll_one, files)))
@@ -46,7 +55,7 @@ def test_a_failed_commit_leaves_no_shard_and_no_metadata_and_ids_are_not_reused(
     def broken_commit(*args, **kwargs):
         raise ConnectionError("S3 went away")
 
-    monkeypatch.setattr(service.vectors.shards, "commit", broken_commit)
+    monkeypatch.setattr(service.writes.shards, "swap_manifest", broken_commit)
     with pytest.raises(ConnectionError):
         service.enroll(organization, [photo])
     monkeypatch.undo()

@@ -1,4 +1,9 @@
-"""The shard store under concurrent writers, a compactor, removals and readers (moto, synthetic vectors)."""
+"""The write path under concurrent writers, a compactor, removals and readers (moto, synthetic vectors).
+
+These run the real threads of several "processes" at once; moto's conditional writes are made
+atomic, as S3's and DynamoDB's are (facematch_testing.aws). The single-threaded, exhaustive
+interleavings are in test_write_protocol.py.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import threading
 
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
 
-from facematch.search import MAX_SMALL_SHARDS, VectorStore
-from facematch.shards import MAX_RETIRED, ShardStore
+from facematch.catalog import Catalog
+from facematch.manifest import MAX_RETIRED
+from facematch.search import VectorStore
+from facematch.shards import ShardStore
+from facematch.writes import MAX_SMALL_SHARDS, NewFace, Writes
 from facematch_testing.aws import stored_ids
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -23,21 +30,28 @@ def unit_vectors(rng: np.random.Generator, count: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def new_process_store() -> VectorStore:
-    """What a separate Lambda process would have: its own warm copy."""
+def new_process_writes() -> Writes:
+    """What a separate Lambda process would have: its own clients' state and no shared memory."""
+    return Writes(Catalog(os.environ["FACEMATCH_TABLE"]), ShardStore(os.environ["FACEMATCH_BUCKET"]), DIMENSIONS, 4)
+
+
+def new_process_reader() -> VectorStore:
+    """A separate process's warm copy."""
     return VectorStore(ShardStore(os.environ["FACEMATCH_BUCKET"]), DIMENSIONS, concurrency=4)
 
 
-def compact_until(stop: threading.Event, organization: str) -> None:
-    store = new_process_store()
+def enroll(writes: Writes, organization: str, vector: np.ndarray) -> int:
+    (record,) = writes.enroll(organization, MODEL, [NewFace(vector, {}, "synthetic")], None)
+    return record.embed_id
+
+
+def compact_until(stop: threading.Event, organization: str, problems: list[str]) -> None:
+    writes = new_process_writes()
     while not stop.is_set():
         try:
-            store.compact(organization, MODEL)
-        except ClientError as error:
-            # moto's in-memory S3 is not thread-safe when listing versions that another thread
-            # changes (it answers InternalError); real S3 is. Anything else fails the test.
-            if error.response["Error"]["Code"] != "InternalError":
-                raise
+            writes.compact(organization, MODEL)
+        except Exception as error:  # noqa: BLE001 - every failure is a finding
+            problems.append(f"the compactor failed: {error!r}")
 
 
 def all_ids(store: VectorStore, organization: str) -> list[int]:
@@ -49,26 +63,28 @@ def test_writers_a_compactor_and_readers_together_lose_and_duplicate_nothing(org
     rng = np.random.default_rng(7)
     writers, per_writer = 4, 25
     vectors = unit_vectors(rng, writers * per_writer)
-    ids = np.arange(1, writers * per_writer + 1, dtype=np.int64)
     stop = threading.Event()
     problems: list[str] = []
+    written: dict[int, int] = {}  # embed_id -> row of `vectors`
 
     def write(worker: int) -> None:
-        store = new_process_store()
+        writes = new_process_writes()
         for row in range(worker * per_writer, (worker + 1) * per_writer):
-            shard = store.stage(organization, MODEL, ids[row : row + 1], vectors[row : row + 1])
-            store.publish(organization, MODEL, shard)
+            written[enroll(writes, organization, vectors[row])] = row
 
     def read() -> None:
-        store = new_process_store()
+        store = new_process_reader()
         while not stop.is_set():
-            seen = all_ids(store, organization)
+            try:
+                seen = all_ids(store, organization)
+            except Exception as error:  # noqa: BLE001 - a reader must never fail
+                problems.append(f"a reader failed: {error!r}")
+                continue
             if len(seen) != len(set(seen)):
                 problems.append(f"a reader saw duplicates: {sorted(seen)}")
-            if not set(seen) <= set(ids.tolist()):
-                problems.append("a reader saw ids never written")
 
-    background = [threading.Thread(target=compact_until, args=(stop, organization))] + [threading.Thread(target=read) for _ in range(2)]
+    background = [threading.Thread(target=compact_until, args=(stop, organization, problems))]
+    background += [threading.Thread(target=read) for _ in range(2)]
     for thread in background:
         thread.start()
     writing = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
@@ -81,34 +97,52 @@ def test_writers_a_compactor_and_readers_together_lose_and_duplicate_nothing(org
         thread.join()
 
     assert problems == []
-    store = new_process_store()
-    assert sorted(all_ids(store, organization)) == ids.tolist()
-    manifest = store.shards.read_manifest(organization, MODEL)
+    assert sorted(written) == list(range(1, writers * per_writer + 1))
+    store = new_process_reader()
+    assert sorted(all_ids(store, organization)) == sorted(written)
+    manifest = store.shards.read_manifest(organization).of(MODEL)
     assert len(manifest.shards) <= MAX_SMALL_SHARDS + 1
     assert len(manifest.retired) <= MAX_RETIRED
+    ids = np.array(sorted(written))
+    ordered = vectors[[written[i] for i in ids]]
     for query in unit_vectors(rng, 20):
-        expected = ids[np.argsort(-(vectors @ query))[:5]].tolist()
+        expected = ids[np.argsort(-(ordered @ query))[:5]].tolist()
         assert [c.embed_id for c in store.search(organization, MODEL, query, 5)] == expected
+
+
+def test_a_reader_still_on_the_manifest_before_a_compaction_finds_every_shard_it_names(organization):
+    writes = new_process_writes()
+    vectors = unit_vectors(np.random.default_rng(9), MAX_SMALL_SHARDS)
+    for vector in vectors:  # as many small shards as are kept unmerged
+        enroll(writes, organization, vector)
+    before = writes.shards.read_manifest(organization).of(MODEL).shards
+
+    enroll(writes, organization, unit_vectors(np.random.default_rng(10), 1)[0])  # one more: compacts
+
+    after = writes.shards.read_manifest(organization).of(MODEL).shards
+    assert {ref.key for ref in before} - {ref.key for ref in after}, "the enrollment compacted"
+    for ref in before:  # replaced, yet readable for the retirement period
+        ids, _ = writes.shards.read_shard(ref, DIMENSIONS)
+        assert len(ids) == ref.count
 
 
 def test_removal_beside_a_compactor_removes_exactly_what_was_asked(organization):
     rng = np.random.default_rng(8)
-    vectors = unit_vectors(rng, 40)
-    ids = np.arange(1, 41, dtype=np.int64)
-    writer = new_process_store()
-    for row in range(40):
-        writer.publish(organization, MODEL, writer.stage(organization, MODEL, ids[row : row + 1], vectors[row : row + 1]))
-    reader = new_process_store()
+    writer = new_process_writes()
+    ids = [enroll(writer, organization, vector) for vector in unit_vectors(rng, 40)]
+    reader = new_process_reader()
     assert len(all_ids(reader, organization)) == 40  # warm copy before the removal
+    records = writer.catalog.get_embeddings(organization, ids[::3])
 
     stop = threading.Event()
-    compactor = threading.Thread(target=compact_until, args=(stop, organization))
+    problems: list[str] = []
+    compactor = threading.Thread(target=compact_until, args=(stop, organization, problems))
     compactor.start()
-    removed = writer.remove(organization, MODEL, set(range(1, 41, 3)))
+    writer.delete(organization, records)
     stop.set()
     compactor.join()
 
-    assert removed == set(range(1, 41, 3))
-    remaining = sorted(set(ids.tolist()) - removed)
+    assert problems == []
+    remaining = sorted(set(ids) - set(ids[::3]))
     assert sorted(all_ids(reader, organization)) == remaining  # the warm copy notices
     assert stored_ids(organization) == remaining  # removed vectors are in no version of any shard

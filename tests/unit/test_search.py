@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 from facematch.faces import normalize
-from facematch.search import (
-    FULL_SHARD_VECTORS,
-    MAX_SMALL_SHARDS,
-    OrganizationIndex,
-    shards_to_merge,
-    top_k,
-)
-from facematch.shards import Manifest, ShardRef
+from facematch.manifest import ModelShards, ShardRef
+from facematch.search import OrganizationIndex, top_k
+from facematch.writes import FULL_SHARD_VECTORS, MAX_SMALL_SHARDS, shards_to_merge
 
 DIMENSIONS = 128
 
@@ -56,7 +51,7 @@ def test_top_k_finds_an_enrolled_vector_itself_with_similarity_one():
 
 
 def test_an_empty_index_returns_no_candidates():
-    index = OrganizationIndex(DIMENSIONS)
+    index = OrganizationIndex(DIMENSIONS, "Dlib")
     assert len(index) == 0
     assert index.top_k(unit_vectors(np.random.default_rng(0), 1)[0], 5) == []
 
@@ -78,7 +73,7 @@ def _fill(index: OrganizationIndex, key: str, ids: np.ndarray, vectors: np.ndarr
 
 def test_dropping_shards_moves_the_remaining_rows_down_keeping_each_id_with_its_vector():
     rng = np.random.default_rng(2)
-    index = OrganizationIndex(DIMENSIONS)
+    index = OrganizationIndex(DIMENSIONS, "Dlib")
     shards = {
         key: (np.arange(start, start + count, dtype=np.int64), unit_vectors(rng, count))
         for key, start, count in [("a", 100, 3), ("b", 500, 1), ("c", 900, 6), ("d", 2000, 2)]
@@ -100,7 +95,7 @@ def test_dropping_shards_moves_the_remaining_rows_down_keeping_each_id_with_its_
 
 def test_reserve_grows_capacity_and_keeps_existing_rows():
     rng = np.random.default_rng(4)
-    index = OrganizationIndex(DIMENSIONS)
+    index = OrganizationIndex(DIMENSIONS, "Dlib")
     ids, vectors = random_vectors(rng, 10)
     _fill(index, "a", ids, vectors)
     index.reserve(100_000)
@@ -109,8 +104,8 @@ def test_reserve_grows_capacity_and_keeps_existing_rows():
     np.testing.assert_array_equal(index.vectors[:10], vectors)
 
 
-def _manifest(counts: list[int]) -> Manifest:
-    return Manifest(shards=tuple(ShardRef(f"s{i}", count) for i, count in enumerate(counts)))
+def _manifest(counts: list[int]) -> ModelShards:
+    return ModelShards(shards=tuple(ShardRef(f"s{i}", count) for i, count in enumerate(counts)))
 
 
 def test_few_small_shards_are_left_alone():

@@ -1,0 +1,378 @@
+"""Every write FaceMatch makes to an organization's faces, across S3 and DynamoDB.
+
+The protocol (docs/write-protocol.md): a change becomes visible at exactly one write, the
+compare-and-swap of the organization's manifest (manifest.py). What is written before it is
+invisible (a shard no manifest names, metadata of an id not committed); what is removed after it
+(replaced shards, metadata, photos) is already unreachable. A failure at any step therefore
+leaves the state before or the state after, plus objects no reader can reach. Every change is
+idempotent: replaying a commit whose reply was lost finds it done and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from aws_lambda_powertools import Logger
+
+from facematch.catalog import Catalog, EmbeddingRecord
+from facematch.errors import OrganizationPurging, PurgedDuringWrite, StoreConflict
+from facematch.manifest import ACTIVE, PURGED, PURGING, Manifest, ModelShards, ShardRef
+from facematch.photos import PhotoStore
+from facematch.search import parallel_map
+from facematch.shards import (
+    ManifestConflict,
+    ShardExists,
+    ShardMissing,
+    ShardStore,
+    generation_prefix,
+    manifest_key,
+    organization_prefix,
+)
+from facematch.uploads import UPLOAD_PREFIX
+
+logger = Logger()
+
+# A shard this full is never merged again: about 33 MB of vectors.
+FULL_SHARD_VECTORS = 65_536
+# More small shards than this are merged, so an organization stays a handful of objects.
+MAX_SMALL_SHARDS = 8
+_SWAP_ATTEMPTS = 25
+_REWRITE_ATTEMPTS = 5
+
+Change = Callable[[Manifest], "tuple[Manifest, tuple[ShardRef, ...]] | None"]
+
+
+@dataclass(frozen=True)
+class NewFace:
+    """One face to enroll: its vector, where it is in its photo, and the photo if it is kept."""
+
+    vector: np.ndarray
+    box: dict[str, int]
+    source: str
+    photo: bytes | None = None
+
+
+class _Moved(Exception):
+    """The shards a change was computed from were replaced meanwhile: compute it again."""
+
+
+def shards_to_merge(shards: ModelShards) -> list[ShardRef]:
+    """The small shards to fold into one, smallest first; empty while there are few of them."""
+    small = sorted((s for s in shards.shards if s.count < FULL_SHARD_VECTORS), key=lambda s: s.count)
+    if len(small) <= MAX_SMALL_SHARDS:
+        return []
+    # Merging the smaller half keeps rewrites cheap: large shards are rewritten rarely.
+    return small[: len(small) - MAX_SMALL_SHARDS // 2 + 1]
+
+
+def source_name(bucket: str, key: str, version: str | None) -> str:
+    """A deterministic shard name for one uploaded object version: a redelivery writes the same."""
+    return hashlib.sha256(f"{bucket}\0{key}\0{version or ''}".encode()).hexdigest()
+
+
+class Writes:
+    def __init__(
+        self,
+        catalog: Catalog,
+        shards: ShardStore,
+        dimensions: int,
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.catalog = catalog
+        self.shards = shards
+        self.photos = PhotoStore(shards)
+        self.dimensions = dimensions
+        self.concurrency = concurrency
+        self.clock = clock
+
+    # What readers see
+
+    def readable(self, organization: str) -> Manifest:
+        """The manifest as readers may see it (``OrganizationPurging`` while a purge runs)."""
+        return self.shards.read_manifest(organization).for_readers(organization, self.clock())
+
+    def live(self, organization: str, records: list[EmbeddingRecord]) -> list[EmbeddingRecord]:
+        """The records whose faces are committed and not erased: metadata of an enrollment still
+        in flight, or of one that failed, is nobody's to see."""
+        manifest = self.readable(organization)
+        return [record for record in records if manifest.is_live(record.embed_id)]
+
+    # Enroll
+
+    def enroll(
+        self,
+        organization: str,
+        model: str,
+        faces: list[NewFace],
+        external_id: str | None,
+        *,
+        upload: tuple[str, str, str | None] | None = None,
+    ) -> list[EmbeddingRecord]:
+        """Store faces as one enrollment: all of them become visible at one commit, or none.
+
+        ``upload`` (bucket, key, version) makes a redelivered upload write the same ids and
+        shard, so it commits once however often it is delivered."""
+        manifest = self._writable(organization)
+        generation = manifest.generation
+        name = source_name(*upload) if upload else None
+        if name:
+            ids = self.catalog.claim_ids(organization, name, generation, len(faces))
+        else:
+            ids = self.catalog.allocate_ids(organization, len(faces))
+        created_at = _timestamp(self.clock())
+        if name and manifest.committed.covers(ids):
+            return self.catalog.get_embeddings(organization, ids)  # enrolled by an earlier delivery
+        vectors = np.stack([face.vector for face in faces])
+        try:
+            shard = self.shards.write_shard(organization, generation, model, np.asarray(ids), vectors, name=name)
+        except ShardExists as existing:
+            shard = ShardRef(existing.args[0], len(ids), self.shards.shard_version(existing.args[0]))
+        photo_keys = [
+            self.photos.put(organization, generation, embed_id, face.photo) if face.photo is not None else None
+            for embed_id, face in zip(ids, faces)
+        ]
+        records = [
+            EmbeddingRecord(
+                organization=organization,
+                embed_id=embed_id,
+                created_at=created_at,
+                model=model,
+                face=face.box,
+                shard=shard.key,
+                source=face.source,
+                external_id=external_id,
+                image_key=photo_key,
+                generation=generation,
+            )
+            for embed_id, face, photo_key in zip(ids, faces, photo_keys)
+        ]
+        try:
+            # A redelivery rewrites the same records: harmless, as ids are live only once committed.
+            self.catalog.put_embeddings(records, overwrite=name is not None)
+            committed = self._swap(
+                organization, lambda current: _commit_enrollment(current, organization, generation, model, shard, ids, self.clock())
+            )[0]
+        except BaseException as error:
+            if self._committed(organization, generation, ids, error):
+                return records  # the commit landed; only its reply was lost
+            # Known not committed: nothing was visible, so undo. A redelivered upload keeps what
+            # it wrote, as another delivery of the same object may be about to commit it.
+            if name is None:
+                self._undo(organization, ids, shard, [key for key in photo_keys if key])
+            raise
+        if shards_to_merge(committed.of(model)):
+            try:
+                self.compact(organization, model)
+            except Exception:  # noqa: BLE001 - the enrollment is committed; the next one retries
+                logger.warning("Compaction deferred", exc_info=True)
+        return records
+
+    def _committed(self, organization: str, generation: int, ids: list[int], error: BaseException) -> bool:
+        """Whether a commit that failed with ``error`` landed anyway; False when known not to."""
+        if isinstance(error, PurgedDuringWrite | OrganizationPurging):
+            return False
+        try:
+            manifest = self.shards.read_manifest(organization)
+        except Exception:  # noqa: BLE001 - unknown outcome: leave everything, undo nothing
+            logger.warning("Enrollment outcome unknown", exc_info=True)
+            raise error from None
+        return manifest.generation == generation and manifest.committed.covers(ids)
+
+    def _undo(self, organization: str, ids: list[int], shard: ShardRef, photo_keys: list[str]) -> None:
+        self.catalog.delete_embeddings(organization, ids)
+        self.shards.purge_shards([shard])
+        self.photos.delete(photo_keys)
+
+    # Delete
+
+    def delete(self, organization: str, records: list[EmbeddingRecord]) -> None:
+        """Erase live faces: one commit rewrites the shards holding them without them and
+        tombstones their ids; then their metadata and photos go."""
+        ids = {record.embed_id for record in records}
+        by_model: dict[str, set[int]] = {}
+        for record in records:
+            by_model.setdefault(record.model, set()).add(record.embed_id)
+        for _ in range(_REWRITE_ATTEMPTS):
+            manifest = self._writable(organization)
+            try:
+                rewrites = {model: self._rewrite_without(organization, manifest, model, wanted) for model, wanted in by_model.items()}
+            except ShardMissing:
+                continue  # compacted meanwhile: look again
+            written = [shard for _, added in rewrites.values() for shard in added]
+            try:
+                _, expired = self._swap(
+                    organization, lambda current: _commit_erasure(current, manifest, ids, rewrites, self.clock())
+                )
+            except _Moved:
+                self.shards.purge_shards(written)
+                continue
+            self.shards.purge_shards(expired)
+            self.photos.delete([r.image_key for r in records if r.image_key])
+            self.catalog.delete_embeddings(organization, sorted(ids))
+            return
+        raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
+
+    def _rewrite_without(
+        self, organization: str, manifest: Manifest, model: str, wanted: set[int]
+    ) -> tuple[list[str], list[ShardRef]]:
+        """The shards holding ``wanted`` ids, and their replacements written without them."""
+        shards = manifest.of(model).shards
+        wanted_ids = np.fromiter(wanted, np.int64, len(wanted))
+        held = parallel_map(self.shards.read_shard_ids, shards, self.concurrency)
+        holding = [ref for ref, ids in zip(shards, held) if np.isin(ids, wanted_ids).any()]
+        contents = parallel_map(lambda ref: self.shards.read_shard(ref, self.dimensions), holding, self.concurrency)
+        replacements = []
+        for ids, vectors in contents:
+            keep = ~np.isin(ids, wanted_ids)
+            if keep.any():
+                replacements.append(
+                    self.shards.write_shard(organization, manifest.generation, model, ids[keep], vectors[keep])
+                )
+        return [ref.key for ref in holding], replacements
+
+    # Compact
+
+    def compact(self, organization: str, model: str) -> None:
+        """Fold small shards into one. The commit only lands if every merged shard is still
+        committed, so beside any other writer no vector is lost or held twice."""
+        for _ in range(_REWRITE_ATTEMPTS):
+            manifest = self.shards.read_manifest(organization)
+            merge = shards_to_merge(manifest.of(model))
+            if manifest.state == PURGING or not merge:
+                return
+            try:
+                parts = parallel_map(lambda ref: self.shards.read_shard(ref, self.dimensions), merge, self.concurrency)
+            except ShardMissing:
+                continue  # another writer is compacting the same shards
+            merged = self.shards.write_shard(
+                organization, manifest.generation, model,
+                np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            )
+            replaced = {ref.key for ref in merge}
+            try:
+                _, expired = self._swap(
+                    organization, lambda current: _commit_merge(current, manifest, model, merged, replaced, self.clock())
+                )
+            except _Moved:
+                self.shards.purge_shards([merged])
+                continue
+            self.shards.purge_shards(expired)
+            return
+
+    # Purge
+
+    def purge(self, organization: str) -> int:
+        """Erase everything of an organization; returns the number of metadata items deleted.
+
+        One commit marks it purging under a new generation (from then on nothing of it is
+        readable, and nothing begun before can commit); everything of older generations is
+        deleted; a last commit marks it purged. Safe to repeat, and to run twice at once."""
+        now = self.clock()
+        manifest, _ = self._swap(organization, lambda current: _begin_purge(current, now))
+        generation = manifest.generation
+        self.shards.purge_prefix(
+            organization_prefix(organization),
+            keep=(manifest_key(organization), generation_prefix(organization, generation)),
+        )
+        self.shards.purge_prefix(f"{UPLOAD_PREFIX}{organization}/")
+        items = self.catalog.purge_organization(organization, before_generation=generation)
+        self._swap(organization, lambda current: _finish_purge(current, generation, self.clock()))
+        return items
+
+    # The commit point
+
+    def _writable(self, organization: str) -> Manifest:
+        """The manifest a write starts from; finishes an interrupted purge first."""
+        manifest = self.shards.read_manifest(organization)
+        if manifest.state == PURGING:
+            if not manifest.purge_interrupted(self.clock()):
+                raise OrganizationPurging(organization)
+            logger.warning("Finishing an interrupted purge", extra={"organization": organization})
+            self.purge(organization)
+            manifest = self.shards.read_manifest(organization)
+        return manifest
+
+    def _swap(self, organization: str, change: Change) -> tuple[Manifest, tuple[ShardRef, ...]]:
+        """Apply ``change`` to the current manifest by compare-and-swap, reading again after
+        every lost race. ``change`` returns None when the manifest already has the change (a
+        replay, or a reply lost after the write landed): then nothing is written."""
+        for attempt in range(_SWAP_ATTEMPTS):
+            current = self.shards.read_manifest(organization)
+            result = change(current)
+            if result is None:
+                return current, ()
+            updated, expired = result
+            try:
+                etag = self.shards.swap_manifest(organization, current, updated)
+            except ManifestConflict:
+                # Full jitter keeps racing writers from colliding again in lockstep.
+                time.sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))
+                continue
+            return replace(updated, etag=etag), expired
+        raise StoreConflict(f"Too many concurrent writers for organization {organization!r}; retry the request.")
+
+
+# The changes: each a pure function of the current manifest.
+
+
+def _commit_enrollment(
+    current: Manifest, organization: str, generation: int, model: str, shard: ShardRef, ids: list[int], now: float
+) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+    if current.generation != generation or current.state == PURGING:
+        raise PurgedDuringWrite(organization)
+    if current.committed.covers(ids):
+        return None
+    updated, expired = current.with_shards(model, now=now, add=[shard])
+    state = {"state": ACTIVE, "state_since": now} if current.state != ACTIVE else {}
+    return replace(updated, committed=current.committed.union(ids), **state), expired
+
+
+def _commit_erasure(
+    current: Manifest,
+    read: Manifest,
+    ids: set[int],
+    rewrites: dict[str, tuple[list[str], list[ShardRef]]],
+    now: float,
+) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+    if current.generation != read.generation or current.state == PURGING or current.erased.covers(ids):
+        return None  # erased already: by a purge, or by this very change before its reply was lost
+    expired: tuple[ShardRef, ...] = ()
+    updated = current
+    for model, (removed, added) in rewrites.items():
+        if not set(removed) <= current.of(model).keys():
+            raise _Moved
+        updated, gone = updated.with_shards(model, now=now, add=added, remove=set(removed), erase=True)
+        expired += gone
+    return replace(updated, erased=current.erased.union(ids)), expired
+
+
+def _commit_merge(
+    current: Manifest, read: Manifest, model: str, merged: ShardRef, replaced: set[str], now: float
+) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+    if merged.key in current.of(model).keys():
+        return None
+    if current.generation != read.generation or current.state == PURGING or not replaced <= current.of(model).keys():
+        raise _Moved
+    return current.with_shards(model, now=now, add=[merged], remove=replaced)
+
+
+def _begin_purge(current: Manifest, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+    if current.state == PURGING:
+        return None  # a purge under way (or interrupted): this one joins it
+    return replace(current, state=PURGING, state_since=now, generation=current.generation + 1), ()
+
+
+def _finish_purge(current: Manifest, generation: int, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+    if current.state != PURGING or current.generation != generation:
+        return None  # another run of this purge finished it
+    return Manifest(state=PURGED, state_since=now, generation=generation), ()
+
+
+def _timestamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}Z"
