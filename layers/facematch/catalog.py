@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from facematch.aws import client
 from facematch.config import get_settings
@@ -139,8 +140,10 @@ class Catalog:
                     ConditionExpression="attribute_not_exists(pk) OR generation < :generation",
                     ExpressionAttributeValues=to_item({":generation": generation}),
                 )
-            except client("dynamodb").exceptions.ConditionalCheckFailedException:
-                continue  # another delivery claimed first: use its ids
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                continue  # another delivery claimed first (or this one, its reply lost): use its ids
             return ids
         raise RuntimeError(f"the claim of source {source} keeps changing")
 

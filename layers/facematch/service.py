@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -112,13 +114,14 @@ class FaceMatchService:
         embedder: FaceEmbedder,
         catalog: Catalog,
         store: ShardStore,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.catalog = catalog
         self.shards = store
-        self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency)
-        self.writes = Writes(catalog, store, embedder.dimensions, settings.shard_load_concurrency)
+        self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency, clock)
+        self.writes = Writes(catalog, store, embedder.dimensions, settings.shard_load_concurrency, clock)
         self.keys = ApiKeys(catalog)
         self.page_tokens = PageTokens(settings)
         # Brings the organization's vectors up to date while the query photo is being embedded.
