@@ -18,8 +18,8 @@ from facematch.aws import client
 from facematch.catalog import Catalog
 from facematch.config import Settings
 from facematch.errors import EmbeddingNotFound, FaceMatchError, OrganizationNotFound, OrganizationPurging
-from facematch.models import Deletion
 from facematch.manifest import PURGE_LEASE_SECONDS, PURGING
+from facematch.models import Deletion
 from facematch.service import FaceMatchService, ImageInput
 from facematch.shards import ShardStore
 from facematch.writes import NewFace
