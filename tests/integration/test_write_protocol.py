@@ -18,10 +18,13 @@ from collections.abc import Callable
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from facematch.errors import FaceMatchError, StoreConflict
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, lose_reply, run_there
-from facematch_testing.protocol import Violation, World
+from facematch_testing.protocol import PEOPLE, Violation, World
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -70,9 +73,8 @@ def fault_points(primary: str, intrusion: str) -> list[tuple[int, str]]:
     return [(at, BEFORE) for at in range(len(calls))] + [last]
 
 
-def run_case(primary: str, intrusion: str, when: str, at: int) -> str | None:
-    """One interleaving; the violation it shows, or None."""
-    world = prepared_world()
+def interleave(world: World, primary: str, intrusion: str, when: str, at: int) -> str | None:
+    """Run ``primary`` with ``intrusion`` at its call ``at``; what went wrong, or None."""
     outcomes: list = []
     with injecting() as injector:
         if intrusion == "lost_reply":
@@ -95,18 +97,21 @@ def run_case(primary: str, intrusion: str, when: str, at: int) -> str | None:
             pass  # a typed answer, e.g. 409 ORGANIZATION_PURGING; the invariants say if it is right
         except Violation as violation:
             return str(violation)
-        call = injector.calls[at].operation if at < len(injector.calls) else "?"
     for outcome, value in outcomes:
-        if outcome == "error" and (isinstance(value, StoreConflict) or not isinstance(value, FaceMatchError | Violation)):
-            return f"the intruding {intrusion} failed with {value!r}"
         if isinstance(value, Violation):
             return str(value)
-    try:
-        world.check()
-        world.check_usable()
-    except Violation as violation:
-        return f"at call {at} ({call}): {violation}"
+        if outcome == "error" and (isinstance(value, StoreConflict) or not isinstance(value, FaceMatchError)):
+            return f"the intruding {intrusion} failed with {value!r}"
     return None
+
+
+def run_case(primary: str, intrusion: str, when: str, at: int) -> str | None:
+    """One interleaving on a fresh organization; the violation it shows, or None."""
+    world = prepared_world()
+    try:
+        return interleave(world, primary, intrusion, when, at) or world.check() or world.check_usable()
+    except Violation as violation:
+        return str(violation)
 
 
 @pytest.mark.parametrize("primary", PRIMARIES)
@@ -118,3 +123,57 @@ def test_every_call_of_every_write_survives_every_intrusion(primary, intrusion, 
         if violation:
             violations.append(f"{primary}, {intrusion} {when} call {at}: {violation}")
     assert violations == []
+
+
+def answered(operation: Callable[[], object]) -> None:
+    """Run an operation alone: it succeeds or gives a typed answer (404, 409 while purging)."""
+    try:
+        operation()
+    except StoreConflict:
+        raise
+    except FaceMatchError:
+        pass
+
+
+class WriteProtocolMachine(RuleBasedStateMachine):
+    """Random sequences of writes, interleavings, lost replies and crashes on one organization,
+    against the model of what it should hold; every invariant after every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = prepared_world()
+
+    @rule(person=st.sampled_from(PEOPLE[:3]), variant=st.integers(0, 2))
+    def enroll(self, person: str, variant: int) -> None:
+        answered(lambda: self.world.enroll(person, variant))
+
+    @rule(operation=st.sampled_from(["delete_newest_id", "delete_oldest_id", "delete_person", "purge", "compact"]))
+    def erase_or_compact(self, operation: str) -> None:
+        answered(lambda: INTRUDERS[operation](self.world))
+
+    @rule(
+        primary=st.sampled_from(list(PRIMARIES)),
+        intrusion=st.sampled_from(INTRUSIONS),
+        when=st.sampled_from([BEFORE, AFTER]),
+        at=st.integers(0, 24),
+    )
+    def interleaved(self, primary: str, intrusion: str, when: str, at: int) -> None:
+        problem = interleave(self.world, primary, intrusion, when, at)
+        assert problem is None, problem
+
+    @invariant()
+    def holds_what_it_should(self) -> None:
+        self.world.check()
+
+    def teardown(self) -> None:
+        self.world.check_usable()
+
+
+def test_random_histories_of_writes_and_faults_keep_every_invariant(few_small_shards):
+    run_state_machine_as_test(
+        WriteProtocolMachine,
+        settings=settings(
+            max_examples=12, stateful_step_count=8, deadline=None, derandomize=True, database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

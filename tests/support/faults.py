@@ -43,11 +43,19 @@ class Call:
 
 @dataclass
 class Fault:
-    """What to do at the ``at``-th call (0-based) of the operation under test, ``when``."""
+    """What to do at the ``at``-th call (0-based) of the operation under test, ``when``; or,
+    with ``operation``, at the ``at``-th call of that operation (e.g. "s3.PutObject")."""
 
     at: int
     when: str
     action: Callable[[Call], None]
+    operation: str | None = None
+
+    def applies(self, index: int, call: Call, seen: list[Call]) -> bool:
+        if self.operation is None:
+            return index == self.at
+        earlier = [c for c in seen[:index] if c.operation == self.operation]
+        return call.operation == self.operation and len(earlier) == self.at
 
 
 @dataclass
@@ -75,7 +83,7 @@ class Injector:
         self._fire(index, AFTER, call)
 
     def _fire(self, index: int, when: str, call: Call) -> None:
-        if self.fault and self.fault.at == index and self.fault.when == when:
+        if self.fault and self.fault.when == when and self.fault.applies(index, call, self.calls):
             self.fault.action(call)
 
     @contextmanager

@@ -13,7 +13,7 @@ class LambdaContext:
 
     function_name: str = "facematch-test"
     memory_limit_in_mb: int = 2048
-    timeout_s: int = 29
+    timeout_s: int = 25
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     function_version: str = "$LATEST"
     log_group_name: str = "local"
