@@ -6,11 +6,13 @@ One table, keyed ``pk`` / ``sk``:
 - ``ORG#<organization>`` / ``SOURCE#<digest>``: the ids claimed by one uploaded object version,
   so a redelivery enrolls it under the same ids;
 - ``ORG#<organization>`` / ``EMB#<embed_id, zero-padded>``: one item per stored embedding;
+- ``ORG#<organization>`` / ``PER#<external_id>#<embed_id, zero-padded>``: a copy of each labelled
+  one, so that one strongly consistent query finds every face of a person (a global secondary
+  index is updated asynchronously: a deletion through one could miss a face enrolled a moment
+  before). Labels cannot hold ``#``, so one person's prefix never covers another's;
 - ``ORG#<organization>`` / ``UPLOAD#<received_at>#<key digest>``: the outcome of one S3 upload,
   newest last in key order, so a reverse query lists recent uploads first.
-Powertools' idempotency records share the table under their own partition key. The sparse
-index ``ExternalIdIndex`` (``external_key`` = ``ORG#<organization>#EXT#<external_id>``) finds all
-embeddings of one person.
+Powertools' idempotency records share the table under their own partition key.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from facematch.config import get_settings
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _ID_WIDTH = 12
-EXTERNAL_ID_INDEX = "ExternalIdIndex"
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,20 @@ class UploadRecord:
     error: dict[str, str] | None = None
 
 
-def _embedding_item(record: EmbeddingRecord) -> dict[str, Any]:
-    item = {"pk": org_key(record.organization), "sk": _embedding_key(record.embed_id), **asdict(record)}
+def _keys(record: EmbeddingRecord) -> list[dict[str, str]]:
+    """The items of one embedding: its own, and its person's copy when it has a label."""
+    keys = [{"pk": org_key(record.organization), "sk": _embedding_key(record.embed_id)}]
     if record.external_id:
-        # Only labelled embeddings enter the index (a sparse index): one person's are one query.
-        item["external_key"] = _external_key(record.organization, record.external_id)
-    return item
+        keys.append({"pk": org_key(record.organization), "sk": _person_prefix(record.external_id) + _id(record.embed_id)})
+    return keys
 
 
-def _external_key(organization: str, external_id: str) -> str:
-    return f"ORG#{organization}#EXT#{external_id}"
+def _person_prefix(external_id: str) -> str:
+    return f"PER#{external_id}#"
+
+
+def _id(embed_id: int) -> str:
+    return f"{embed_id:0{_ID_WIDTH}d}"
 
 
 def org_key(organization: str) -> str:
@@ -76,7 +81,7 @@ def org_key(organization: str) -> str:
 
 
 def _embedding_key(embed_id: int) -> str:
-    return f"EMB#{embed_id:0{_ID_WIDTH}d}"
+    return f"EMB#{_id(embed_id)}"
 
 
 def to_item(value: dict[str, Any]) -> dict[str, Any]:
@@ -152,8 +157,9 @@ class Catalog:
         condition = {} if overwrite else {"ConditionExpression": "attribute_not_exists(pk)"}
         client("dynamodb").transact_write_items(
             TransactItems=[
-                {"Put": {"TableName": self.table_name, "Item": to_item(_embedding_item(record)), **condition}}
+                {"Put": {"TableName": self.table_name, "Item": to_item({**key, **asdict(record)}), **condition}}
                 for record in records
+                for key in _keys(record)
             ]
         )
 
@@ -161,10 +167,8 @@ class Catalog:
         records = (self.get_embedding(organization, embed_id) for embed_id in embed_ids)
         return [record for record in records if record is not None]
 
-    def delete_embeddings(self, organization: str, embed_ids: list[int]) -> None:
-        self.delete_items(
-            [{"pk": org_key(organization), "sk": _embedding_key(embed_id)} for embed_id in embed_ids]
-        )
+    def delete_embeddings(self, records: list[EmbeddingRecord]) -> None:
+        self.delete_items([key for record in records for key in _keys(record)])
 
     def list_embeddings(
         self,
@@ -176,19 +180,14 @@ class Catalog:
     ) -> tuple[list[EmbeddingRecord], dict[str, Any] | None]:
         """One page of an organization's embeddings in embed_id order after ``start_key``, and the
         key the next page starts after (None on the last page)."""
-        request: dict[str, Any] = {"TableName": self.table_name, "Limit": limit}
-        if external_id is None:
-            request["ConsistentRead"] = True
-            request["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :embeddings)"
-            request["ExpressionAttributeValues"] = to_item(
-                {":pk": org_key(organization), ":embeddings": "EMB#"}
-            )
-        else:
-            request["IndexName"] = EXTERNAL_ID_INDEX
-            request["KeyConditionExpression"] = "external_key = :person"
-            request["ExpressionAttributeValues"] = to_item(
-                {":person": _external_key(organization, external_id)}
-            )
+        prefix = "EMB#" if external_id is None else _person_prefix(external_id)
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Limit": limit,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_item({":pk": org_key(organization), ":prefix": prefix}),
+        }
         if start_key:
             request["ExclusiveStartKey"] = start_key
         response = client("dynamodb").query(**request)

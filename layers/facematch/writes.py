@@ -164,7 +164,7 @@ class Writes:
             # Known not committed: nothing was visible, so undo. A redelivered upload keeps what
             # it wrote, as another delivery of the same object may be about to commit it.
             if name is None:
-                self._undo(organization, ids, shard, [key for key in photo_keys if key])
+                self._undo(records, shard)
             raise
         if shards_to_merge(committed.of(model)):
             try:
@@ -184,10 +184,10 @@ class Writes:
             raise error from None
         return manifest.generation == generation and manifest.committed.covers(ids)
 
-    def _undo(self, organization: str, ids: list[int], shard: ShardRef, photo_keys: list[str]) -> None:
-        self.catalog.delete_embeddings(organization, ids)
+    def _undo(self, records: list[EmbeddingRecord], shard: ShardRef) -> None:
+        self.catalog.delete_embeddings(records)
         self.shards.purge_shards([shard])
-        self.photos.delete(photo_keys)
+        self.photos.delete([record.image_key for record in records if record.image_key])
 
     # Delete
 
@@ -214,7 +214,7 @@ class Writes:
                 continue
             self.shards.purge_shards(expired)
             self.photos.delete([r.image_key for r in records if r.image_key])
-            self.catalog.delete_embeddings(organization, sorted(ids))
+            self.catalog.delete_embeddings(records)
             return
         raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
 

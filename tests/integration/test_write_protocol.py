@@ -22,9 +22,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from facematch.errors import FaceMatchError, StoreConflict
+from facematch.errors import FaceMatchError, OrganizationNotFound, OrganizationPurging, StoreConflict
+from facematch.local.moto_atomic import SERIALISED
+from facematch.manifest import PURGE_LEASE_SECONDS
+from facematch_testing.aws import stored_ids
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, lose_reply, run_there
-from facematch_testing.protocol import PEOPLE, Violation, World
+from facematch_testing.protocol import PEOPLE, Violation, World, face
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -42,6 +45,9 @@ INTRUDERS: dict[str, Callable[[World], object]] = {
     "delete_person": lambda world: world.delete_person("ann"),
     "purge": lambda world: world.purge(),
     "compact": lambda world: world.compact(),
+    # A purge that completes, then an enrollment into the generation it started: what a purge
+    # still running (joined, or slow) must not delete.
+    "purge_then_enroll": lambda world: (world.purge(), world.enroll("cat", 1)),
 }
 INTRUSIONS = [*INTRUDERS, "lost_reply", "crash"]
 
@@ -71,6 +77,18 @@ def fault_points(primary: str, intrusion: str) -> list[tuple[int, str]]:
     if intrusion == "crash":
         return [(at, BEFORE) for at, call in enumerate(calls) if call.writes] + [last]
     return [(at, BEFORE) for at in range(len(calls))] + [last]
+
+
+def test_every_write_the_protocol_makes_is_atomic_in_the_mocked_account(few_small_shards):
+    """The harness's verdicts rest on moto being as atomic as S3 and DynamoDB for every write
+    operation the protocol uses; the mocked account serialises exactly those."""
+    written = set()
+    for primary in PRIMARIES:
+        world = prepared_world()
+        with injecting() as injector:
+            PRIMARIES[primary](world)
+        written |= {call.operation for call in injector.calls if call.writes}
+    assert written <= set(SERIALISED), written - set(SERIALISED)
 
 
 def interleave(world: World, primary: str, intrusion: str, when: str, at: int) -> str | None:
@@ -177,3 +195,46 @@ def test_random_histories_of_writes_and_faults_keep_every_invariant(few_small_sh
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+def test_while_a_purge_runs_every_request_answers_409_organization_purging():
+    world = prepared_world()
+    answers: list = []
+
+    def every_request() -> None:
+        for request in (
+            lambda: world.service.list_embeddings(world.organization),
+            lambda: world.service.get_embedding(world.organization, 1),
+            lambda: world.service.match(world.organization, face("ann", 0)[0], 1, 0.5),
+            lambda: world.service.delete_person(world.organization, "ann"),
+            lambda: world.enroll("cat", 0),
+        ):
+            try:
+                request()
+            except FaceMatchError as error:
+                answers.append((error.status, error.code))
+
+    with injecting() as injector:
+        injector.fault = Fault(0, BEFORE, lambda _call: None, operation="s3.DeleteObjects")
+        injector.fault.action = run_there(injector, every_request, [])
+        world.purge()
+    assert answers == [(409, "ORGANIZATION_PURGING")] * 5
+
+
+def test_an_interrupted_purge_reads_as_empty_after_its_lease_and_the_next_write_finishes_it():
+    world = prepared_world()
+    with injecting() as injector:
+        injector.fault = Fault(0, BEFORE, crash(injector), operation="s3.DeleteObjects")
+        with pytest.raises(Crash):
+            world.service.purge_organization(world.organization)
+    with pytest.raises(OrganizationPurging):
+        world.service.list_embeddings(world.organization)
+
+    world.clock.now += PURGE_LEASE_SECONDS
+    assert world.service.list_embeddings(world.organization).embeddings == []
+    with pytest.raises(OrganizationNotFound):
+        world.service.match(world.organization, face("ann", 0)[0], 1, 0.5)
+    (embed_id,) = world.enroll("cat", 0)
+    assert world.service.writes.shards.read_manifest(world.organization).state == "active"
+    assert [e.embed_id for e in world.service.list_embeddings(world.organization).embeddings] == [embed_id]
+    assert stored_ids(world.organization) == [embed_id]  # the old generation's shards are gone

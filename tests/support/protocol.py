@@ -159,10 +159,13 @@ class World:
     def check(self) -> None:
         """Every invariant, through a warm reader and a cold one. Run while no operation is in
         flight: then a known face that is not listed is gone, and must never come back."""
-        listed = self._check_reader(self.service)
-        if (cold := self._check_reader(self.new_service())) != listed:
-            raise Violation(f"a warm reader lists {sorted(listed)}, a cold one {sorted(cold)}")
-        self._check_storage()
+        try:
+            listed = self._check_reader(self.service)
+            if (cold := self._check_reader(self.new_service())) != listed:
+                raise Violation(f"a warm reader lists {sorted(listed)}, a cold one {sorted(cold)}")
+        except FaceMatchError as error:
+            raise Violation(f"a reader failed: {error!r}") from error
+        self._check_storage(listed)
         self.gone |= set(self.faces) - listed
 
     def _check_reader(self, service: FaceMatchService) -> set[int]:
@@ -208,8 +211,9 @@ class World:
         except OrganizationPurging:
             return "purging"
 
-    def _check_storage(self) -> None:
-        """Invariant 4: no vector is held twice; and every shard the manifest names exists."""
+    def _check_storage(self, listed: set[int]) -> None:
+        """Invariant 4: no vector is held twice; and every vector held is live and listed, so an
+        API can fetch and delete it."""
         store = self.service.shards
         manifest = store.read_manifest(self.organization)
         if manifest.state == PURGING:
@@ -219,8 +223,8 @@ class World:
             if len(held) != len(set(held.tolist())):
                 raise Violation(f"{model} vectors held twice: {sorted(held.tolist())}")
             for embed_id in held.tolist():
-                if not manifest.is_live(embed_id):
-                    raise Violation(f"id {embed_id} is held but not live")
+                if not manifest.is_live(embed_id) or embed_id not in listed:
+                    raise Violation(f"id {embed_id} is held, but no API can fetch or delete it")
 
     def check_usable(self) -> None:
         """Invariant 5: once writers stop (and any lease they held ran out), the organization
