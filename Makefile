@@ -82,4 +82,5 @@ bench-enroll: install
 
 SIZES ?= 10000,100000,1000000
 bench-search: install
+	$(PYTHON) -m pip install --quiet -r bench/requirements.txt
 	SIZES=$(SIZES) $(PYTHON) bench/search.py

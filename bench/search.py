@@ -6,7 +6,7 @@ Everything runs against moto's server mode over real HTTP: a ``ThreadedMotoServe
 on a free localhost port inside this process, and FaceMatch talks to it through boto3 as it
 would talk to S3. Per size N (synthetic L2-normalised float32 vectors, 128 dimensions, seeded),
 one organization is filled the way compaction leaves it: shards of ``FULL_SHARD_VECTORS`` rows
-(the last one smaller), each written with ``VectorStore.stage`` and committed with ``publish``.
+(the last one smaller), each written and committed with ``Writes.commit_vectors``.
 Then, per size:
 
 - ``floor_ms``: ``scores = matrix @ q`` plus top-k (``np.argpartition`` + sort of the k) over the
@@ -34,12 +34,12 @@ Then, per size:
 Extras per size: ``revalidate_only_ms`` and ``revalidate_client_cpu_ms``; ``times_ms`` (every
 sample).
 
-``many_small``: MANY_SMALL (default 10,000) single-vector enrollments, stage + publish each, into
-one organization (publish compacts); the number of objects left, the time taken, and a check
+``many_small``: MANY_SMALL (default 10,000) single-vector enrollments, each one commit, into
+one organization (a commit compacts); the number of objects left, the time taken, and a check
 that a fresh ``refresh`` sees every id exactly once with its vector. Stops early (and says so)
 after MANY_SMALL_BUDGET_S seconds (default 600). Where compaction retires replaced shards for a
-grace period (``shards.RETIREMENT_SECONDS``), it also reports the objects left after that window,
-by one more enrollment with the shard store's clock moved past it.
+grace period (``manifest.RETIREMENT_SECONDS``), it also reports the objects left after that window,
+by one more enrollment with the write module's clock moved past it.
 
 The facematch package is copied aside at start and imported from the copy, here and in every
 child, so that edits to layers/ during a run do not mix versions; its hash is in the results.
@@ -255,16 +255,14 @@ def delete_all_versions(key: str) -> None:
 # One size.
 
 
-def fill(store, organization: str, ids: np.ndarray, vectors: np.ndarray) -> float:  # noqa: ANN001
-    """Shards as compaction leaves them: full ones, then the remainder; staged 4 at a time."""
-    from facematch.search import FULL_SHARD_VECTORS
+def fill(writes, organization: str, ids: np.ndarray, vectors: np.ndarray) -> float:  # noqa: ANN001
+    """Shards as compaction leaves them: full ones, then the remainder; committed 4 at a time."""
+    from facematch.writes import FULL_SHARD_VECTORS
 
     started = time.perf_counter()
     chunks = [(start, min(start + FULL_SHARD_VECTORS, len(ids))) for start in range(0, len(ids), FULL_SHARD_VECTORS)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        refs = list(pool.map(lambda c: store.stage(organization, MODEL, ids[c[0] : c[1]], vectors[c[0] : c[1]]), chunks))
-    for ref in refs:
-        store.publish(organization, MODEL, ref)
+        list(pool.map(lambda c: writes.commit_vectors(organization, MODEL, ids[c[0] : c[1]], vectors[c[0] : c[1]]), chunks))
     return time.perf_counter() - started
 
 
@@ -272,9 +270,11 @@ def bench_size(size: int, env: dict[str, str], repeats: int, cold_repeats: int) 
     import faiss
 
     from facematch.aws import client
+    from facematch.catalog import Catalog
     from facematch.config import get_settings
     from facematch.search import VectorStore
     from facematch.shards import ShardStore
+    from facematch.writes import Writes
 
     settings = get_settings()
     organization = f"bench-{size}"
@@ -282,8 +282,9 @@ def bench_size(size: int, env: dict[str, str], repeats: int, cold_repeats: int) 
     vectors = unit_vectors(rng, size)
     ids = np.arange(size, dtype=np.int64) * 7 + 1_000_003  # distinct, not row numbers
     store = VectorStore(ShardStore(BUCKET), DIMENSIONS, settings.shard_load_concurrency)
+    writes = Writes(Catalog(settings.table), store.shards, DIMENSIONS, settings.shard_load_concurrency)
     log(f"[{size:,}] filling S3 ({size * DIMENSIONS * 4 / 1e6:.0f} MB of vectors)")
-    fill_s = fill(store, organization, ids, vectors)
+    fill_s = fill(writes, organization, ids, vectors)
     stored = organization_objects(organization)
     log(f"[{size:,}] filled in {fill_s:.1f} s: {stored['objects']} objects, {stored['bytes'] / 1e6:.1f} MB")
 
@@ -312,8 +313,8 @@ def bench_size(size: int, env: dict[str, str], repeats: int, cold_repeats: int) 
         "warm": lambda q: store.search(organization, MODEL, q, 1, revalidate=False)[0].embed_id,
         "warm_with_revalidation": lambda q: store.search(organization, MODEL, q, 1)[0].embed_id,
     }
-    etag = store.shards.read_manifest(organization, MODEL).etag
-    methods["revalidate_only"] = lambda q: store.shards.read_manifest(organization, MODEL, if_changed_from=etag)
+    etag = store.shards.read_manifest(organization).etag
+    methods["revalidate_only"] = lambda q: store.shards.read_manifest(organization, if_changed_from=etag)
     for query in queries[:3]:  # warm-up: BLAS threads, FAISS, the HTTP connection
         for method in methods.values():
             method(query)
@@ -433,11 +434,14 @@ def bench_size(size: int, env: dict[str, str], repeats: int, cold_repeats: int) 
 
 
 def bench_many_small(count: int, budget_s: float) -> dict[str, Any]:
-    from facematch import shards as shards_module
+    from facematch import writes as writes_module
     from facematch.aws import client
+    from facematch.catalog import Catalog
     from facematch.config import get_settings
-    from facematch.search import FULL_SHARD_VECTORS, MAX_SMALL_SHARDS, VectorStore
+    from facematch.manifest import RETIREMENT_SECONDS
+    from facematch.search import VectorStore
     from facematch.shards import ShardStore
+    from facematch.writes import Writes
 
     settings = get_settings()
     organization = "bench-many-small"
@@ -448,15 +452,20 @@ def bench_many_small(count: int, budget_s: float) -> dict[str, Any]:
     # version list: 3,000 PUTs to one versioned key, the last 200 took 21x the first 200), and
     # every commit writes a version of manifest.json. S3 has no such cost; object counts agree.
     client("s3").create_bucket(Bucket=MANY_SMALL_BUCKET)
-    store = VectorStore(ShardStore(MANY_SMALL_BUCKET), DIMENSIONS, settings.shard_load_concurrency)
+    shards = ShardStore(MANY_SMALL_BUCKET)
+    # The write module's clock: moved past the retirement window once the enrollments are done.
+    clock_offset = [0.0]
+    writes = Writes(
+        Catalog(settings.table), shards, DIMENSIONS, settings.shard_load_concurrency,
+        clock=lambda: time.time() + clock_offset[0],
+    )
     log(f"[many_small] {count:,} single-vector enrollments (budget {budget_s:.0f} s)")
     latencies = []
     started = time.perf_counter()
     done = 0
     for i in range(count):
         before = time.perf_counter()
-        ref = store.stage(organization, MODEL, ids[i : i + 1], vectors[i : i + 1])
-        store.publish(organization, MODEL, ref)
+        writes.commit_vectors(organization, MODEL, ids[i : i + 1], vectors[i : i + 1])
         latencies.append((time.perf_counter() - before) * 1000.0)
         done += 1
         if done % 1000 == 0:
@@ -467,38 +476,26 @@ def bench_many_small(count: int, budget_s: float) -> dict[str, Any]:
     written_ids = [int(x) for x in ids[:done]]
     written_vectors = vectors[:done]
     stored = organization_objects(organization, MANY_SMALL_BUCKET)
-    manifest = store.shards.read_manifest(organization, MODEL)
-    manifest_bytes = len(manifest.to_json())
-    retired = len(getattr(manifest, "retired", ()))
+    full_manifest = shards.read_manifest(organization)
+    manifest = full_manifest.of(MODEL)
+    manifest_bytes = len(full_manifest.to_json())
+    retired = len(manifest.retired)
     after_retirement = None
-    retirement_s = getattr(shards_module, "RETIREMENT_SECONDS", None)
-    if retirement_s is not None and retired:
+    if retired:
         # Replaced shards stay readable RETIREMENT_SECONDS and are purged by a later commit.
-        # Rather than wait, move the shard store's clock past that window and enroll once more.
-        real_time = shards_module.time
-
-        class _Later:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(real_time, name)
-
-            def time(self) -> float:
-                return real_time.time() + retirement_s + 1
-
-        shards_module.time = _Later()
-        try:
-            extra_id = np.asarray([ids.max() + 1], np.int64)
-            extra_vector = unit_vectors(rng, 1)
-            store.publish(organization, MODEL, store.stage(organization, MODEL, extra_id, extra_vector))
-            written_ids.append(int(extra_id[0]))
-            written_vectors = np.concatenate([written_vectors, extra_vector])
-        finally:
-            shards_module.time = real_time
-        later = store.shards.read_manifest(organization, MODEL)
+        # Rather than wait, move the write module's clock past that window and enroll once more.
+        clock_offset[0] = RETIREMENT_SECONDS + 1
+        extra_id = np.asarray([ids.max() + 1], np.int64)
+        extra_vector = unit_vectors(rng, 1)
+        writes.commit_vectors(organization, MODEL, extra_id, extra_vector)
+        written_ids.append(int(extra_id[0]))
+        written_vectors = np.concatenate([written_vectors, extra_vector])
+        later = shards.read_manifest(organization).of(MODEL)
         after_retirement = {
             "objects": organization_objects(organization, MANY_SMALL_BUCKET)["objects"],
             "shards": len(later.shards),
-            "retired": len(getattr(later, "retired", ())),
-            "how": f"one more enrollment with the shard store's clock moved {retirement_s + 1} s ahead",
+            "retired": len(later.retired),
+            "how": f"one more enrollment with the write module's clock moved {RETIREMENT_SECONDS + 1} s ahead",
         }
 
     fresh = VectorStore(ShardStore(MANY_SMALL_BUCKET), DIMENSIONS, settings.shard_load_concurrency)
@@ -537,8 +534,8 @@ def bench_many_small(count: int, budget_s: float) -> dict[str, Any]:
         "ids_match_written": sorted(found) == sorted(written_ids),
         "vectors_match_probes": vectors_match,
         "probes": len(probes),
-        "full_shard_vectors": FULL_SHARD_VECTORS,
-        "max_small_shards": MAX_SMALL_SHARDS,
+        "full_shard_vectors": writes_module.FULL_SHARD_VECTORS,
+        "max_small_shards": writes_module.MAX_SMALL_SHARDS,
     }
     log(f"[many_small] {json.dumps(result)}")
     return result

@@ -53,7 +53,6 @@ from facematch.models import (
     validate_organization,
 )
 from facematch.page_tokens import PageTokens
-from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import VectorStore
 from facematch.shards import ShardStore
 from facematch.uploads import (
@@ -435,11 +434,7 @@ class FaceMatchService:
 
         Every object version goes too. Its embed_ids are never handed out again."""
         validate_organization(organization)
-        self.catalog.delete_items(self.keys.lookup_keys_of(organization))
         items = self.writes.purge(organization)
-        self.catalog.purge_idempotency_records(
-            IDEMPOTENCY_PARTITION, mentioning=f"{UPLOAD_PREFIX}{organization}/"
-        )
         self.vectors.forget(organization)
         return Purge(organization=organization, deleted_items=items)
 

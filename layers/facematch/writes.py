@@ -21,8 +21,10 @@ from aws_lambda_powertools import Logger
 
 from facematch.catalog import Catalog, EmbeddingRecord
 from facematch.errors import OrganizationPurging, PurgedDuringWrite, StoreConflict
+from facematch.keys import ApiKeys
 from facematch.manifest import ACTIVE, PURGED, PURGING, Manifest, ModelShards, ShardRef
 from facematch.photos import PhotoStore
+from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import parallel_map
 from facematch.shards import (
     ManifestConflict,
@@ -155,9 +157,9 @@ class Writes:
         try:
             # A redelivery rewrites the same records: harmless, as ids are live only once committed.
             self.catalog.put_embeddings(records, overwrite=name is not None)
-            committed = self._swap(
+            committed, expired = self._swap(
                 organization, lambda current: _commit_enrollment(current, organization, generation, model, shard, ids, self.clock())
-            )[0]
+            )
         except BaseException as error:
             if self._committed(organization, generation, ids, error):
                 return records  # the commit landed; only its reply was lost
@@ -166,12 +168,30 @@ class Writes:
             if name is None:
                 self._undo(records, shard)
             raise
-        if shards_to_merge(committed.of(model)):
-            try:
-                self.compact(organization, model)
-            except Exception:  # noqa: BLE001 - the enrollment is committed; the next one retries
-                logger.warning("Compaction deferred", exc_info=True)
+        self._tidy(organization, model, committed, expired)
         return records
+
+    def commit_vectors(self, organization: str, model: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Commit vectors alone, as one shard: for loads whose metadata is written apart (the
+        search benchmark's). Their ids must be unique in the organization."""
+        generation = self._writable(organization).generation
+        shard = self.shards.write_shard(organization, generation, model, ids, vectors)
+        committed, expired = self._swap(
+            organization,
+            lambda current: _commit_enrollment(current, organization, generation, model, shard, ids.tolist(), self.clock()),
+        )
+        self._tidy(organization, model, committed, expired)
+
+    def _tidy(self, organization: str, model: str, committed: Manifest, expired: tuple[ShardRef, ...]) -> None:
+        """After a commit that added a shard: delete the shards it expired, and compact when
+        there are too many small ones. The commit stands either way: the next commit compacts
+        again, and a shard left undeleted is named by no manifest, so nothing reads it."""
+        try:
+            self.shards.purge_shards(expired)
+            if shards_to_merge(committed.of(model)):
+                self.compact(organization, model)
+        except Exception:  # noqa: BLE001
+            logger.warning("Tidying after a commit deferred", exc_info=True)
 
     def _committed(self, organization: str, generation: int, ids: list[int], error: BaseException) -> bool:
         """Whether a commit that failed with ``error`` landed anyway; False when known not to."""
@@ -270,10 +290,12 @@ class Writes:
     def purge(self, organization: str) -> int:
         """Erase everything of an organization; returns the number of metadata items deleted.
 
-        One commit marks it purging under a new generation (from then on nothing of it is
-        readable, and nothing begun before can commit); everything of older generations is
-        deleted; a last commit marks it purged. Safe to repeat, and to run twice at once."""
+        Its API keys stop working first. One commit marks it purging under a new generation
+        (from then on nothing of it is readable, and nothing begun before can commit);
+        everything of older generations is deleted; a last commit marks it purged; then the
+        idempotency records of its uploads go. Safe to repeat, and to run twice at once."""
         now = self.clock()
+        self.catalog.delete_items(ApiKeys(self.catalog).lookup_keys_of(organization))
         manifest, _ = self._swap(organization, lambda current: _begin_purge(current, now))
         generation = manifest.generation
         self.shards.purge_prefix(
@@ -283,6 +305,7 @@ class Writes:
         self.shards.purge_prefix(f"{UPLOAD_PREFIX}{organization}/")
         items = self.catalog.purge_organization(organization, before_generation=generation)
         self._swap(organization, lambda current: _finish_purge(current, generation, self.clock()))
+        self.catalog.purge_idempotency_records(IDEMPOTENCY_PARTITION, mentioning=f"{UPLOAD_PREFIX}{organization}/")
         return items
 
     # The commit point

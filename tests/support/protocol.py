@@ -81,10 +81,11 @@ class World:
 
     # Operations: each does what a caller would, and tells the model what its answer means.
 
-    def enroll(self, person: str, variant: int) -> list[int]:
+    def enroll(self, person: str, variant: int, service: FaceMatchService | None = None) -> list[int]:
+        """Enroll one photo (through ``service``: another process's, else this world's)."""
         vector, box = face(person, variant)
         erasures = self.erasures
-        records = self.service.writes.enroll(
+        records = (service or self.service).writes.enroll(
             self.organization, self.service.settings.model, [NewFace(vector, box, f"{person}/{variant}")], person
         )
         ids = [record.embed_id for record in records]

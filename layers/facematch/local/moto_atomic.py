@@ -23,6 +23,8 @@ SERIALISED = {
     "s3.PutObject": (S3Response, "put_object"),
     "s3.DeleteObject": (S3Response, "delete_object"),
     "s3.DeleteObjects": (S3Response, "_bucket_response_delete_keys"),
+    # Not a write, but moto's version listing fails if another thread deletes meanwhile.
+    "s3.ListObjectVersions": (S3Response, "list_object_versions"),
     "dynamodb.UpdateItem": (DynamoHandler, "update_item"),
     "dynamodb.PutItem": (DynamoHandler, "put_item"),
     "dynamodb.DeleteItem": (DynamoHandler, "delete_item"),
