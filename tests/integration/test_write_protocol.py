@@ -1,11 +1,12 @@
 """The write protocol, stopped at every S3 and DynamoDB call (docs/write-protocol.md).
 
 Each primary operation (enroll, delete by id, delete by person, purge, compact) runs on an
-organization holding two faces. At each of its AWS calls something else happens: another
-operation runs to its end just before the call (or after the last one), the reply of a write is
-lost, or the process crashes before a write (or after the last call). Afterwards the five
-invariants are checked through a warm and a cold reader, and the organization must take and
-find a new enrollment. Single-threaded, so each case is exactly reproducible.
+organization holding three faces in three small shards, with compaction above two. At each of
+its AWS calls something else happens: another operation runs to its end just before the call
+(or after the last one), the reply of a write is lost, or the process crashes before a write (or
+after the last call). Afterwards the five invariants are checked through a warm and a cold
+reader, and the organization must take and find a new enrollment. Single-threaded, so each case
+is exactly reproducible.
 
 Points that are the same state are tried once: after call n's reply is before call n+1, and a
 crash before a read leaves what a crash before the next write leaves.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
@@ -59,9 +61,11 @@ def few_small_shards(monkeypatch):
 
 
 def prepared_world() -> World:
+    """Three faces in three small shards: one more enrollment, or a compaction, merges them."""
     world = World(f"org-{uuid.uuid4().hex[:12]}")
-    for person in ("ann", "bob"):
-        world.enroll(person, 0)
+    with mock.patch("facematch.writes.MAX_SMALL_SHARDS", len(PEOPLE)):
+        for person in PEOPLE[:3]:
+            world.enroll(person, 0)
     return world
 
 
