@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from facematch.aws import client
 from facematch.service import ImageInput
 from facematch.writes import NewFace
 from facematch_testing.aws import all_items, versions
@@ -18,23 +19,35 @@ pytestmark = pytest.mark.usefixtures("aws")
 def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_are_found(
     embedding_app, comparison_app, organization
 ):
-    files = [f"person-{n}.jpg" for n in range(1, 17)]
+    files = [f"person-{n}.jpg" for n in range(1, 9)]
     photos = {name: synthetic_photo(name) for name in files}
     service = embedding_app.service
     # Embedded first: the model runs one photo at a time, so enrolling through it would never
     # let two enrollments reach the id counter and the manifest at once.
     faces = {name: service.embed(ImageInput(name=name, data=photos[name])) for name in files}
-    start = threading.Barrier(8)
+    # Every enrollment finishes its first DynamoDB request (the id counter) before any goes on:
+    # then all of them have asked for ids at once, and a counter that reads and then writes
+    # hands all of them the same id.
+    together = threading.Barrier(len(files), timeout=30)
+    first_call_done = threading.local()
+
+    def wait_for_the_others(context, **_) -> None:  # noqa: ANN001, ANN003
+        if not getattr(first_call_done, "value", False):
+            first_call_done.value = True
+            together.wait()
 
     def enroll_one(name: str) -> int:
-        if files.index(name) < 8:
-            start.wait()
         face = NewFace(vector=faces[name].vector, box=vars(faces[name].box), source=name)
         (record,) = service.writes.enroll(organization, service.settings.model, [face], None)
         return record.embed_id
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        ids = dict(zip(files, pool.map(enroll_one, files)))
+    dynamodb = client("dynamodb")
+    dynamodb.meta.events.register("after-call.dynamodb", wait_for_the_others, unique_id="all-ask-at-once")
+    try:
+        with ThreadPoolExecutor(max_workers=len(files)) as pool:
+            ids = dict(zip(files, pool.map(enroll_one, files)))
+    finally:
+        dynamodb.meta.events.unregister("after-call.dynamodb", unique_id="all-ask-at-once")
 
     assert sorted(ids.values()) == list(range(1, len(files) + 1))
     assert comparison_app.service.vectors.refresh(organization, "Dlib") == len(files)
