@@ -12,9 +12,9 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export FACEMATCH_SAM_PYTHON ?= $(abspath $(SAM_VENV))/bin/python
 WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 # The fast loop: neither the face model nor the photos nor any socket.
-UNIT_TESTS := -m "not model and not network" --disable-socket
+UNIT_TESTS := -m "not model and not network and not protocol" --disable-socket
 
-.PHONY: install weights test test-unit check lint mutation clean run openapi bench-enroll bench-search
+.PHONY: install weights test test-unit test-protocol check lint mutation clean run openapi bench-enroll bench-search
 
 install: $(VENV)/.installed weights
 
@@ -42,6 +42,10 @@ test: install $(SAM_VENV)/.installed
 # After every change: no model, no photos, no network; well under a minute.
 test-unit: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PYTHON) -m pytest -n 2 $(UNIT_TESTS)
+
+# After a change to how anything is written: every write stopped at every S3 and DynamoDB call.
+test-protocol: $(VENV)/.installed
+	$(PYTHON) -m pytest -n 2 -m protocol
 
 # Lint, the template, and the committed OpenAPI document (CI runs this before make test).
 check: install lint

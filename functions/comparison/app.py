@@ -12,6 +12,7 @@ from facematch.errors import (
     InvalidImage,
     NoFaceDetected,
     OrganizationNotFound,
+    OrganizationPurging,
     UnsupportedImageFormat,
     UnsupportedMediaType,
 )
@@ -39,7 +40,7 @@ service = FaceMatchService.from_settings()
     "/api/face-compare",
     responses=documented(
         ComparisonResult, InvalidImage, OrganizationNotFound, UnsupportedMediaType,
-        ImageTooLarge, UnsupportedImageFormat, NoFaceDetected,
+        ImageTooLarge, UnsupportedImageFormat, NoFaceDetected, OrganizationPurging,
     ),
 )
 def compare(

@@ -14,11 +14,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from facematch.errors import (
     ApiKeyNotFound,
     EmbeddingNotFound,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
     ImageTooLarge,
     InvalidImage,
     InvalidPageToken,
     NoFaceDetected,
     NothingEnrolled,
+    OrganizationPurging,
+    PurgedDuringWrite,
     RouteNotFound,
     StoreConflict,
     UnsupportedImageFormat,
@@ -26,6 +30,8 @@ from facematch.errors import (
 )
 from facematch.http import (
     Caller,
+    IdempotencyKeyField,
+    IdempotencyKeyHeader,
     ImageField,
     OrganizationField,
     OrganizationPath,
@@ -35,7 +41,9 @@ from facematch.http import (
     image_inputs,
     json_response,
     logger,
+    one_idempotency_key,
 )
+from facematch.keyed_enrollment import KeyedEnrollment
 from facematch.keys import KEY_ID_PATTERN
 from facematch.models import (
     EXTERNAL_ID_PATTERN,
@@ -64,6 +72,7 @@ tracer = Tracer()
 metrics = Metrics()
 app = create_resolver()
 service = FaceMatchService.from_settings()
+keyed = KeyedEnrollment(service)
 # All-failed batches are reported item by item too, rather than failing the invocation.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 idempotency_config, idempotency_store = upload_idempotency(service.settings.table)
@@ -84,6 +93,10 @@ def health() -> Health:
         UnsupportedImageFormat,
         NoFaceDetected,
         NothingEnrolled,
+        IdempotencyKeyReused,
+        IdempotencyKeyInProgress,
+        OrganizationPurging,
+        PurgedDuringWrite,
         StoreConflict,
         status=201,
     ),
@@ -94,18 +107,32 @@ def enroll(
     organization: OrganizationField = None,
     include_embedding: Annotated[bool, Form()] = False,
     external_id: Annotated[str | None, Form(pattern=EXTERNAL_ID_PATTERN)] = None,
+    idempotency_key_header: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyField = None,
 ):
-    result = service.enroll(
+    key = one_idempotency_key(idempotency_key_header, idempotency_key)
+    if key is None:
+        result = service.enroll(
+            caller.organization_for(organization),
+            image_inputs(images),
+            include_embedding=include_embedding,
+            external_id=external_id,
+        )
+        metrics.add_metric(name="FacesEnrolled", unit="Count", value=len(result.embeddings))
+        return json_response(201, dump(result))
+    answer = keyed.enroll(
         caller.organization_for(organization),
         image_inputs(images),
+        key=key,
         include_embedding=include_embedding,
         external_id=external_id,
     )
-    metrics.add_metric(name="FacesEnrolled", unit="Count", value=len(result.embeddings))
-    return json_response(201, dump(result))
+    if not answer.replayed:
+        metrics.add_metric(name="FacesEnrolled", unit="Count", value=len(answer.body["embeddings"]))
+    return json_response(answer.status, answer.body, {"Idempotent-Replayed": "true"} if answer.replayed else None)
 
 
-@app.get("/api/embeddings", responses=documented(EmbeddingPage, InvalidPageToken))
+@app.get("/api/embeddings", responses=documented(EmbeddingPage, InvalidPageToken, OrganizationPurging))
 def list_embeddings(
     caller: Caller,
     organization: OrganizationQuery = None,
@@ -122,7 +149,8 @@ def list_embeddings(
 
 
 @app.get(
-    "/api/embeddings/<embed_id>", responses=documented(StoredEmbedding, EmbeddingNotFound, RouteNotFound)
+    "/api/embeddings/<embed_id>",
+    responses=documented(StoredEmbedding, EmbeddingNotFound, RouteNotFound, OrganizationPurging),
 )
 def get_embedding(
     caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
@@ -132,7 +160,7 @@ def get_embedding(
 
 @app.delete(
     "/api/embeddings/<embed_id>",
-    responses=documented(Deletion, EmbeddingNotFound, RouteNotFound, StoreConflict),
+    responses=documented(Deletion, EmbeddingNotFound, RouteNotFound, OrganizationPurging, StoreConflict),
 )
 def delete_embedding(
     caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
@@ -140,7 +168,7 @@ def delete_embedding(
     return service.delete_embedding(caller.organization_for(organization), embed_id)
 
 
-@app.delete("/api/embeddings", responses=documented(Deletion, EmbeddingNotFound, StoreConflict))
+@app.delete("/api/embeddings", responses=documented(Deletion, EmbeddingNotFound, OrganizationPurging, StoreConflict))
 def delete_person(
     caller: Caller,
     external_id: Annotated[str, Query(pattern=EXTERNAL_ID_PATTERN)],

@@ -3,8 +3,7 @@
 One table, keyed ``pk`` / ``sk``:
 - ``ORG#<organization>`` / ``COUNTER``: the last embed_id handed out (atomic ``ADD``). It
   outlives a purge, so an id names one face forever;
-- ``ORG#<organization>`` / ``SOURCE#<digest>``: the ids claimed by one uploaded object version,
-  so a redelivery enrolls it under the same ids;
+- ``ORG#<organization>`` / ``SOURCE#...`` and ``IDEM#...``: see ``idempotency.py``;
 - ``ORG#<organization>`` / ``EMB#<embed_id, zero-padded>``: one item per stored embedding;
 - ``ORG#<organization>`` / ``PER#<external_id>#<embed_id, zero-padded>``: a copy of each labelled
   one, so that one strongly consistent query finds every face of a person (a global secondary
@@ -23,7 +22,6 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
 from facematch.aws import client
 from facematch.config import get_settings
@@ -128,29 +126,6 @@ class Catalog:
         )
         last = int(response["Attributes"]["last_id"]["N"])
         return list(range(last - count + 1, last + 1))
-
-    def claim_ids(self, organization: str, source: str, generation: int, count: int) -> list[int]:
-        """The ids of one source (an uploaded object version): allocated by its first delivery,
-        read back by every later one of the same generation."""
-        key = to_item({"pk": org_key(organization), "sk": f"SOURCE#{source}"})
-        for _ in range(2):
-            item = client("dynamodb").get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
-            if item and from_item(item)["generation"] == generation:
-                return [int(embed_id) for embed_id in from_item(item)["embed_ids"]]
-            ids = self.allocate_ids(organization, count)
-            try:
-                client("dynamodb").put_item(
-                    TableName=self.table_name,
-                    Item={**key, **to_item({"embed_ids": ids, "generation": generation})},
-                    ConditionExpression="attribute_not_exists(pk) OR generation < :generation",
-                    ExpressionAttributeValues=to_item({":generation": generation}),
-                )
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
-                continue  # another delivery claimed first (or this one, its reply lost): use its ids
-            return ids
-        raise RuntimeError(f"the claim of source {source} keeps changing")
 
     def put_embeddings(self, records: list[EmbeddingRecord], *, overwrite: bool = False) -> None:
         """Write all records of one enrollment or none of them; ``overwrite`` for a redelivery."""

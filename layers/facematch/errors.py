@@ -111,6 +111,26 @@ class PurgedDuringWrite(FaceMatchError):
         super().__init__(f"Organization {organization!r} was purged while this request ran; nothing was stored.")
 
 
+class IdempotencyKeyReused(FaceMatchError):
+    """An Idempotency-Key already used for a different request (another body, organization or photo)."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+    status = 409
+
+    def __init__(self, key: str) -> None:
+        super().__init__("This Idempotency-Key was used for a different request; use a new key for a new request.")
+
+
+class IdempotencyKeyInProgress(FaceMatchError):
+    """Another request with this Idempotency-Key is being answered right now."""
+
+    code = "IN_PROGRESS"
+    status = 409
+
+    def __init__(self, key: str) -> None:
+        super().__init__("A request with this Idempotency-Key is still being answered; retry in a few seconds.")
+
+
 class StoreConflict(FaceMatchError):
     """Too many concurrent writers raced for one organization; the request can simply be retried."""
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Form, Path, Query, UploadFile
+from aws_lambda_powertools.event_handler.openapi.params import Form, Header, Path, Query, UploadFile
 from aws_lambda_powertools.event_handler.request import Request
 from pydantic import BaseModel
 
@@ -26,7 +26,7 @@ from facematch.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from facematch.models import MAX_FILENAME_LENGTH, ORGANIZATION_PATTERN, ErrorResponse
+from facematch.models import IDEMPOTENCY_KEY_PATTERN, MAX_FILENAME_LENGTH, ORGANIZATION_PATTERN, ErrorResponse
 from facematch.service import ImageInput
 
 logger = Logger()
@@ -57,6 +57,23 @@ OrganizationQuery = Annotated[
     Query(pattern=ORGANIZATION_PATTERN, description="Optional with an organization's API key."),
 ]
 OrganizationPath = Annotated[str, Path(pattern=ORGANIZATION_PATTERN)]
+_IDEMPOTENCY_KEY = (
+    "Retries with the same key get the first answer and enroll nothing new (24 hours): "
+    "1 to 255 printable ASCII characters."
+)
+IdempotencyKeyHeader = Annotated[
+    str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, description=_IDEMPOTENCY_KEY)
+]
+IdempotencyKeyField = Annotated[
+    str | None, Form(pattern=IDEMPOTENCY_KEY_PATTERN, description="The Idempotency-Key header, in the body.")
+]
+
+
+def one_idempotency_key(header: str | None, field: str | None) -> str | None:
+    """The request's Idempotency-Key, from the header or the body (the same one if both)."""
+    if header is not None and field is not None and header != field:
+        raise InvalidRequest("The Idempotency-Key header and the idempotency_key field differ.")
+    return header if header is not None else field
 
 
 def image_inputs(images: list[ImageField] | ImageField) -> list[ImageInput]:
@@ -122,8 +139,10 @@ def documented(
     return responses
 
 
-def json_response(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body), headers=headers
+    )
 
 
 def error_response(error: FaceMatchError) -> Response:

@@ -15,6 +15,9 @@ ORGANIZATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _ORGANIZATION = re.compile(ORGANIZATION_PATTERN)
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+# Printable ASCII, as an HTTP header carries it, without spaces at either end (proxies trim them).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 # File names are echoed in responses and stored with each embedding (a DynamoDB item is 400 KB).
 MAX_FILENAME_LENGTH = 255
 
@@ -26,6 +29,14 @@ def validate_organization(organization: str) -> str:
             "starting with a letter or digit."
         )
     return organization
+
+
+def validate_idempotency_key(key: str) -> str:
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters, not starting or ending with a space."
+        )
+    return key
 
 
 def validate_external_id(external_id: str | None) -> str | None:

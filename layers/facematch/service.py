@@ -30,6 +30,7 @@ from facematch.errors import (
     UnsupportedImageFormat,
 )
 from facematch.faces import EmbeddedFace, FaceEmbedder
+from facematch.idempotency import Repeatable
 from facematch.images import decode_image
 from facematch.keys import ApiKeys
 from facematch.models import (
@@ -153,7 +154,7 @@ class FaceMatchService:
         include_embedding: bool = False,
         external_id: str | None = None,
         max_image_bytes: int | None = None,
-        upload: tuple[str, str, str | None] | None = None,
+        repeatable: Repeatable | None = None,
     ) -> EnrollmentResult:
         validate_organization(organization)
         validate_external_id(external_id)
@@ -187,7 +188,7 @@ class FaceMatchService:
                 for image, face in faces
             ],
             external_id,
-            upload=upload,
+            repeatable=repeatable,
         )
         embeddings = [
             Embedding(
@@ -238,7 +239,7 @@ class FaceMatchService:
                 [ImageInput(name=upload.key, data=photo.data)],
                 external_id=photo.external_id,
                 max_image_bytes=self.settings.max_upload_bytes,
-                upload=(upload.bucket, upload.key, upload.version_id or upload.etag),
+                repeatable=Repeatable.upload(upload.bucket, upload.key, upload.version_id or upload.etag),
             )
         except NothingEnrolled as error:
             outcome = UploadRecord(

@@ -10,7 +10,7 @@ idempotent: replaying a commit whose reply was lost finds it done and changes no
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 
 from facematch.catalog import Catalog, EmbeddingRecord
 from facematch.errors import OrganizationPurging, PurgedDuringWrite, StoreConflict
+from facematch.idempotency import EnrollOnce, Repeatable
 from facematch.keys import ApiKeys
 from facematch.manifest import ACTIVE, PURGED, PURGING, Manifest, ModelShards, ShardRef
 from facematch.photos import PhotoStore
@@ -72,11 +73,6 @@ def shards_to_merge(shards: ModelShards) -> list[ShardRef]:
     return small[: len(small) - MAX_SMALL_SHARDS // 2 + 1]
 
 
-def source_name(bucket: str, key: str, version: str | None) -> str:
-    """A deterministic shard name for one uploaded object version: a redelivery writes the same."""
-    return hashlib.sha256(f"{bucket}\0{key}\0{version or ''}".encode()).hexdigest()
-
-
 class Writes:
     def __init__(
         self,
@@ -89,6 +85,7 @@ class Writes:
         self.catalog = catalog
         self.shards = shards
         self.photos = PhotoStore(shards)
+        self.once = EnrollOnce(catalog.table_name, clock)
         self.dimensions = dimensions
         self.concurrency = concurrency
         self.clock = clock
@@ -114,17 +111,18 @@ class Writes:
         faces: list[NewFace],
         external_id: str | None,
         *,
-        upload: tuple[str, str, str | None] | None = None,
+        repeatable: Repeatable | None = None,
     ) -> list[EmbeddingRecord]:
         """Store faces as one enrollment: all of them become visible at one commit, or none.
 
-        ``upload`` (bucket, key, version) makes a redelivered upload write the same ids and
-        shard, so it commits once however often it is delivered."""
+        A ``repeatable`` enrollment (a redelivered upload, a retried Idempotency-Key) writes the
+        same ids and shard on every attempt, so it commits once however often it is tried."""
         manifest = self._writable(organization)
         generation = manifest.generation
-        name = source_name(*upload) if upload else None
-        if name:
-            ids = self.catalog.claim_ids(organization, name, generation, len(faces))
+        name = repeatable.name if repeatable else None
+        if repeatable:
+            allocate = functools.partial(self.catalog.allocate_ids, organization)
+            ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
         else:
             ids = self.catalog.allocate_ids(organization, len(faces))
         created_at = _timestamp(self.clock())
@@ -235,6 +233,7 @@ class Writes:
             self.shards.purge_shards(expired)
             self.photos.delete([r.image_key for r in records if r.image_key])
             self.catalog.delete_embeddings(records)
+            self.catalog.delete_items(self.once.erase_mentioning(organization, ids))
             return
         raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
 

@@ -45,6 +45,28 @@ def test_the_readme_curl_commands_enroll_and_compare(local_stack, faces_dir):
     assert result["match"] is True
 
 
+def test_the_same_curl_command_with_an_idempotency_key_run_twice_holds_one_face(local_stack, faces_dir, tmp_path):
+    organization = f"idem-{uuid.uuid4().hex[:8]}"
+    answers = []
+    for attempt in (1, 2):
+        headers, body = tmp_path / f"headers-{attempt}", tmp_path / f"body-{attempt}"
+        subprocess.run(
+            [
+                "curl", "-s", "-D", str(headers), "-o", str(body), "-H", f"x-api-key: {ADMIN_KEY}",
+                "-X", "POST", f"{local_stack.url}/api/embeddings", "-H", "Idempotency-Key: order-42",
+                "-F", f"organization={organization}", "-F", "images=@img1.jpg",
+            ],
+            cwd=faces_dir, check=True,
+        )
+        answers.append((headers.read_text().lower(), json.loads(body.read_text())))
+    (first_head, first), (second_head, second) = answers
+    assert " 201 " in first_head and " 201 " in second_head, (first_head, second_head)
+    assert "idempotent-replayed: true" in second_head and "idempotent-replayed" not in first_head
+    assert second == first
+    status, listing = curl("-G", f"{local_stack.url}/api/embeddings", "-d", f"organization={organization}", cwd=faces_dir)
+    assert status == 200 and [e["embed_id"] for e in listing["embeddings"]] == [first["embed_id"]]
+
+
 def test_the_original_apps_curl_commands_with_trailing_slashes_enroll_and_find_the_person(local_stack, faces_dir):
     # The original README's two commands, but for host, port and the x-api-key header.
     organization = "MyOrganization"

@@ -17,7 +17,7 @@ import pytest
 from facematch.errors import FaceMatchError
 from facematch_testing.protocol import PEOPLE, World
 
-pytestmark = pytest.mark.usefixtures("aws")
+pytestmark = [pytest.mark.usefixtures("aws"), pytest.mark.protocol]
 THREADS, ROUNDS = 6, 12
 
 

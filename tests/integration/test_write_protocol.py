@@ -31,7 +31,7 @@ from facematch_testing.aws import stored_ids
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, lose_reply, run_there
 from facematch_testing.protocol import PEOPLE, Violation, World, face
 
-pytestmark = pytest.mark.usefixtures("aws")
+pytestmark = [pytest.mark.usefixtures("aws"), pytest.mark.protocol]
 
 PRIMARIES: dict[str, Callable[[World], object]] = {
     "enroll": lambda world: world.enroll("ann", 2),

@@ -136,6 +136,20 @@ def test_enroll_expands_a_directory_to_its_images_in_name_order_posting_each_onc
     assert lines[-1] == "enrolled 4, failed 0"
 
 
+def test_enroll_idempotency_key_is_sent_as_is_for_one_photo_and_numbered_for_several(
+    serve, tmp_path: Path
+) -> None:
+    photos(tmp_path / "team", "a.jpg", "b.jpg")
+    requests = serve(fake_enroll())
+    for target in (tmp_path / "team" / "a.jpg", tmp_path / "team"):
+        result = runner.invoke(
+            cli.app, ["--url", URL, "enroll", "--org", "acme", "--idempotency-key", "batch-7", str(target)]
+        )
+        assert result.exit_code == 0, result.output
+    runner.invoke(cli.app, ["--url", URL, "enroll", "--org", "acme", str(tmp_path / "team" / "a.jpg")])
+    assert [r.headers.get("idempotency-key") for r in requests] == ["batch-7", "batch-7/1", "batch-7/2", None]
+
+
 def test_enroll_reports_a_failed_photo_with_its_code_keeps_going_and_exits_1(
     serve, tmp_path: Path
 ) -> None:

@@ -109,6 +109,13 @@ def _upload(path: Path) -> tuple[str, bytes, str]:
     return path.name, path.read_bytes(), content_type
 
 
+def _request_keys(key: str | None, requests: int) -> list[str | None]:
+    """Each request's Idempotency-Key: the key itself for one photo, KEY/1, KEY/2... for several."""
+    if key is None:
+        return [None] * requests
+    return [key] if requests == 1 else [f"{key}/{n}" for n in range(1, requests + 1)]
+
+
 def _images(paths: list[Path]) -> list[Path]:
     """The photos to enroll: each file as given, and each directory's images in name order."""
     files: list[Path] = []
@@ -205,6 +212,14 @@ def enroll(
         ),
     ],
     as_json: AsJson = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="Run the same command again and nothing is enrolled twice. With several photos, "
+            "the n-th photo's request (in the order enrolled) carries KEY/n.",
+        ),
+    ] = None,
 ) -> None:
     """Enroll the largest face of each photo, one request per photo."""
     files = _images(paths)
@@ -212,17 +227,19 @@ def enroll(
         raise typer.BadParameter(
             "no .jpg, .jpeg, .png or .webp files found.", param_hint="FILE_OR_DIR"
         )
+    keys = _request_keys(idempotency_key, len(files))
     enrolled: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     with _connect(ctx.obj) as client, _progress(len(files), as_json) as progress:
         task = progress.add_task("enrolling", total=len(files))
-        for path in files:
+        for path, key in zip(files, keys):
             body, error = _call(
                 client,
                 "POST",
                 "/api/embeddings",
                 data={"organization": org},
                 files={"images": _upload(path)},
+                headers={"Idempotency-Key": key} if key else None,
             )
             embeddings = [] if error else body.get("embeddings", [])
             failures = body.get("failed") or []

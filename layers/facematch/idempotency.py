@@ -1,0 +1,224 @@
+"""Enrolling once: the ids a repeatable enrollment claims, and the stored answers of requests
+sent with an ``Idempotency-Key`` (DynamoDB data access).
+
+Items, in the organization's partition:
+- ``SOURCE#<name>``: the ids claimed by one repeatable enrollment (an uploaded object version,
+  or an Idempotency-Key), so every retry enrolls under the same ids and shard and the write
+  protocol commits it once;
+- ``IDEM#<sha256 of the key>``: one keyed request: its fingerprint, ``in_progress`` or ``done``,
+  and once done the answer (status and body) with the ids it names.
+Both expire (DynamoDB TTL on ``expiration``), and both are erased with the faces they name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from facematch.aws import client
+from facematch.catalog import from_item, org_key, to_item
+from facematch.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
+
+# A keyed answer is replayed for this long, as payment APIs do.
+ANSWER_SECONDS = 24 * 3600
+# An upload's claim lives as long as Powertools' record of its delivery.
+UPLOAD_CLAIM_SECONDS = 7 * 24 * 3600
+# A request still "in progress" after this long died (the function's timeout is 25 s): a retry
+# takes its key over, and enrolls under the same claimed ids.
+IN_PROGRESS_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Repeatable:
+    """An enrollment that may be attempted again: every attempt under one name enrolls once."""
+
+    name: str
+    lifetime_s: int
+
+    @classmethod
+    def upload(cls, bucket: str, key: str, version: str | None) -> Repeatable:
+        return cls(_digest("upload", bucket, key, version or ""), UPLOAD_CLAIM_SECONDS)
+
+    @classmethod
+    def keyed(cls, organization: str, key: str) -> Repeatable:
+        return cls(_digest("idempotency-key", organization, key), ANSWER_SECONDS)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status: int
+    body: dict[str, Any]
+
+
+def _conditional_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _answer_key(organization: str, key: str) -> dict[str, Any]:
+    return to_item({"pk": org_key(organization), "sk": f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"})
+
+
+class EnrollOnce:
+    def __init__(self, table_name: str, clock: Callable[[], float] = time.time) -> None:
+        self.table_name = table_name
+        self.clock = clock
+
+    # Claims
+
+    def claim_ids(
+        self, organization: str, source: Repeatable, generation: int, allocate: Callable[[int], list[int]], count: int
+    ) -> list[int]:
+        """The ids of one repeatable enrollment: allocated by its first attempt, read back by
+        every later one of the same generation."""
+        key = to_item({"pk": org_key(organization), "sk": f"SOURCE#{source.name}"})
+        dynamodb = client("dynamodb")
+        for _ in range(2):
+            item = dynamodb.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+            if item and from_item(item)["generation"] == generation:
+                return [int(embed_id) for embed_id in from_item(item)["embed_ids"]]
+            ids = allocate(count)
+            claim = {"embed_ids": ids, "generation": generation, "expiration": int(self.clock()) + source.lifetime_s}
+            try:
+                dynamodb.put_item(
+                    TableName=self.table_name,
+                    Item={**key, **to_item(claim)},
+                    ConditionExpression="attribute_not_exists(pk) OR generation < :generation",
+                    ExpressionAttributeValues=to_item({":generation": generation}),
+                )
+            except ClientError as error:
+                if not _conditional_failure(error):
+                    raise
+                continue  # another attempt claimed first (or this one, its reply lost): use its ids
+            return ids
+        raise RuntimeError(f"the claim of {source.name} keeps changing")
+
+    # Stored answers
+
+    def begin(self, organization: str, key: str, fingerprint: str) -> StoredAnswer | None:
+        """Take ``key`` for this request; the stored answer instead when it was answered.
+
+        Raises ``IdempotencyKeyReused`` for another request under the key, and
+        ``IdempotencyKeyInProgress`` while it is being answered."""
+        now = self.clock()
+        item_key = _answer_key(organization, key)
+        dynamodb = client("dynamodb")
+        for _ in range(3):
+            try:
+                dynamodb.put_item(
+                    TableName=self.table_name,
+                    Item={
+                        **item_key,
+                        **to_item(
+                            {
+                                "fingerprint": fingerprint,
+                                "state": "in_progress",
+                                "started_at": now,
+                                "expiration": int(now) + ANSWER_SECONDS,
+                            }
+                        ),
+                    },
+                    # Free, expired (TTL deletes lazily), or the same request abandoned mid-way.
+                    ConditionExpression=(
+                        "attribute_not_exists(pk) OR expiration < :now OR "
+                        "(#state = :in_progress AND started_at < :abandoned AND fingerprint = :fingerprint)"
+                    ),
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues=to_item(
+                        {
+                            ":now": int(now),
+                            ":in_progress": "in_progress",
+                            ":abandoned": now - IN_PROGRESS_SECONDS,
+                            ":fingerprint": fingerprint,
+                        }
+                    ),
+                )
+                return None
+            except ClientError as error:
+                if not _conditional_failure(error):
+                    raise
+            item = dynamodb.get_item(TableName=self.table_name, Key=item_key, ConsistentRead=True).get("Item")
+            if item is None:
+                continue  # erased or expired meanwhile: take it
+            stored = from_item(item)
+            if stored["fingerprint"] != fingerprint:
+                raise IdempotencyKeyReused(key)
+            if stored["state"] == "done":
+                return StoredAnswer(stored["status"], json.loads(stored["body"]))
+            raise IdempotencyKeyInProgress(key)
+        raise IdempotencyKeyInProgress(key)
+
+    def finish(
+        self, organization: str, key: str, fingerprint: str, answer: StoredAnswer, embed_ids: Iterable[int]
+    ) -> None:
+        """Store the answer, replayed for ``ANSWER_SECONDS`` from when the request began. Not
+        kept if the key was erased meanwhile (a purge, or a deletion of the faces)."""
+        try:
+            self._store_answer(organization, key, fingerprint, answer, embed_ids)
+        except ClientError as error:
+            if not _conditional_failure(error):
+                raise
+
+    def _store_answer(
+        self, organization: str, key: str, fingerprint: str, answer: StoredAnswer, embed_ids: Iterable[int]
+    ) -> None:
+        client("dynamodb").update_item(
+            TableName=self.table_name,
+            Key=_answer_key(organization, key),
+            UpdateExpression="SET #state = :done, #status = :status, body = :body, embed_ids = :ids",
+            ConditionExpression="fingerprint = :fingerprint",
+            ExpressionAttributeNames={"#state": "state", "#status": "status"},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":done": "done",
+                    ":status": answer.status,
+                    ":body": json.dumps(answer.body),
+                    ":ids": sorted(set(embed_ids)),
+                    ":fingerprint": fingerprint,
+                }
+            ),
+        )
+
+    def release(self, organization: str, key: str) -> None:
+        """Free the key after a failure worth retrying (a 5xx, a 409): nothing is stored."""
+        client("dynamodb").delete_item(TableName=self.table_name, Key=_answer_key(organization, key))
+
+    # Erasure
+
+    def erase_mentioning(self, organization: str, embed_ids: set[int]) -> list[dict[str, str]]:
+        """The claims and stored answers that name any of these ids: they go with the faces."""
+        keys = []
+        for prefix in ("SOURCE#", "IDEM#"):
+            pages = client("dynamodb").get_paginator("query").paginate(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues=to_item({":pk": org_key(organization), ":prefix": prefix}),
+                ProjectionExpression="pk, sk, embed_ids",
+                ConsistentRead=True,
+            )
+            for page in pages:
+                for item in page["Items"]:
+                    values = from_item(item)
+                    if embed_ids & {int(embed_id) for embed_id in values.get("embed_ids", [])}:
+                        keys.append({"pk": values["pk"], "sk": values["sk"]})
+        return keys
+
+
+def fingerprint(organization: str, fields: dict[str, Any], images: list[tuple[str, bytes]]) -> str:
+    """What makes two requests the same: the parsed request, not its raw body (curl picks a new
+    multipart boundary for every retry)."""
+    canonical = {
+        "organization": organization,
+        "fields": fields,
+        "images": [[name, hashlib.sha256(data).hexdigest()] for name, data in images],
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
