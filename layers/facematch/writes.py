@@ -23,7 +23,16 @@ from facematch.catalog import Catalog, EmbeddingRecord
 from facematch.errors import OrganizationPurging, PurgedDuringWrite, StoreConflict
 from facematch.idempotency import EnrollOnce, Repeatable
 from facematch.keys import ApiKeys
-from facematch.manifest import ACTIVE, PURGED, PURGING, Manifest, ModelShards, ShardRef
+from facematch.manifest import PURGING, Manifest, ModelShards, ShardRef
+from facematch.manifest_changes import (
+    Change,
+    ShardsMoved,
+    begin_purge,
+    commit_enrollment,
+    commit_erasure,
+    commit_merge,
+    finish_purge,
+)
 from facematch.photos import PhotoStore
 from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import parallel_map
@@ -47,9 +56,6 @@ MAX_SMALL_SHARDS = 8
 _SWAP_ATTEMPTS = 25
 _REWRITE_ATTEMPTS = 5
 
-Change = Callable[[Manifest], "tuple[Manifest, tuple[ShardRef, ...]] | None"]
-
-
 @dataclass(frozen=True)
 class NewFace:
     """One face to enroll: its vector, where it is in its photo, and the photo if it is kept."""
@@ -58,10 +64,6 @@ class NewFace:
     box: dict[str, int]
     source: str
     photo: bytes | None = None
-
-
-class _Moved(Exception):
-    """The shards a change was computed from were replaced meanwhile: compute it again."""
 
 
 def shards_to_merge(shards: ModelShards) -> list[ShardRef]:
@@ -156,7 +158,7 @@ class Writes:
             # A redelivery rewrites the same records: harmless, as ids are live only once committed.
             self.catalog.put_embeddings(records, overwrite=name is not None)
             committed, expired = self._swap(
-                organization, lambda current: _commit_enrollment(current, organization, generation, model, shard, ids, self.clock())
+                organization, lambda current: commit_enrollment(current, organization, generation, model, shard, ids, self.clock())
             )
         except BaseException as error:
             if self._committed(organization, generation, ids, error):
@@ -176,7 +178,7 @@ class Writes:
         shard = self.shards.write_shard(organization, generation, model, ids, vectors)
         committed, expired = self._swap(
             organization,
-            lambda current: _commit_enrollment(current, organization, generation, model, shard, ids.tolist(), self.clock()),
+            lambda current: commit_enrollment(current, organization, generation, model, shard, ids.tolist(), self.clock()),
         )
         self._tidy(organization, model, committed, expired)
 
@@ -225,9 +227,9 @@ class Writes:
             written = [shard for _, added in rewrites.values() for shard in added]
             try:
                 _, expired = self._swap(
-                    organization, lambda current: _commit_erasure(current, manifest, ids, rewrites, self.clock())
+                    organization, lambda current: commit_erasure(current, manifest, ids, rewrites, self.clock())
                 )
-            except _Moved:
+            except ShardsMoved:
                 self.shards.purge_shards(written)
                 continue
             self.shards.purge_shards(expired)
@@ -276,9 +278,9 @@ class Writes:
             replaced = {ref.key for ref in merge}
             try:
                 _, expired = self._swap(
-                    organization, lambda current: _commit_merge(current, manifest, model, merged, replaced, self.clock())
+                    organization, lambda current: commit_merge(current, manifest, model, merged, replaced, self.clock())
                 )
-            except _Moved:
+            except ShardsMoved:
                 self.shards.purge_shards([merged])
                 continue
             self.shards.purge_shards(expired)
@@ -295,7 +297,7 @@ class Writes:
         idempotency records of its uploads go. Safe to repeat, and to run twice at once."""
         now = self.clock()
         self.catalog.delete_items(ApiKeys(self.catalog).lookup_keys_of(organization))
-        manifest, _ = self._swap(organization, lambda current: _begin_purge(current, now))
+        manifest, _ = self._swap(organization, lambda current: begin_purge(current, now))
         generation = manifest.generation
         self.shards.purge_prefix(
             organization_prefix(organization),
@@ -303,7 +305,7 @@ class Writes:
         )
         self.shards.purge_prefix(f"{UPLOAD_PREFIX}{organization}/")
         items = self.catalog.purge_organization(organization, before_generation=generation)
-        self._swap(organization, lambda current: _finish_purge(current, generation, self.clock()))
+        self._swap(organization, lambda current: finish_purge(current, generation, self.clock()))
         self.catalog.purge_idempotency_records(IDEMPOTENCY_PARTITION, mentioning=f"{UPLOAD_PREFIX}{organization}/")
         return items
 
@@ -338,62 +340,6 @@ class Writes:
                 continue
             return replace(updated, etag=etag), expired
         raise StoreConflict(f"Too many concurrent writers for organization {organization!r}; retry the request.")
-
-
-# The changes: each a pure function of the current manifest.
-
-
-def _commit_enrollment(
-    current: Manifest, organization: str, generation: int, model: str, shard: ShardRef, ids: list[int], now: float
-) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
-    if current.generation != generation or current.state == PURGING:
-        raise PurgedDuringWrite(organization)
-    if current.committed.covers(ids):
-        return None
-    updated, expired = current.with_shards(model, now=now, add=[shard])
-    state = {"state": ACTIVE, "state_since": now} if current.state != ACTIVE else {}
-    return replace(updated, committed=current.committed.union(ids), **state), expired
-
-
-def _commit_erasure(
-    current: Manifest,
-    read: Manifest,
-    ids: set[int],
-    rewrites: dict[str, tuple[list[str], list[ShardRef]]],
-    now: float,
-) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
-    if current.generation != read.generation or current.state == PURGING or current.erased.covers(ids):
-        return None  # erased already: by a purge, or by this very change before its reply was lost
-    expired: tuple[ShardRef, ...] = ()
-    updated = current
-    for model, (removed, added) in rewrites.items():
-        if not set(removed) <= current.of(model).keys():
-            raise _Moved
-        updated, gone = updated.with_shards(model, now=now, add=added, remove=set(removed), erase=True)
-        expired += gone
-    return replace(updated, erased=current.erased.union(ids)), expired
-
-
-def _commit_merge(
-    current: Manifest, read: Manifest, model: str, merged: ShardRef, replaced: set[str], now: float
-) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
-    if merged.key in current.of(model).keys():
-        return None
-    if current.generation != read.generation or current.state == PURGING or not replaced <= current.of(model).keys():
-        raise _Moved
-    return current.with_shards(model, now=now, add=[merged], remove=replaced)
-
-
-def _begin_purge(current: Manifest, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
-    if current.state == PURGING:
-        return None  # a purge under way (or interrupted): this one joins it
-    return replace(current, state=PURGING, state_since=now, generation=current.generation + 1), ()
-
-
-def _finish_purge(current: Manifest, generation: int, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
-    if current.state != PURGING or current.generation != generation:
-        return None  # another run of this purge finished it
-    return Manifest(state=PURGED, state_since=now, generation=generation), ()
 
 
 def _timestamp(seconds: float) -> str:

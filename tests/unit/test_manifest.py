@@ -1,0 +1,98 @@
+"""The manifest and the changes writes commit to it: pure functions, no AWS."""
+
+from __future__ import annotations
+
+import pytest
+
+from facematch.errors import OrganizationPurging, PurgedDuringWrite
+from facematch.manifest import (
+    PURGE_LEASE_SECONDS,
+    PURGED,
+    PURGING,
+    RETIREMENT_SECONDS,
+    IdSet,
+    Manifest,
+    ShardRef,
+)
+from facematch.manifest_changes import (
+    ShardsMoved,
+    begin_purge,
+    commit_enrollment,
+    commit_erasure,
+    commit_merge,
+    finish_purge,
+)
+
+SHARD = ShardRef("s1", 2)
+
+
+def test_an_id_set_keeps_runs_of_ids_as_intervals_and_answers_membership():
+    ids = IdSet.of([5, 1, 2, 3, 9]).union([4, 10])
+    assert ids.intervals == ((1, 5), (9, 10))
+    assert [i in ids for i in (0, 1, 5, 6, 8, 9, 10, 11)] == [False, True, True, False, False, True, True, False]
+    assert ids.covers([1, 2, 10]) and not ids.covers([1, 6])
+    assert IdSet.from_json(ids.to_json()) == ids
+
+
+def test_a_manifest_survives_its_json_with_every_field():
+    manifest, _ = Manifest(generation=3, committed=IdSet.of([1, 2]), erased=IdSet.of([2])).with_shards(
+        "Dlib", now=10.0, add=[SHARD]
+    )
+    assert Manifest.from_json(manifest.to_json(), "etag") == Manifest(**{**vars(manifest), "etag": "etag"})
+
+
+def test_an_enrollment_commit_makes_its_ids_live_once_and_a_replay_changes_nothing():
+    committed, expired = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1, 2], now=1.0)
+    assert committed.is_live(1) and committed.is_live(2) and committed.of("Dlib").shards == (SHARD,)
+    assert expired == ()
+    assert commit_enrollment(committed, "org", 1, "Dlib", SHARD, [1, 2], now=2.0) is None
+
+
+@pytest.mark.parametrize("current", [Manifest(generation=2), Manifest(state=PURGING)])
+def test_an_enrollment_begun_before_a_purge_cannot_commit_after_it(current):
+    with pytest.raises(PurgedDuringWrite):
+        commit_enrollment(current, "org", 1, "Dlib", SHARD, [1], now=1.0)
+
+
+def test_an_erasure_tombstones_its_ids_swaps_its_shards_and_expires_every_retired_one():
+    start, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1, 2], now=1.0)
+    rewritten = ShardRef("s2", 1)
+    erased, expired = commit_erasure(start, start, {1}, {"Dlib": (["s1"], [rewritten])}, now=2.0)
+    assert not erased.is_live(1) and erased.is_live(2)
+    assert erased.of("Dlib").shards == (rewritten,) and erased.of("Dlib").retired == ()
+    assert [ref.key for ref in expired] == ["s1"]
+    assert commit_erasure(erased, start, {1}, {"Dlib": (["s1"], [rewritten])}, now=3.0) is None  # a replay
+    with pytest.raises(ShardsMoved):  # s1 is gone: computed from shards that moved
+        commit_erasure(erased, start, {2}, {"Dlib": (["s1"], [])}, now=3.0)
+
+
+def test_a_merge_commits_only_while_every_merged_shard_is_committed_and_replaced_ones_stay_readable():
+    start, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1], now=1.0)
+    start, _ = commit_enrollment(start, "org", 1, "Dlib", ShardRef("s2", 1), [2], now=1.0)
+    merged = ShardRef("m", 2)
+    after, expired = commit_merge(start, start, "Dlib", merged, {"s1", "s2"}, now=2.0)
+    assert after.of("Dlib").shards == (merged,) and expired == ()
+    assert {ref.key for ref in after.of("Dlib").retired} == {"s1", "s2"}
+    assert commit_merge(after, start, "Dlib", merged, {"s1", "s2"}, now=3.0) is None
+    with pytest.raises(ShardsMoved):
+        commit_merge(after, start, "Dlib", ShardRef("m2", 2), {"s1", "s2"}, now=3.0)
+    later, expired = commit_enrollment(after, "org", 1, "Dlib", ShardRef("s3", 1), [3], now=2.0 + RETIREMENT_SECONDS + 1)
+    assert {ref.key for ref in expired} == {"s1", "s2"} and later.of("Dlib").retired == ()
+
+
+def test_a_purge_bumps_the_generation_once_joins_one_under_way_and_ends_purged_and_empty():
+    start, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1], now=1.0)
+    purging, _ = begin_purge(start, now=2.0)
+    assert (purging.state, purging.generation) == (PURGING, 2) and not purging.is_live(1)
+    assert begin_purge(purging, now=3.0) is None
+    purged, _ = finish_purge(purging, 2, now=4.0)
+    assert (purged.state, purged.generation, purged.models, purged.committed) == (PURGED, 2, {}, IdSet())
+    assert finish_purge(purged, 2, now=5.0) is None
+
+
+def test_readers_get_409_while_a_purge_runs_and_an_empty_organization_once_it_was_interrupted():
+    purging, _ = begin_purge(commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1], now=1.0)[0], now=2.0)
+    with pytest.raises(OrganizationPurging):
+        purging.for_readers("org", now=2.0 + PURGE_LEASE_SECONDS - 1)
+    interrupted = purging.for_readers("org", now=2.0 + PURGE_LEASE_SECONDS)
+    assert interrupted.models == {} and not interrupted.is_live(1)
