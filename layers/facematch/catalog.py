@@ -44,6 +44,9 @@ class EmbeddingRecord:
     image_key: str | None = None
     # The organization's generation it was written in: a purge deletes older ones only.
     generation: int = 1
+    # The items that name this face (a repeatable enrollment's claim, a stored answer): they are
+    # deleted with it.
+    mentioned_in: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ Items, in the organization's partition:
   or an Idempotency-Key), so every retry enrolls under the same ids and shard and the write
   protocol commits it once;
 - ``IDEM#<sha256 of the key>``: one keyed request: its fingerprint, ``in_progress`` or ``done``,
-  and once done the answer (status and body) with the ids it names.
-Both expire (DynamoDB TTL on ``expiration``), and both are erased with the faces they name.
+  and once done the answer (status and body).
+Both expire (DynamoDB TTL on ``expiration``). Each face's record lists the ones that name it
+(``mentioned_in``), so they are deleted with it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,18 +37,22 @@ IN_PROGRESS_SECONDS = 60
 
 @dataclass(frozen=True)
 class Repeatable:
-    """An enrollment that may be attempted again: every attempt under one name enrolls once."""
+    """An enrollment that may be attempted again: every attempt under one name enrolls once.
+    ``mentioned_in``: the sort keys of the items that name its faces, deleted with them."""
 
     name: str
     lifetime_s: int
+    mentioned_in: tuple[str, ...]
 
     @classmethod
     def upload(cls, bucket: str, key: str, version: str | None) -> Repeatable:
-        return cls(_digest("upload", bucket, key, version or ""), UPLOAD_CLAIM_SECONDS)
+        name = _digest("upload", bucket, key, version or "")
+        return cls(name, UPLOAD_CLAIM_SECONDS, (f"SOURCE#{name}",))
 
     @classmethod
     def keyed(cls, organization: str, key: str) -> Repeatable:
-        return cls(_digest("idempotency-key", organization, key), ANSWER_SECONDS)
+        name = _digest("idempotency-key", organization, key)
+        return cls(name, ANSWER_SECONDS, (f"SOURCE#{name}", _answer_sk(key)))
 
 
 def _digest(*parts: str) -> str:
@@ -64,8 +69,12 @@ def _conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _answer_sk(key: str) -> str:
+    return f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def _answer_key(organization: str, key: str) -> dict[str, Any]:
-    return to_item({"pk": org_key(organization), "sk": f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"})
+    return to_item({"pk": org_key(organization), "sk": _answer_sk(key)})
 
 
 class EnrollOnce:
@@ -157,24 +166,20 @@ class EnrollOnce:
             raise IdempotencyKeyInProgress(key)
         raise IdempotencyKeyInProgress(key)
 
-    def finish(
-        self, organization: str, key: str, fingerprint: str, answer: StoredAnswer, embed_ids: Iterable[int]
-    ) -> None:
+    def finish(self, organization: str, key: str, fingerprint: str, answer: StoredAnswer) -> None:
         """Store the answer, replayed for ``ANSWER_SECONDS`` from when the request began. Not
         kept if the key was erased meanwhile (a purge, or a deletion of the faces)."""
         try:
-            self._store_answer(organization, key, fingerprint, answer, embed_ids)
+            self._store_answer(organization, key, fingerprint, answer)
         except ClientError as error:
             if not _conditional_failure(error):
                 raise
 
-    def _store_answer(
-        self, organization: str, key: str, fingerprint: str, answer: StoredAnswer, embed_ids: Iterable[int]
-    ) -> None:
+    def _store_answer(self, organization: str, key: str, fingerprint: str, answer: StoredAnswer) -> None:
         client("dynamodb").update_item(
             TableName=self.table_name,
             Key=_answer_key(organization, key),
-            UpdateExpression="SET #state = :done, #status = :status, body = :body, embed_ids = :ids",
+            UpdateExpression="SET #state = :done, #status = :status, body = :body",
             ConditionExpression="fingerprint = :fingerprint",
             ExpressionAttributeNames={"#state": "state", "#status": "status"},
             ExpressionAttributeValues=to_item(
@@ -182,7 +187,6 @@ class EnrollOnce:
                     ":done": "done",
                     ":status": answer.status,
                     ":body": json.dumps(answer.body),
-                    ":ids": sorted(set(embed_ids)),
                     ":fingerprint": fingerprint,
                 }
             ),
@@ -191,26 +195,6 @@ class EnrollOnce:
     def release(self, organization: str, key: str) -> None:
         """Free the key after a failure worth retrying (a 5xx, a 409): nothing is stored."""
         client("dynamodb").delete_item(TableName=self.table_name, Key=_answer_key(organization, key))
-
-    # Erasure
-
-    def erase_mentioning(self, organization: str, embed_ids: set[int]) -> list[dict[str, str]]:
-        """The claims and stored answers that name any of these ids: they go with the faces."""
-        keys = []
-        for prefix in ("SOURCE#", "IDEM#"):
-            pages = client("dynamodb").get_paginator("query").paginate(
-                TableName=self.table_name,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues=to_item({":pk": org_key(organization), ":prefix": prefix}),
-                ProjectionExpression="pk, sk, embed_ids",
-                ConsistentRead=True,
-            )
-            for page in pages:
-                for item in page["Items"]:
-                    values = from_item(item)
-                    if embed_ids & {int(embed_id) for embed_id in values.get("embed_ids", [])}:
-                        keys.append({"pk": values["pk"], "sk": values["sk"]})
-        return keys
 
 
 def fingerprint(organization: str, fields: dict[str, Any], images: list[tuple[str, bytes]]) -> str:

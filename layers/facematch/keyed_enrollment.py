@@ -64,7 +64,7 @@ class KeyedEnrollment:
             )
         except FaceMatchError as error:
             if 400 <= error.status < 500 and error.status not in _TRANSIENT:
-                self.once.finish(organization, key, request, StoredAnswer(error.status, error.response_body()), [])
+                self.once.finish(organization, key, request, StoredAnswer(error.status, error.response_body()))
             else:
                 self.once.release(organization, key)
             raise
@@ -72,5 +72,5 @@ class KeyedEnrollment:
             self.once.release(organization, key)
             raise
         body = dump(result)
-        self.once.finish(organization, key, request, StoredAnswer(201, body), [e.embed_id for e in result.embeddings])
+        self.once.finish(organization, key, request, StoredAnswer(201, body))
         return KeyedAnswer(201, body, replayed=False)

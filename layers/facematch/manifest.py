@@ -7,7 +7,8 @@
   straggler from before the purge can never commit into the new one;
 - ``committed``: every embed_id committed in this generation, and ``erased``: the committed ids
   deleted since (tombstones). An id is live while it is committed and not erased;
-- per model, the shards holding the live vectors, and recently replaced (retired) ones.
+- per model, the shards holding the live vectors, recently replaced (retired) ones, and ones
+  that held erased vectors (condemned) until their deletion is certain.
 
 Pure data: ``writes.py`` reads it, applies one of the changes below, and swaps it in.
 """
@@ -32,6 +33,7 @@ MAX_RETIRED = 8
 # "purging" after this long was interrupted: readers see an empty organization, and the next
 # write finishes the purge before it proceeds.
 PURGE_LEASE_SECONDS = 15 * 60
+CONDEMNED_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class ShardRef:
 class ModelShards:
     shards: tuple[ShardRef, ...] = ()
     retired: tuple[ShardRef, ...] = ()
+    # Shards that held erased vectors: never read again, and deleted by every deletion until
+    # CONDEMNED_SECONDS have passed, so a deletion that stopped half-way is finished by a retry.
+    condemned: tuple[ShardRef, ...] = ()
 
     def keys(self) -> set[str]:
         return {shard.key for shard in self.shards}
@@ -139,14 +144,19 @@ class Manifest:
         current = self.of(model)
         removed = tuple(replace(s, retired_at=now) for s in current.shards if s.key in remove)
         retired = current.retired + removed
+        condemned = tuple(s for s in current.condemned if now - s.retired_at <= CONDEMNED_SECONDS)
         if erase:
             expired, retired = retired, ()
+            condemned += tuple(replace(s, retired_at=now) for s in expired)
         else:
             keep = [s for s in retired if now - s.retired_at <= RETIREMENT_SECONDS][-MAX_RETIRED:]
             expired = tuple(s for s in retired if s not in keep)
             retired = tuple(keep)
         shards = tuple(s for s in current.shards if s.key not in remove) + tuple(add)
-        return replace(self, models={**self.models, model: ModelShards(shards, retired)}), expired
+        return replace(self, models={**self.models, model: ModelShards(shards, retired, condemned)}), expired
+
+    def condemned(self) -> tuple[ShardRef, ...]:
+        return tuple(s for shards in self.models.values() for s in shards.condemned)
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -161,6 +171,7 @@ class Manifest:
                     model: {
                         "shards": [s.to_dict() for s in shards.shards],
                         "retired": [s.to_dict() for s in shards.retired],
+                        "condemned": [s.to_dict() for s in shards.condemned],
                     }
                     for model, shards in sorted(self.models.items())
                 },
@@ -182,6 +193,7 @@ class Manifest:
                 model: ModelShards(
                     tuple(ShardRef(**s) for s in shards["shards"]),
                     tuple(ShardRef(**s) for s in shards["retired"]),
+                    tuple(ShardRef(**s) for s in shards["condemned"]),
                 )
                 for model, shards in data["models"].items()
             },

@@ -395,23 +395,24 @@ class FaceMatchService:
 
     def get_embedding(self, organization: str, embed_id: int) -> StoredEmbedding:
         validate_organization(organization)
-        return _stored(self._live_record(organization, embed_id))
-
-    def delete_embedding(self, organization: str, embed_id: int) -> Deletion:
-        validate_organization(organization)
-        return self._delete(organization, [self._live_record(organization, embed_id)])
-
-    def _live_record(self, organization: str, embed_id: int) -> EmbeddingRecord:
         record = self.catalog.get_embedding(organization, embed_id)
         if record is None or not self.writes.live(organization, [record]):
             raise EmbeddingNotFound(f"Organization {organization!r} has no embedding {embed_id}.")
-        return record
+        return _stored(record)
+
+    def delete_embedding(self, organization: str, embed_id: int) -> Deletion:
+        validate_organization(organization)
+        record = self.catalog.get_embedding(organization, embed_id)
+        records = self.writes.erasable(organization, [record] if record else [])
+        if not records:
+            raise EmbeddingNotFound(f"Organization {organization!r} has no embedding {embed_id}.")
+        return self._delete(organization, records)
 
     def delete_person(self, organization: str, external_id: str) -> Deletion:
         """Delete every embedding labelled with ``external_id``: one person's right to erasure."""
         validate_organization(organization)
         validate_external_id(external_id)
-        records = self.writes.live(organization, self.catalog.embeddings_of(organization, external_id))
+        records = self.writes.erasable(organization, self.catalog.embeddings_of(organization, external_id))
         if not records:
             raise EmbeddingNotFound(
                 f"Organization {organization!r} has no embedding labelled {external_id!r}."

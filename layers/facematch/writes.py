@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from aws_lambda_powertools import Logger
 
-from facematch.catalog import Catalog, EmbeddingRecord
+from facematch.catalog import Catalog, EmbeddingRecord, org_key
 from facematch.errors import OrganizationPurging, PurgedDuringWrite, StoreConflict
 from facematch.idempotency import EnrollOnce, Repeatable
 from facematch.keys import ApiKeys
@@ -104,6 +104,12 @@ class Writes:
         manifest = self.readable(organization)
         return [record for record in records if manifest.is_live(record.embed_id)]
 
+    def erasable(self, organization: str, records: list[EmbeddingRecord]) -> list[EmbeddingRecord]:
+        """The records a deletion takes: the live ones, and those already erased whose deletion
+        stopped before its end (a retry finishes it, so nothing of an erased face lingers)."""
+        manifest = self.readable(organization)
+        return [r for r in records if manifest.is_live(r.embed_id) or r.embed_id in manifest.erased]
+
     # Enroll
 
     def enroll(
@@ -125,11 +131,15 @@ class Writes:
         if repeatable:
             allocate = functools.partial(self.catalog.allocate_ids, organization)
             ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
+            if manifest.committed.covers(ids):
+                if all(manifest.is_live(embed_id) for embed_id in ids):
+                    return self.catalog.get_embeddings(organization, ids)  # enrolled by an earlier attempt
+                # Erased since (a crash stopped the deletion before it forgot the claim): as new.
+                self.catalog.delete_items([{"pk": org_key(organization), "sk": sk} for sk in repeatable.mentioned_in])
+                ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
         else:
             ids = self.catalog.allocate_ids(organization, len(faces))
         created_at = _timestamp(self.clock())
-        if name and manifest.committed.covers(ids):
-            return self.catalog.get_embeddings(organization, ids)  # enrolled by an earlier delivery
         vectors = np.stack([face.vector for face in faces])
         try:
             shard = self.shards.write_shard(organization, generation, model, np.asarray(ids), vectors, name=name)
@@ -151,6 +161,7 @@ class Writes:
                 external_id=external_id,
                 image_key=photo_key,
                 generation=generation,
+                mentioned_in=list(repeatable.mentioned_in) if repeatable else None,
             )
             for embed_id, face, photo_key in zip(ids, faces, photo_keys)
         ]
@@ -212,8 +223,8 @@ class Writes:
     # Delete
 
     def delete(self, organization: str, records: list[EmbeddingRecord]) -> None:
-        """Erase live faces: one commit rewrites the shards holding them without them and
-        tombstones their ids; then their metadata and photos go."""
+        """Erase faces (``erasable`` ones): one commit rewrites the shards holding them without
+        them and tombstones their ids; then what names them, their photos and metadata go."""
         ids = {record.embed_id for record in records}
         by_model: dict[str, set[int]] = {}
         for record in records:
@@ -226,16 +237,20 @@ class Writes:
                 continue  # compacted meanwhile: look again
             written = [shard for _, added in rewrites.values() for shard in added]
             try:
-                _, expired = self._swap(
+                committed, _ = self._swap(
                     organization, lambda current: commit_erasure(current, manifest, ids, rewrites, self.clock())
                 )
             except ShardsMoved:
                 self.shards.purge_shards(written)
                 continue
-            self.shards.purge_shards(expired)
+            # The shards that held erased vectors, this deletion's and any an earlier one left;
+            # the records go last: they name everything else to delete (the claims and stored
+            # answers that name these faces, their photos), so a retry after a crash finds it.
+            self.shards.purge_shards(committed.condemned())
+            mentions = {sk for record in records for sk in record.mentioned_in or ()}
+            self.catalog.delete_items([{"pk": org_key(organization), "sk": sk} for sk in sorted(mentions)])
             self.photos.delete([r.image_key for r in records if r.image_key])
             self.catalog.delete_embeddings(records)
-            self.catalog.delete_items(self.once.erase_mentioning(organization, ids))
             return
         raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
 

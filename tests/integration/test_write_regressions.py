@@ -126,3 +126,34 @@ def test_an_upload_is_enrolled_once_when_something_after_its_commit_failed(
     assert [e.source for e in held] == [f"uploads/{organization}/ann.jpg"]
     assert stored_ids(organization) == [held[0].embed_id]
     assert np.unique(stored_ids(organization)).size == 1
+
+
+def test_a_deletion_that_crashed_anywhere_is_finished_by_its_retry_leaving_nothing_of_the_person():
+    from facematch.keyed_enrollment import KeyedEnrollment
+    from facematch.service import ImageInput
+    from facematch_testing.aws import all_items
+    from facematch_testing.faults import Crash, crash
+
+    def person_with_a_stored_answer(world: World) -> list[int]:
+        answer = KeyedEnrollment(world.service).enroll(
+            world.organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], key="k", external_id="ann"
+        )
+        return [answer.body["embed_id"], *world.enroll("ann", 1)]
+
+    probe = World(f"org-probe-{os.getpid()}")
+    person_with_a_stored_answer(probe)
+    with injecting() as counting:
+        probe.delete_person("ann")
+    for at in range(len(counting.calls)):
+        world = World(f"org-crash-{at}-{os.getpid()}")
+        ann = person_with_a_stored_answer(world)
+        world.enroll("bob", 0)
+        with injecting() as injector:
+            injector.fault = Fault(at, BEFORE, crash(injector))
+            with pytest.raises(Crash):
+                world.delete_person("ann")
+        assert sorted(world.delete_person("ann")) == sorted(ann), at  # the retry answers for all of them
+        left = [item for item in all_items() if world.organization in str(item) and "ann" in str(item)]
+        assert left == [], (at, counting.calls[at], left)
+        assert not set(ann) & set(stored_ids(world.organization)), at
+        world.check()
