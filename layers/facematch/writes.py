@@ -3,7 +3,7 @@
 The protocol (docs/write-protocol.md): a change becomes visible at exactly one write, the
 compare-and-swap of the organization's manifest (manifest.py). What is written before it is
 invisible (a shard no manifest names, metadata of an id not committed); what is removed after it
-(replaced shards, metadata, photos) is already unreachable. A failure at any step therefore
+(condemned shards, metadata, photos) is already unreachable. A failure at any step therefore
 leaves the state before or the state after, plus objects no reader can reach. Every change is
 idempotent: replaying a commit whose reply was lost finds it done and changes nothing.
 """
@@ -55,6 +55,7 @@ FULL_SHARD_VECTORS = 65_536
 MAX_SMALL_SHARDS = 8
 _SWAP_ATTEMPTS = 25
 _REWRITE_ATTEMPTS = 5
+
 
 @dataclass(frozen=True)
 class NewFace:
