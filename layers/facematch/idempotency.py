@@ -47,12 +47,20 @@ class Repeatable:
     @classmethod
     def upload(cls, bucket: str, key: str, version: str | None) -> Repeatable:
         name = _digest("upload", bucket, key, version or "")
-        return cls(name, UPLOAD_CLAIM_SECONDS, (f"SOURCE#{name}",))
+        return cls(name, UPLOAD_CLAIM_SECONDS, (_claim_sk(name),))
 
     @classmethod
     def keyed(cls, organization: str, key: str) -> Repeatable:
         name = _digest("idempotency-key", organization, key)
-        return cls(name, ANSWER_SECONDS, (f"SOURCE#{name}", _answer_sk(key)))
+        return cls(name, ANSWER_SECONDS, (_claim_sk(name), _answer_sk(key)))
+
+    @property
+    def claim_sk(self) -> str:
+        return _claim_sk(self.name)
+
+
+def _claim_sk(name: str) -> str:
+    return f"SOURCE#{name}"
 
 
 def _digest(*parts: str) -> str:
@@ -89,7 +97,7 @@ class EnrollOnce:
     ) -> list[int]:
         """The ids of one repeatable enrollment: allocated by its first attempt, read back by
         every later one of the same generation."""
-        key = to_item({"pk": org_key(organization), "sk": f"SOURCE#{source.name}"})
+        key = to_item({"pk": org_key(organization), "sk": source.claim_sk})
         dynamodb = client("dynamodb")
         for _ in range(2):
             item = dynamodb.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")

@@ -136,7 +136,7 @@ class Writes:
                 if all(manifest.is_live(embed_id) for embed_id in ids):
                     return self.catalog.get_embeddings(organization, ids)  # enrolled by an earlier attempt
                 # Erased since (a crash stopped the deletion before it forgot the claim): as new.
-                self.catalog.delete_items([{"pk": org_key(organization), "sk": sk} for sk in repeatable.mentioned_in])
+                self.catalog.delete_items([{"pk": org_key(organization), "sk": repeatable.claim_sk}])
                 ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
         else:
             ids = self.catalog.allocate_ids(organization, len(faces))

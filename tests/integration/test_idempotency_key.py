@@ -218,3 +218,20 @@ def test_at_every_call_of_a_keyed_enrollment_a_retry_or_a_crash_never_enrolls_tw
             listed = [e.embed_id for e in service.list_embeddings(organization).embeddings]
             assert len(listed) == 1, (intrusion, at, counting.calls[at], answers, listed)
             assert answers[-1] == 201 and set(answers[:-1]) <= {201, "IN_PROGRESS"}, (intrusion, at, answers)
+
+
+def test_a_claim_left_behind_by_an_interrupted_deletion_is_not_answered_with_an_erased_face(
+    embedding_app, lambda_context, organization
+):
+    table = embedding_app.service.settings.table
+    first = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "stale", external_id="ann"))
+    claims = [
+        item for item in client("dynamodb").scan(TableName=table)["Items"]
+        if item["pk"]["S"] == f"ORG#{organization}" and item["sk"]["S"].startswith("SOURCE#")
+    ]
+    request(embedding_app, lambda_context, "DELETE", "/api/embeddings", {"organization": organization, "external_id": "ann"})
+    client("dynamodb").put_item(TableName=table, Item=claims[0])  # as if the deletion stopped before it
+
+    again = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "stale", external_id="ann"))
+    assert again[0] == 201 and again[1]["embed_id"] != first[1]["embed_id"]
+    assert held(embedding_app, lambda_context, organization) == [again[1]["embed_id"]]
