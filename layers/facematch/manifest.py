@@ -9,6 +9,7 @@
   deleted since (tombstones). An id is live while it is committed and not erased;
 - per model, the shards holding the live vectors, recently replaced (retired) ones, and ones
   that held erased vectors (condemned) until their deletion is certain.
+A shard no manifest names is the sweeper's (sweeper.py) once it is older than RETIREMENT_SECONDS.
 
 Pure data: ``writes.py`` reads it, applies one of the changes below, and swaps it in.
 """
@@ -24,11 +25,12 @@ from facematch.errors import OrganizationPurging
 
 ACTIVE, PURGING, PURGED = "active", "purging", "purged"
 FORMAT_VERSION = 2
-# How long a shard compaction replaced stays readable: far longer than loading a million
-# vectors takes. At most MAX_RETIRED are kept (oldest expire first), so a burst of small
-# enrollments cannot grow the manifest; a reader that still misses one reads the manifest again.
-RETIREMENT_SECONDS = 60
-MAX_RETIRED = 8
+# How long a replaced shard stays readable after the commit that replaced it, for readers still
+# loading the manifest before it. A reader loads within one invocation (the functions' timeout is
+# 25 s; a million vectors load in about 1 s), so five minutes is a wide margin. Time alone
+# decides: no burst of commits can take a shard from a reader sooner. Erasure is apart: a
+# deletion condemns at once every shard, retired or not, that holds an erased vector.
+RETIREMENT_SECONDS = 5 * 60
 # A purge runs within one request (the function's timeout is far below this). One still
 # "purging" after this long was interrupted: readers see an empty organization, and the next
 # write finishes the purge before it proceeds.
@@ -135,25 +137,32 @@ class Manifest:
         now: float,
         add: Iterable[ShardRef] = (),
         remove: set[str] = frozenset(),
-        erase: bool = False,
+        condemn: set[str] | None = None,
     ) -> tuple[Manifest, tuple[ShardRef, ...]]:
-        """The manifest with ``remove`` swapped for ``add``, and the shards that expire now.
+        """The manifest with ``remove`` swapped for ``add``, and the retired shards that expire now.
 
-        Removed shards retire (stay readable for a grace period) unless ``erase``: a deletion
-        must leave its vectors nowhere, so then every retired shard expires at once too."""
+        Removed shards retire (stay readable for RETIREMENT_SECONDS) unless ``condemn`` is given:
+        a deletion must leave its vectors nowhere, so then the removed shards, and the retired
+        ones named in ``condemn`` (those holding an erased vector), are condemned instead."""
         current = self.of(model)
         removed = tuple(replace(s, retired_at=now) for s in current.shards if s.key in remove)
-        retired = current.retired + removed
         condemned = tuple(s for s in current.condemned if now - s.retired_at <= CONDEMNED_SECONDS)
-        if erase:
-            expired, retired = retired, ()
-            condemned += tuple(replace(s, retired_at=now) for s in expired)
+        retired = current.retired
+        if condemn is None:
+            retired += removed
         else:
-            keep = [s for s in retired if now - s.retired_at <= RETIREMENT_SECONDS][-MAX_RETIRED:]
-            expired = tuple(s for s in retired if s not in keep)
-            retired = tuple(keep)
+            condemned += removed + tuple(replace(s, retired_at=now) for s in retired if s.key in condemn)
+            retired = tuple(s for s in retired if s.key not in condemn)
+        expired = tuple(s for s in retired if now - s.retired_at > RETIREMENT_SECONDS)
+        retired = tuple(s for s in retired if s not in expired)
         shards = tuple(s for s in current.shards if s.key not in remove) + tuple(add)
         return replace(self, models={**self.models, model: ModelShards(shards, retired, condemned)}), expired
+
+    def names(self, key: str) -> bool:
+        """Whether any model lists the shard ``key``: live, retired or condemned."""
+        return any(
+            key == s.key for shards in self.models.values() for s in (*shards.shards, *shards.retired, *shards.condemned)
+        )
 
     def condemned(self) -> tuple[ShardRef, ...]:
         return tuple(s for shards in self.models.values() for s in shards.condemned)

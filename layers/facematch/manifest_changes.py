@@ -8,7 +8,7 @@ replay, or a reply lost after the write landed), or raises when the change no lo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from facematch.errors import PurgedDuringWrite
 from facematch.manifest import ACTIVE, PURGED, PURGING, Manifest, ShardRef
@@ -18,6 +18,16 @@ Change = Callable[[Manifest], "tuple[Manifest, tuple[ShardRef, ...]] | None"]
 
 class ShardsMoved(Exception):
     """The shards a change was computed from were replaced meanwhile: compute it again."""
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """What an erasure does to one model's shards: the live shards holding erased ids (removed),
+    their rewrites without them (added), and the retired shards holding them (condemned)."""
+
+    removed: list[str]
+    added: list[ShardRef]
+    retired_holding: set[str] = field(default_factory=set)
 
 
 def commit_enrollment(
@@ -36,17 +46,19 @@ def commit_erasure(
     current: Manifest,
     read: Manifest,
     ids: set[int],
-    rewrites: dict[str, tuple[list[str], list[ShardRef]]],
+    rewrites: dict[str, Rewrite],
     now: float,
 ) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
     if current.generation != read.generation or current.state == PURGING or current.erased.covers(ids):
         return None  # erased already: by a purge, or by this very change before its reply was lost
     expired: tuple[ShardRef, ...] = ()
     updated = current
-    for model, (removed, added) in rewrites.items():
-        if not set(removed) <= current.of(model).keys():
+    for model, rewrite in rewrites.items():
+        if not set(rewrite.removed) <= current.of(model).keys():
             raise ShardsMoved
-        updated, gone = updated.with_shards(model, now=now, add=added, remove=set(removed), erase=True)
+        updated, gone = updated.with_shards(
+            model, now=now, add=rewrite.added, remove=set(rewrite.removed), condemn=rewrite.retired_holding
+        )
         expired += gone
     return replace(updated, erased=current.erased.union(ids)), expired
 
@@ -59,6 +71,18 @@ def commit_merge(
     if current.generation != read.generation or current.state == PURGING or not replaced <= current.of(model).keys():
         raise ShardsMoved
     return current.with_shards(model, now=now, add=[merged], remove=replaced)
+
+
+def expire_retirements(current: Manifest, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+    """The sweeper's change: forget retired shards past their retirement and condemned ones past
+    their hour, so an organization nobody writes to is tidied too; the retired ones expire."""
+    if current.state == PURGING:
+        return None
+    updated, expired = current, ()
+    for model in current.models:
+        updated, gone = updated.with_shards(model, now=now)
+        expired += gone
+    return None if updated == current else (updated, expired)
 
 
 def begin_purge(current: Manifest, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:

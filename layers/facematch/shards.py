@@ -33,10 +33,6 @@ class ManifestConflict(Exception):
     """The manifest changed since it was read (or, after a lost reply, this very write landed)."""
 
 
-class ShardExists(Exception):
-    """A shard with this deterministic name was written before (a retried upload)."""
-
-
 class ShardMissing(Exception):
     """A shard named by a manifest that a later commit has already dropped and purged."""
 
@@ -47,6 +43,10 @@ def organization_prefix(organization: str) -> str:
 
 def generation_prefix(organization: str, generation: int) -> str:
     return f"{organization_prefix(organization)}g{generation}/"
+
+
+def shards_prefix(organization: str, generation: int, model: str) -> str:
+    return f"{generation_prefix(organization, generation)}models/{model}/shards/"
 
 
 def manifest_key(organization: str) -> str:
@@ -92,28 +92,17 @@ class ShardStore:
         model: str,
         ids: np.ndarray,
         vectors: np.ndarray,
-        *,
-        name: str | None = None,
     ) -> ShardRef:
-        """Write a shard once; ``name`` makes its key deterministic (else a fresh uuid)."""
-        key = f"{generation_prefix(organization, generation)}models/{model}/shards/{name or uuid.uuid4().hex}.npy"
-        try:
-            response = client("s3").put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=encode_shard(ids, vectors),
-                IfNoneMatch="*",
-                ContentType="application/octet-stream",
-            )
-        except ClientError as error:
-            if name and _error_code(error) in _CONFLICT_CODES:
-                raise ShardExists(key) from error
-            raise
+        """Write a new shard under a fresh name, once (``IfNoneMatch``: it never replaces one)."""
+        key = f"{shards_prefix(organization, generation, model)}{uuid.uuid4().hex}.npy"
+        response = client("s3").put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=encode_shard(ids, vectors),
+            IfNoneMatch="*",
+            ContentType="application/octet-stream",
+        )
         return ShardRef(key=key, count=len(ids), version=response.get("VersionId"))
-
-    def shard_version(self, key: str) -> str | None:
-        """The version of an existing shard (written once, so its only one)."""
-        return client("s3").head_object(Bucket=self.bucket, Key=key).get("VersionId")
 
     def read_shard_into(self, key: str, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Fill ``ids`` and ``vectors`` (preallocated slices of the right shape) from a shard."""

@@ -26,6 +26,7 @@ from facematch.keys import ApiKeys
 from facematch.manifest import PURGING, Manifest, ModelShards, ShardRef
 from facematch.manifest_changes import (
     Change,
+    Rewrite,
     ShardsMoved,
     begin_purge,
     commit_enrollment,
@@ -34,11 +35,9 @@ from facematch.manifest_changes import (
     finish_purge,
 )
 from facematch.photos import PhotoStore
-from facematch.queue import IDEMPOTENCY_PARTITION
 from facematch.search import parallel_map
 from facematch.shards import (
     ManifestConflict,
-    ShardExists,
     ShardMissing,
     ShardStore,
     generation_prefix,
@@ -124,11 +123,12 @@ class Writes:
     ) -> list[EmbeddingRecord]:
         """Store faces as one enrollment: all of them become visible at one commit, or none.
 
-        A ``repeatable`` enrollment (a redelivered upload, a retried Idempotency-Key) writes the
-        same ids and shard on every attempt, so it commits once however often it is tried."""
+        A ``repeatable`` enrollment (a redelivered upload, a retried Idempotency-Key) claims the
+        same ids on every attempt, so it commits once however often it is tried. Each attempt
+        writes a shard of its own: a shard is never reused, so the sweeper can take any shard no
+        manifest names once it is older than any attempt can run."""
         manifest = self._writable(organization)
         generation = manifest.generation
-        name = repeatable.name if repeatable else None
         if repeatable:
             allocate = functools.partial(self.catalog.allocate_ids, organization)
             ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
@@ -140,12 +140,9 @@ class Writes:
                 ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
         else:
             ids = self.catalog.allocate_ids(organization, len(faces))
-        created_at = _timestamp(self.clock())
+        created_at = timestamp(self.clock())
         vectors = np.stack([face.vector for face in faces])
-        try:
-            shard = self.shards.write_shard(organization, generation, model, np.asarray(ids), vectors, name=name)
-        except ShardExists as existing:
-            shard = ShardRef(existing.args[0], len(ids), self.shards.shard_version(existing.args[0]))
+        shard = self.shards.write_shard(organization, generation, model, np.asarray(ids), vectors)
         photo_keys = [
             self.photos.put(organization, generation, embed_id, face.photo) if face.photo is not None else None
             for embed_id, face in zip(ids, faces)
@@ -168,18 +165,22 @@ class Writes:
         ]
         try:
             # A redelivery rewrites the same records: harmless, as ids are live only once committed.
-            self.catalog.put_embeddings(records, overwrite=name is not None)
+            self.catalog.put_embeddings(records, overwrite=repeatable is not None)
             committed, expired = self._swap(
                 organization, lambda current: commit_enrollment(current, organization, generation, model, shard, ids, self.clock())
             )
         except BaseException as error:
             if self._committed(organization, generation, ids, error):
                 return records  # the commit landed; only its reply was lost
-            # Known not committed: nothing was visible, so undo. A redelivered upload keeps what
-            # it wrote, as another delivery of the same object may be about to commit it.
-            if name is None:
+            # Known not committed: nothing was visible, so undo. A repeatable enrollment keeps its
+            # records and photos: another attempt under the same claim may be about to commit them.
+            if repeatable is None:
                 self._undo(records, shard)
+            else:
+                self.shards.purge_shards([shard])
             raise
+        if not committed.names(shard.key):
+            self.shards.purge_shards([shard])  # another attempt committed these ids with its own shard
         self._tidy(organization, model, committed, expired)
         return records
 
@@ -236,9 +237,9 @@ class Writes:
                 rewrites = {model: self._rewrite_without(organization, manifest, model, wanted) for model, wanted in by_model.items()}
             except ShardMissing:
                 continue  # compacted meanwhile: look again
-            written = [shard for _, added in rewrites.values() for shard in added]
+            written = [shard for rewrite in rewrites.values() for shard in rewrite.added]
             try:
-                committed, _ = self._swap(
+                committed, expired = self._swap(
                     organization, lambda current: commit_erasure(current, manifest, ids, rewrites, self.clock())
                 )
             except ShardsMoved:
@@ -247,7 +248,7 @@ class Writes:
             # The shards that held erased vectors, this deletion's and any an earlier one left;
             # the records go last: they name everything else to delete (the claims and stored
             # answers that name these faces, their photos), so a retry after a crash finds it.
-            self.shards.purge_shards(committed.condemned())
+            self.shards.purge_shards(committed.condemned() + expired)
             mentions = {sk for record in records for sk in record.mentioned_in or ()}
             self.catalog.delete_items([{"pk": org_key(organization), "sk": sk} for sk in sorted(mentions)])
             self.photos.delete([r.image_key for r in records if r.image_key])
@@ -255,14 +256,17 @@ class Writes:
             return
         raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
 
-    def _rewrite_without(
-        self, organization: str, manifest: Manifest, model: str, wanted: set[int]
-    ) -> tuple[list[str], list[ShardRef]]:
-        """The shards holding ``wanted`` ids, and their replacements written without them."""
-        shards = manifest.of(model).shards
+    def _rewrite_without(self, organization: str, manifest: Manifest, model: str, wanted: set[int]) -> Rewrite:
+        """The shards holding ``wanted`` ids, their replacements written without them, and the
+        retired shards holding them (condemned with the live ones)."""
+        current = manifest.of(model)
         wanted_ids = np.fromiter(wanted, np.int64, len(wanted))
-        held = parallel_map(self.shards.read_shard_ids, shards, self.concurrency)
-        holding = [ref for ref, ids in zip(shards, held) if np.isin(ids, wanted_ids).any()]
+        held = parallel_map(self._ids_or_none, current.shards + current.retired, self.concurrency)
+        holding = [ref for ref, ids in zip(current.shards, held) if np.isin(ids, wanted_ids).any()]
+        retired_holding = {
+            ref.key for ref, ids in zip(current.retired, held[len(current.shards) :])
+            if ids is None or np.isin(ids, wanted_ids).any()
+        }
         contents = parallel_map(lambda ref: self.shards.read_shard(ref, self.dimensions), holding, self.concurrency)
         replacements = []
         for ids, vectors in contents:
@@ -271,7 +275,16 @@ class Writes:
                 replacements.append(
                     self.shards.write_shard(organization, manifest.generation, model, ids[keep], vectors[keep])
                 )
-        return [ref.key for ref in holding], replacements
+        return Rewrite([ref.key for ref in holding], replacements, retired_holding)
+
+    def _ids_or_none(self, ref: ShardRef) -> np.ndarray | None:
+        """A shard's ids; None for a retired one already deleted (condemning it again is harmless)."""
+        try:
+            return self.shards.read_shard_ids(ref)
+        except ShardMissing:
+            if ref.retired_at is None:
+                raise  # a live shard gone: compacted meanwhile, look again
+            return None
 
     # Compact
 
@@ -309,8 +322,8 @@ class Writes:
 
         Its API keys stop working first. One commit marks it purging under a new generation
         (from then on nothing of it is readable, and nothing begun before can commit);
-        everything of older generations is deleted; a last commit marks it purged; then the
-        idempotency records of its uploads go. Safe to repeat, and to run twice at once."""
+        everything of older generations is deleted (the idempotency records of its requests and
+        uploads included: they are in its partition); a last commit marks it purged. Safe to repeat, and to run twice at once."""
         now = self.clock()
         self.catalog.delete_items(ApiKeys(self.catalog).lookup_keys_of(organization))
         manifest, _ = self._swap(organization, lambda current: begin_purge(current, now))
@@ -322,7 +335,6 @@ class Writes:
         self.shards.purge_prefix(f"{UPLOAD_PREFIX}{organization}/")
         items = self.catalog.purge_organization(organization, before_generation=generation)
         self._swap(organization, lambda current: finish_purge(current, generation, self.clock()))
-        self.catalog.purge_idempotency_records(IDEMPOTENCY_PARTITION, mentioning=f"{UPLOAD_PREFIX}{organization}/")
         return items
 
     # The commit point
@@ -358,5 +370,6 @@ class Writes:
         raise StoreConflict(f"Too many concurrent writers for organization {organization!r}; retry the request.")
 
 
-def _timestamp(seconds: float) -> str:
+def timestamp(seconds: float) -> str:
+    """ISO 8601 in UTC with milliseconds, as S3 events write times: 2026-11-30T12:00:00.000Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}Z"

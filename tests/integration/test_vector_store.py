@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from facematch.catalog import Catalog
-from facematch.manifest import MAX_RETIRED
 from facematch.search import VectorStore
 from facematch.shards import ShardStore
 from facematch.writes import MAX_SMALL_SHARDS, NewFace, Writes
@@ -102,7 +101,6 @@ def test_writers_a_compactor_and_readers_together_lose_and_duplicate_nothing(org
     assert sorted(all_ids(store, organization)) == sorted(written)
     manifest = store.shards.read_manifest(organization).of(MODEL)
     assert len(manifest.shards) <= MAX_SMALL_SHARDS + 1
-    assert len(manifest.retired) <= MAX_RETIRED
     ids = np.array(sorted(written))
     ordered = vectors[[written[i] for i in ids]]
     for query in unit_vectors(rng, 20):
@@ -145,4 +143,5 @@ def test_removal_beside_a_compactor_removes_exactly_what_was_asked(organization)
     assert problems == []
     remaining = sorted(set(ids) - set(ids[::3]))
     assert sorted(all_ids(reader, organization)) == remaining  # the warm copy notices
-    assert stored_ids(organization) == remaining  # removed vectors are in no version of any shard
+    # Removed vectors are in no version of any shard; retired copies of the others may still be.
+    assert set(stored_ids(organization)) == set(remaining)

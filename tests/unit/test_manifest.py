@@ -6,6 +6,7 @@ import pytest
 
 from facematch.errors import OrganizationPurging, PurgedDuringWrite
 from facematch.manifest import (
+    CONDEMNED_SECONDS,
     PURGE_LEASE_SECONDS,
     PURGED,
     PURGING,
@@ -15,11 +16,13 @@ from facematch.manifest import (
     ShardRef,
 )
 from facematch.manifest_changes import (
+    Rewrite,
     ShardsMoved,
     begin_purge,
     commit_enrollment,
     commit_erasure,
     commit_merge,
+    expire_retirements,
     finish_purge,
 )
 
@@ -54,16 +57,46 @@ def test_an_enrollment_begun_before_a_purge_cannot_commit_after_it(current):
         commit_enrollment(current, "org", 1, "Dlib", SHARD, [1], now=1.0)
 
 
-def test_an_erasure_tombstones_its_ids_swaps_its_shards_and_expires_every_retired_one():
+def test_an_erasure_tombstones_its_ids_and_condemns_at_once_every_shard_holding_them_retired_or_not():
     start, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1, 2], now=1.0)
-    rewritten = ShardRef("s2", 1)
-    erased, expired = commit_erasure(start, start, {1}, {"Dlib": (["s1"], [rewritten])}, now=2.0)
-    assert not erased.is_live(1) and erased.is_live(2)
-    assert erased.of("Dlib").shards == (rewritten,) and erased.of("Dlib").retired == ()
-    assert [ref.key for ref in expired] == ["s1"]
-    assert commit_erasure(erased, start, {1}, {"Dlib": (["s1"], [rewritten])}, now=3.0) is None  # a replay
-    with pytest.raises(ShardsMoved):  # s1 is gone: computed from shards that moved
-        commit_erasure(erased, start, {2}, {"Dlib": (["s1"], [])}, now=3.0)
+    start, _ = commit_enrollment(start, "org", 1, "Dlib", ShardRef("s3", 1), [3], now=1.0)
+    start, _ = commit_merge(start, start, "Dlib", ShardRef("m", 3), {"s1", "s3"}, now=1.5)
+    rewritten = ShardRef("m2", 2)
+    # m holds 1 live; s1 held it before the merge (retired); s3 is retired but holds only 3.
+    rewrite = Rewrite(["m"], [rewritten], {"s1"})
+    erased, expired = commit_erasure(start, start, {1}, {"Dlib": rewrite}, now=2.0)
+    assert not erased.is_live(1) and erased.is_live(2) and erased.is_live(3)
+    assert erased.of("Dlib").shards == (rewritten,)
+    assert [ref.key for ref in erased.of("Dlib").retired] == ["s3"]  # retirement is not erasure's
+    assert {ref.key for ref in erased.condemned()} == {"m", "s1"} and expired == ()
+    assert commit_erasure(erased, start, {1}, {"Dlib": rewrite}, now=3.0) is None  # a replay
+    with pytest.raises(ShardsMoved):  # m is gone: computed from shards that moved
+        commit_erasure(erased, start, {2}, {"Dlib": Rewrite(["m"], [])}, now=3.0)
+
+
+def test_retirement_is_a_time_and_no_burst_of_commits_expires_a_shard_sooner():
+    manifest, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1], now=0.0)
+    manifest, _ = commit_merge(manifest, manifest, "Dlib", ShardRef("m0", 1), {"s1"}, now=0.0)
+    for i in range(1, 200):  # 200 merges in the same minute: every replaced shard stays readable
+        manifest, expired = commit_merge(manifest, manifest, "Dlib", ShardRef(f"m{i}", 1), {f"m{i - 1}"}, now=i / 10)
+        assert expired == ()
+    assert len(manifest.of("Dlib").retired) == 200
+    later, expired = commit_enrollment(manifest, "org", 1, "Dlib", ShardRef("s2", 1), [2], now=10.0 + RETIREMENT_SECONDS)
+    assert {ref.key for ref in expired} == {"s1", *(f"m{i}" for i in range(99))}  # retired more than 5 min before
+
+
+def test_the_sweepers_change_expires_old_retirements_and_forgets_condemned_shards_after_their_hour():
+    manifest, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1, 2], now=0.0)
+    manifest, _ = commit_merge(manifest, manifest, "Dlib", ShardRef("m", 2), {"s1"}, now=0.0)
+    assert expire_retirements(manifest, now=RETIREMENT_SECONDS) is None  # nothing due yet
+    swept, expired = expire_retirements(manifest, now=RETIREMENT_SECONDS + 1)
+    assert [ref.key for ref in expired] == ["s1"] and swept.of("Dlib").retired == ()
+    erased, _ = commit_erasure(swept, swept, {1}, {"Dlib": Rewrite(["m"], [ShardRef("m2", 1)])}, now=10.0)
+    assert [ref.key for ref in erased.condemned()] == ["m"]
+    assert expire_retirements(erased, now=10.0 + CONDEMNED_SECONDS) is None
+    forgotten, expired = expire_retirements(erased, now=11.0 + CONDEMNED_SECONDS)
+    assert forgotten.condemned() == () and expired == ()
+    assert expire_retirements(begin_purge(forgotten, now=1e9)[0], now=2e9) is None
 
 
 def test_a_merge_commits_only_while_every_merged_shard_is_committed_and_replaced_ones_stay_readable():
