@@ -7,8 +7,6 @@ from aws_lambda_powertools.event_handler.openapi.params import File, Form, Path,
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facematch.errors import (
@@ -62,8 +60,9 @@ from facematch.models import (
     dump,
 )
 from facematch.openapi import document
-from facematch.queue import is_queue_event, upload_idempotency, uploads_in
+from facematch.queue import is_queue_event, uploads_in
 from facematch.service import FaceMatchService
+from facematch.upload_enrollment import UploadEnrollment
 from facematch.uploads import S3Upload
 
 # Never into traces: responses hold API keys, vectors and matches, and X-Ray keeps them 30 days,
@@ -73,9 +72,9 @@ metrics = Metrics()
 app = create_resolver()
 service = FaceMatchService.from_settings()
 keyed = KeyedEnrollment(service)
+uploaded = UploadEnrollment(service)
 # All-failed batches are reported item by item too, rather than failing the invocation.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-idempotency_config, idempotency_store = upload_idempotency(service.settings.table)
 
 
 @app.get("/api/health", responses=documented(Health, public=True))
@@ -235,25 +234,19 @@ def uploads(
     organization: OrganizationQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> UploadList:
-    return service.recent_uploads(caller.organization_for(organization), limit)
+    return uploaded.recent(caller.organization_for(organization), limit)
 
 
-@idempotent_function(
-    data_keyword_argument="upload",
-    config=idempotency_config,
-    persistence_store=idempotency_store,
-    output_serializer=PydanticSerializer(UploadOutcome),
-)
 @tracer.capture_method(capture_response=False, capture_error=False)
 def enroll_upload(upload: S3Upload) -> UploadOutcome:
-    outcome = service.enroll_upload(upload)
+    outcome = uploaded.enroll(upload)
     metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit="Count", value=1)
     return outcome
 
 
 def enroll_uploads(record: SQSRecord) -> None:
     for upload in uploads_in(record):
-        enroll_upload(upload=upload)
+        enroll_upload(upload)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -261,7 +254,6 @@ def enroll_uploads(record: SQSRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if is_queue_event(event):
-        idempotency_config.register_lambda_context(context)
         return process_partial_response(
             event=event, record_handler=enroll_uploads, processor=processor, context=context
         )

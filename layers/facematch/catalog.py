@@ -3,15 +3,17 @@
 One table, keyed ``pk`` / ``sk``:
 - ``ORG#<organization>`` / ``COUNTER``: the last embed_id handed out (atomic ``ADD``). It
   outlives a purge, so an id names one face forever;
-- ``ORG#<organization>`` / ``SOURCE#...`` and ``IDEM#...``: see ``idempotency.py``;
+- ``ORG#<organization>`` / ``SOURCE#...``, ``IDEM#...`` and ``DELIVERY#...``: see ``idempotency.py``;
 - ``ORG#<organization>`` / ``EMB#<embed_id, zero-padded>``: one item per stored embedding;
 - ``ORG#<organization>`` / ``PER#<external_id>#<embed_id, zero-padded>``: a copy of each labelled
   one, so that one strongly consistent query finds every face of a person (a global secondary
   index is updated asynchronously: a deletion through one could miss a face enrolled a moment
   before). Labels cannot hold ``#``, so one person's prefix never covers another's;
 - ``ORG#<organization>`` / ``UPLOAD#<received_at>#<key digest>``: the outcome of one S3 upload,
-  newest last in key order, so a reverse query lists recent uploads first.
-Powertools' idempotency records share the table under their own partition key.
+  newest last in key order, so a reverse query lists recent uploads first. It expires after
+  ``UPLOAD_RECORD_SECONDS``, and goes at once with the face it names.
+Items that expire carry ``expiration`` (epoch seconds, the table's TTL attribute); reads ignore
+an expired item, and the sweeper deletes it, as DynamoDB's TTL takes up to a few days.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ def _keys(record: EmbeddingRecord) -> list[dict[str, str]]:
     if record.external_id:
         keys.append({"pk": org_key(record.organization), "sk": _person_prefix(record.external_id) + _id(record.embed_id)})
     return keys
+
+
+def upload_record_sk(received_at: str, key: str) -> str:
+    # Keys can be 1 KiB, a sort key's whole limit: a digest names the upload.
+    return f"UPLOAD#{received_at}#{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def _person_prefix(external_id: str) -> str:
@@ -200,21 +207,6 @@ class Catalog:
         self.delete_items(keys)
         return len(keys)
 
-    def purge_idempotency_records(self, partition: str, mentioning: str) -> None:
-        """Delete idempotency records whose stored result mentions ``mentioning``."""
-        paginator = client("dynamodb").get_paginator("query")
-        keys = []
-        for page in paginator.paginate(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk",
-            FilterExpression="contains(#data, :needle)",
-            ExpressionAttributeNames={"#data": "data"},
-            ExpressionAttributeValues=to_item({":pk": partition, ":needle": mentioning}),
-            ProjectionExpression="pk, sk",
-        ):
-            keys += [from_item(item) for item in page["Items"]]
-        self.delete_items(keys)
-
     def delete_items(self, keys: list[dict[str, str]]) -> None:
         for start in range(0, len(keys), 25):
             requests = [{"DeleteRequest": {"Key": to_item(key)}} for key in keys[start : start + 25]]
@@ -256,24 +248,27 @@ class Catalog:
                 pending = response.get("UnprocessedKeys") or {}
         return labels
 
-    def record_upload(self, record: UploadRecord) -> None:
+    def record_upload(self, record: UploadRecord, *, expires_at: int) -> None:
+        """Record an upload's outcome, kept until ``expires_at`` (DynamoDB TTL, and the sweeper)."""
         client("dynamodb").put_item(
             TableName=self.table_name,
             Item=to_item(
                 {
                     "pk": org_key(record.organization),
-                    # Keys can be 1 KiB, a sort key's whole limit: a digest names the upload.
-                    "sk": f"UPLOAD#{record.received_at}#{hashlib.sha256(record.key.encode()).hexdigest()[:16]}",
+                    "sk": upload_record_sk(record.received_at, record.key),
+                    "expiration": expires_at,
                     **asdict(record),
                 }
             ),
         )
 
-    def recent_uploads(self, organization: str, limit: int) -> list[UploadRecord]:
+    def recent_uploads(self, organization: str, limit: int, *, now: int) -> list[UploadRecord]:
+        """The newest upload records not yet expired (a page may hold fewer than ``limit``)."""
         response = client("dynamodb").query(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :uploads)",
-            ExpressionAttributeValues=to_item({":pk": org_key(organization), ":uploads": "UPLOAD#"}),
+            FilterExpression="attribute_not_exists(expiration) OR expiration > :now",
+            ExpressionAttributeValues=to_item({":pk": org_key(organization), ":uploads": "UPLOAD#", ":now": now}),
             ScanIndexForward=False,
             Limit=limit,
         )

@@ -6,7 +6,9 @@ Items, in the organization's partition:
   or an Idempotency-Key), so every retry enrolls under the same ids and shard and the write
   protocol commits it once;
 - ``IDEM#<sha256 of the key>``: one keyed request: its fingerprint, ``in_progress`` or ``done``,
-  and once done the answer (status and body).
+  and once done the answer (status and body); ``DELIVERY#<name>``: the same for one uploaded
+  object version, so a redelivered upload is answered from it. Both live in the organization's
+  partition, so its purge reads only its own.
 Both expire (DynamoDB TTL on ``expiration``). Each face's record lists the ones that name it
 (``mentioned_in``), so they are deleted with it.
 """
@@ -37,22 +39,29 @@ IN_PROGRESS_SECONDS = 60
 
 @dataclass(frozen=True)
 class Repeatable:
-    """An enrollment that may be attempted again: every attempt under one name enrolls once.
-    ``mentioned_in``: the sort keys of the items that name its faces, deleted with them."""
+    """An enrollment that may be attempted again: every attempt under one name enrolls once,
+    and its answer is stored under ``answer_sk`` for ``lifetime_s``. ``mentioned_in``: the sort
+    keys of the items that name its faces, deleted with them. ``shown_as``: the key as the
+    caller knows it (an Idempotency-Key, an upload's object key)."""
 
     name: str
     lifetime_s: int
+    answer_sk: str
     mentioned_in: tuple[str, ...]
+    shown_as: str
 
     @classmethod
-    def upload(cls, bucket: str, key: str, version: str | None) -> Repeatable:
+    def upload(cls, bucket: str, key: str, version: str | None, record_sk: str) -> Repeatable:
+        """One uploaded object version; ``record_sk``: the item its outcome is recorded as."""
         name = _digest("upload", bucket, key, version or "")
-        return cls(name, UPLOAD_CLAIM_SECONDS, (_claim_sk(name),))
+        answer_sk = f"DELIVERY#{name}"
+        return cls(name, UPLOAD_CLAIM_SECONDS, answer_sk, (_claim_sk(name), answer_sk, record_sk), key)
 
     @classmethod
     def keyed(cls, organization: str, key: str) -> Repeatable:
         name = _digest("idempotency-key", organization, key)
-        return cls(name, ANSWER_SECONDS, (_claim_sk(name), _answer_sk(key)))
+        answer_sk = f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
+        return cls(name, ANSWER_SECONDS, answer_sk, (_claim_sk(name), answer_sk), key)
 
     @property
     def claim_sk(self) -> str:
@@ -77,12 +86,8 @@ def _conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def _answer_sk(key: str) -> str:
-    return f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def _answer_key(organization: str, key: str) -> dict[str, Any]:
-    return to_item({"pk": org_key(organization), "sk": _answer_sk(key)})
+def _answer_key(organization: str, repeatable: Repeatable) -> dict[str, Any]:
+    return to_item({"pk": org_key(organization), "sk": repeatable.answer_sk})
 
 
 class EnrollOnce:
@@ -121,13 +126,14 @@ class EnrollOnce:
 
     # Stored answers
 
-    def begin(self, organization: str, key: str, fingerprint: str) -> StoredAnswer | None:
-        """Take ``key`` for this request; the stored answer instead when it was answered.
+    def begin(self, organization: str, repeatable: Repeatable, fingerprint: str) -> StoredAnswer | None:
+        """Take the answer's slot for this request; the stored answer instead when it was answered.
 
         Raises ``IdempotencyKeyReused`` for another request under the key, and
         ``IdempotencyKeyInProgress`` while it is being answered."""
         now = self.clock()
-        item_key = _answer_key(organization, key)
+        key = repeatable.shown_as
+        item_key = _answer_key(organization, repeatable)
         dynamodb = client("dynamodb")
         for _ in range(3):
             try:
@@ -140,7 +146,7 @@ class EnrollOnce:
                                 "fingerprint": fingerprint,
                                 "state": "in_progress",
                                 "started_at": now,
-                                "expiration": int(now) + ANSWER_SECONDS,
+                                "expiration": int(now) + repeatable.lifetime_s,
                             }
                         ),
                     },
@@ -174,19 +180,19 @@ class EnrollOnce:
             raise IdempotencyKeyInProgress(key)
         raise IdempotencyKeyInProgress(key)
 
-    def finish(self, organization: str, key: str, fingerprint: str, answer: StoredAnswer) -> None:
-        """Store the answer, replayed for ``ANSWER_SECONDS`` from when the request began. Not
-        kept if the key was erased meanwhile (a purge, or a deletion of the faces)."""
+    def finish(self, organization: str, repeatable: Repeatable, fingerprint: str, answer: StoredAnswer) -> None:
+        """Store the answer, replayed for the repeatable's lifetime from when the request began.
+        Not kept if the slot was erased meanwhile (a purge, or a deletion of the faces)."""
         try:
-            self._store_answer(organization, key, fingerprint, answer)
+            self._store_answer(organization, repeatable, fingerprint, answer)
         except ClientError as error:
             if not _conditional_failure(error):
                 raise
 
-    def _store_answer(self, organization: str, key: str, fingerprint: str, answer: StoredAnswer) -> None:
+    def _store_answer(self, organization: str, repeatable: Repeatable, fingerprint: str, answer: StoredAnswer) -> None:
         client("dynamodb").update_item(
             TableName=self.table_name,
-            Key=_answer_key(organization, key),
+            Key=_answer_key(organization, repeatable),
             UpdateExpression="SET #state = :done, #status = :status, body = :body",
             ConditionExpression="fingerprint = :fingerprint",
             ExpressionAttributeNames={"#state": "state", "#status": "status"},
@@ -200,9 +206,9 @@ class EnrollOnce:
             ),
         )
 
-    def release(self, organization: str, key: str) -> None:
-        """Free the key after a failure worth retrying (a 5xx, a 409): nothing is stored."""
-        client("dynamodb").delete_item(TableName=self.table_name, Key=_answer_key(organization, key))
+    def release(self, organization: str, repeatable: Repeatable) -> None:
+        """Free the slot after a failure worth retrying (a 5xx, a 409): nothing is stored."""
+        client("dynamodb").delete_item(TableName=self.table_name, Key=_answer_key(organization, repeatable))
 
 
 def fingerprint(organization: str, fields: dict[str, Any], images: list[tuple[str, bytes]]) -> str:

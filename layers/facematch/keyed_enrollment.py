@@ -51,7 +51,8 @@ class KeyedEnrollment:
             {"include_embedding": include_embedding, "external_id": external_id},
             [(image.name, image.raw_bytes()) for image in images],
         )
-        stored = self.once.begin(organization, key, request)
+        repeatable = Repeatable.keyed(organization, key)
+        stored = self.once.begin(organization, repeatable, request)
         if stored:
             return KeyedAnswer(stored.status, stored.body, replayed=True)
         try:
@@ -60,17 +61,17 @@ class KeyedEnrollment:
                 images,
                 include_embedding=include_embedding,
                 external_id=external_id,
-                repeatable=Repeatable.keyed(organization, key),
+                repeatable=repeatable,
             )
         except FaceMatchError as error:
             if 400 <= error.status < 500 and error.status not in _TRANSIENT:
-                self.once.finish(organization, key, request, StoredAnswer(error.status, error.response_body()))
+                self.once.finish(organization, repeatable, request, StoredAnswer(error.status, error.response_body()))
             else:
-                self.once.release(organization, key)
+                self.once.release(organization, repeatable)
             raise
         except Exception:
-            self.once.release(organization, key)
+            self.once.release(organization, repeatable)
             raise
         body = dump(result)
-        self.once.finish(organization, key, request, StoredAnswer(201, body))
+        self.once.finish(organization, repeatable, request, StoredAnswer(201, body))
         return KeyedAnswer(201, body, replayed=False)

@@ -10,14 +10,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import numpy as np
 from aws_lambda_powertools import Logger
 
 from facematch import __version__
 from facematch.aws import client
-from facematch.catalog import Catalog, EmbeddingRecord, UploadRecord
+from facematch.catalog import Catalog, EmbeddingRecord
 from facematch.config import Settings, get_settings
 from facematch.errors import (
     EmbeddingNotFound,
@@ -48,8 +47,6 @@ from facematch.models import (
     Purge,
     RevokedKey,
     StoredEmbedding,
-    UploadList,
-    UploadOutcome,
     validate_external_id,
     validate_organization,
 )
@@ -60,20 +57,12 @@ from facematch.uploads import (
     PRESIGNED_URL_SECONDS,
     UPLOAD_CONTENT_TYPES,
     UPLOAD_PREFIX,
-    S3Upload,
-    delete_upload,
-    organization_of,
     presign_upload,
-    read_upload,
 )
-from facematch.writes import NewFace, Writes
+from facematch.writes import NewFace, Writes, timestamp
 
 logger = Logger()
 MAX_TOP_K = 100
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -214,52 +203,6 @@ class FaceMatchService:
             failed=failed,
         )
 
-    def enroll_upload(self, upload: S3Upload) -> UploadOutcome:
-        """Enroll a photo dropped under ``uploads/<organization>/`` and record the outcome.
-
-        A photo FaceMatch cannot use (no face, not an image, too large, gone) is a permanent
-        failure: recorded once, and not raised, so the message is not retried. Anything else
-        (throttling, an S3 outage) is raised, so the queue retries it. Either way the photo
-        leaves the inbox once its outcome is recorded: FaceMatch keeps embeddings, not photos.
-        """
-        received_at = _now()
-        try:
-            organization = validate_organization(organization_of(upload.key))
-        except InvalidRequest as error:
-            # No organization to record it under: the log is the only trace.
-            logger.warning("Upload outside any organization", extra={"key": upload.key})
-            return UploadOutcome(
-                key=upload.key, organization="", status="failed", received_at=received_at,
-                size=upload.size, error=error.to_dict(),
-            )
-        try:
-            photo = read_upload(upload, self.settings.max_upload_bytes)
-            result = self.enroll(
-                organization,
-                [ImageInput(name=upload.key, data=photo.data)],
-                external_id=photo.external_id,
-                max_image_bytes=self.settings.max_upload_bytes,
-                repeatable=Repeatable.upload(upload.bucket, upload.key, upload.version_id or upload.etag),
-            )
-        except NothingEnrolled as error:
-            outcome = UploadRecord(
-                organization, upload.key, received_at, "failed", upload.size,
-                error=error.failures[0]["error"],
-            )
-        except FaceMatchError as error:
-            outcome = UploadRecord(
-                organization, upload.key, received_at, "failed", upload.size, error=error.to_dict()
-            )
-        else:
-            (embedding,) = result.embeddings
-            outcome = UploadRecord(
-                organization, upload.key, received_at, "enrolled", photo.size,
-                embed_id=embedding.embed_id, external_id=photo.external_id,
-            )
-        self.catalog.record_upload(outcome)
-        delete_upload(upload)
-        return UploadOutcome(**vars(outcome))
-
     def presign_upload(
         self,
         organization: str,
@@ -286,13 +229,6 @@ class FaceMatchService:
             self.shards.bucket, key, content_type=content_type, size=size, external_id=external_id
         )
         return PresignedUpload(key=key, url=url, headers=headers, expires_in=PRESIGNED_URL_SECONDS)
-
-    def recent_uploads(self, organization: str, limit: int) -> UploadList:
-        validate_organization(organization)
-        records = self.catalog.recent_uploads(organization, limit)
-        return UploadList(
-            organization=organization, uploads=[UploadOutcome(**vars(r)) for r in records]
-        )
 
     # Matching
 
@@ -423,7 +359,7 @@ class FaceMatchService:
 
     def create_key(self, organization: str) -> ApiKey:
         validate_organization(organization)
-        issued = self.keys.create(organization, _now())
+        issued = self.keys.create(organization, timestamp(self.writes.clock()))
         return ApiKey(organization=organization, key_id=issued.key_id, api_key=issued.api_key)
 
     def revoke_key(self, organization: str, key_id: str) -> RevokedKey:

@@ -24,6 +24,8 @@ class S3Upload(BaseModel):
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
+    # When S3 received the object (the notification's eventTime): the same on every redelivery.
+    event_time: str | None = None
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def test_a_transient_failure_is_reported_for_retry_and_the_retry_enrolls(
     def slow_down(*args, **kwargs):
         raise throttled
 
-    monkeypatch.setattr("facematch.service.read_upload", slow_down)
+    monkeypatch.setattr("facematch.upload_enrollment.read_upload", slow_down)
     assert handle(embedding_app, lambda_context, messages, queue_url) == [messages[0]["MessageId"]]
     assert uploads_listing(embedding_app, lambda_context, organization) == []
     monkeypatch.undo()
