@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from facematch.aws import client
 from facematch.config import get_settings
@@ -207,6 +208,38 @@ class Catalog:
         self.delete_items(keys)
         return len(keys)
 
+    def organization_items(
+        self, organization: str, start_key: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of every item of the organization's partition, and where the next starts."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_item({":pk": org_key(organization)}),
+            "ConsistentRead": True,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        response = client("dynamodb").query(**request)
+        return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
+
+    def delete_unchanged(self, item: dict[str, Any], attribute: str) -> bool:
+        """Delete an item unless its ``attribute`` changed since it was read (a writer put it
+        again meanwhile); whether it was deleted."""
+        try:
+            client("dynamodb").delete_item(
+                TableName=self.table_name,
+                Key=to_item({"pk": item["pk"], "sk": item["sk"]}),
+                ConditionExpression="#seen = :seen",
+                ExpressionAttributeNames={"#seen": attribute},
+                ExpressionAttributeValues=to_item({":seen": item[attribute]}),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def delete_items(self, keys: list[dict[str, str]]) -> None:
         for start in range(0, len(keys), 25):
             requests = [{"DeleteRequest": {"Key": to_item(key)}} for key in keys[start : start + 25]]
@@ -273,6 +306,10 @@ class Catalog:
             Limit=limit,
         )
         return [_record(UploadRecord, from_item(item)) for item in response["Items"]]
+
+
+def embedding_record(item: dict[str, Any]) -> EmbeddingRecord:
+    return _record(EmbeddingRecord, item)
 
 
 def _record(record_type: type, item: dict[str, Any]) -> Any:

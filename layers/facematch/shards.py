@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from botocore.exceptions import ClientError
@@ -35,6 +37,16 @@ class ManifestConflict(Exception):
 
 class ShardMissing(Exception):
     """A shard named by a manifest that a later commit has already dropped and purged."""
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One version (or delete marker) of an object, as a listing gives it."""
+
+    key: str
+    version: str
+    last_modified: float  # epoch seconds
+    delete_marker: bool = False
 
 
 def organization_prefix(organization: str) -> str:
@@ -197,3 +209,35 @@ class ShardStore:
             ]
             if entries:
                 s3.delete_objects(Bucket=self.bucket, Delete={"Objects": entries, "Quiet": True})
+
+    def organizations(self, after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` organizations with a manifest or objects, in name order after ``after``."""
+        request = {"Bucket": self.bucket, "Prefix": "orgs/", "Delimiter": "/", "MaxKeys": limit}
+        if after:
+            request["StartAfter"] = organization_prefix(after)
+        response = client("s3").list_objects_v2(**request)
+        return [entry["Prefix"][len("orgs/") : -1] for entry in response.get("CommonPrefixes", [])]
+
+    def versions(self, prefix: str, after: str | None = None) -> Iterator[list[StoredVersion]]:
+        """Every version and delete marker under ``prefix``, a listing page (1000) at a time,
+        starting after the key ``after`` (the cursor of a sweep that stopped there)."""
+        request = {"Bucket": self.bucket, "Prefix": prefix}
+        if after:
+            request["KeyMarker"] = after
+        for page in client("s3").get_paginator("list_object_versions").paginate(**request):
+            yield [
+                StoredVersion(entry["Key"], entry["VersionId"], _epoch(entry["LastModified"]), marker)
+                for marker, entries in ((False, page.get("Versions", [])), (True, page.get("DeleteMarkers", [])))
+                for entry in entries
+            ]
+
+    def delete_versions(self, versions: Iterable[StoredVersion]) -> None:
+        objects = [{"Key": v.key, "VersionId": v.version} for v in versions]
+        for start in range(0, len(objects), 1000):
+            client("s3").delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
+            )
+
+
+def _epoch(value: datetime | str) -> float:
+    return value.timestamp() if isinstance(value, datetime) else datetime.fromisoformat(value).timestamp()

@@ -32,6 +32,7 @@ from facematch.manifest_changes import (
     commit_enrollment,
     commit_erasure,
     commit_merge,
+    expire_retirements,
     finish_purge,
 )
 from facematch.photos import PhotoStore
@@ -245,16 +246,26 @@ class Writes:
             except ShardsMoved:
                 self.shards.purge_shards(written)
                 continue
-            # The shards that held erased vectors, this deletion's and any an earlier one left;
-            # the records go last: they name everything else to delete (the claims and stored
-            # answers that name these faces, their photos), so a retry after a crash finds it.
-            self.shards.purge_shards(committed.condemned() + expired)
-            mentions = {sk for record in records for sk in record.mentioned_in or ()}
-            self.catalog.delete_items([{"pk": org_key(organization), "sk": sk} for sk in sorted(mentions)])
-            self.photos.delete([r.image_key for r in records if r.image_key])
-            self.catalog.delete_embeddings(records)
+            self.forget(organization, records, committed.condemned() + expired)
             return
         raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
+
+    def forget(self, organization: str, records: list[EmbeddingRecord], shards: tuple[ShardRef, ...] = ()) -> None:
+        """What follows an erasure's commit (a deletion's, or the sweeper finishing one that
+        stopped): delete ``shards`` (the condemned ones), then everything naming the faces. The
+        records go last: they name everything else to delete (the claims, stored answers and
+        upload records that name these faces, their photos), so a retry after a crash finds it."""
+        self.shards.purge_shards(shards)
+        mentions = {sk for record in records for sk in record.mentioned_in or ()}
+        self.catalog.delete_items([{"pk": org_key(organization), "sk": sk} for sk in sorted(mentions)])
+        self.photos.delete([r.image_key for r in records if r.image_key])
+        self.catalog.delete_embeddings(records)
+
+    def expire_retirements(self, organization: str) -> None:
+        """Forget retired shards past their time, and condemned ones past their hour, in an
+        organization nobody writes to (writers do it as they commit); delete what expired."""
+        committed, expired = self._swap(organization, lambda current: expire_retirements(current, self.clock()))
+        self.shards.purge_shards(committed.condemned() + expired)
 
     def _rewrite_without(self, organization: str, manifest: Manifest, model: str, wanted: set[int]) -> Rewrite:
         """The shards holding ``wanted`` ids, their replacements written without them, and the

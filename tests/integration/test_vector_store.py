@@ -13,7 +13,10 @@ import threading
 import numpy as np
 import pytest
 
+from facematch.aws import client
 from facematch.catalog import Catalog
+from facematch.errors import StoreConflict
+from facematch.manifest import RETIREMENT_SECONDS
 from facematch.search import VectorStore
 from facematch.shards import ShardStore
 from facematch.writes import MAX_SMALL_SHARDS, NewFace, Writes
@@ -145,3 +148,39 @@ def test_removal_beside_a_compactor_removes_exactly_what_was_asked(organization)
     assert sorted(all_ids(reader, organization)) == remaining  # the warm copy notices
     # Removed vectors are in no version of any shard; retired copies of the others may still be.
     assert set(stored_ids(organization)) == set(remaining)
+
+
+@pytest.mark.parametrize("retirement_s", [RETIREMENT_SECONDS, 0])
+def test_a_cold_reader_loading_through_bursts_of_compactions_never_answers_503(organization, retirement_s, monkeypatch):
+    """Every shard read of the cold reader (up to 30) lets a burst of enrollments and
+    compactions through first. Retirement by time keeps every shard its manifest names readable; the control case
+    (no retirement) shows the same reader exhaust its retries."""
+    monkeypatch.setattr("facematch.manifest.RETIREMENT_SECONDS", retirement_s)
+    rng = np.random.default_rng(12)
+    writer = new_process_writes()
+    before = [enroll(writer, organization, vector) for vector in unit_vectors(rng, 3 * MAX_SMALL_SHARDS)]
+    bursts = {"left": 30, "running": False}
+
+    def burst(params, **_):  # noqa: ANN001, ANN003 - botocore's before-call hook
+        if not params["Key"].endswith(".npy") or bursts["running"] or not bursts["left"]:
+            return
+        bursts["running"], bursts["left"] = True, bursts["left"] - 1
+        try:
+            for vector in unit_vectors(rng, 2 * MAX_SMALL_SHARDS):  # two compactions or more
+                enroll(writer, organization, vector)
+        finally:
+            bursts["running"] = False
+
+    reader = VectorStore(ShardStore(os.environ["FACEMATCH_BUCKET"]), DIMENSIONS, concurrency=1)
+    s3 = client("s3")
+    s3.meta.events.register("before-parameter-build.s3.GetObject", burst, unique_id="burst")
+    try:
+        if retirement_s == 0:
+            with pytest.raises(StoreConflict):
+                all_ids(reader, organization)
+            return
+        found = all_ids(reader, organization)
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.GetObject", unique_id="burst")
+    assert set(before) <= set(found) and len(found) == len(set(found))
+    assert bursts["left"] <= 28  # bursts ran while it loaded

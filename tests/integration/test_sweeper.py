@@ -1,0 +1,171 @@
+"""The sweeper: after a deletion, a crash or an expiry, nothing of a face is left in any store.
+
+The stub face networks stand in for the model; moto for S3 and DynamoDB. Crashes are injected
+at store calls (facematch_testing.faults); the clock is the service's, moved past the
+retirement time where the test says so.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+
+import numpy as np
+import pytest
+
+from facematch.aws import client
+from facematch.catalog import Catalog
+from facematch.config import Settings
+from facematch.keyed_enrollment import KeyedEnrollment
+from facematch.manifest import RETIREMENT_SECONDS
+from facematch.service import FaceMatchService, ImageInput
+from facematch.shards import ShardStore
+from facematch.sweeper import Sweeper
+from facematch.upload_enrollment import UPLOAD_RECORD_SECONDS, UploadEnrollment
+from facematch.uploads import S3Upload
+from facematch_testing.aws import all_items, versions
+from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, run_there
+from facematch_testing.protocol import Clock
+from facematch_testing.stub_faces import stub_embedder
+from facematch_testing.synthetic import synthetic_photo
+
+pytestmark = pytest.mark.usefixtures("aws")
+BUCKET = os.environ["FACEMATCH_BUCKET"]
+
+
+def photo_service(clock) -> FaceMatchService:  # noqa: ANN001
+    """A service that keeps photos, so that every kind of object and item is written."""
+    settings = Settings(bucket=BUCKET, table=os.environ["FACEMATCH_TABLE"], store_images=True)
+    return FaceMatchService(settings, stub_embedder(settings), Catalog(settings.table), ShardStore(BUCKET), clock)
+
+
+def held_vectors(organization: str) -> np.ndarray:
+    """Every vector in every stored version of every shard of the organization."""
+    rows = []
+    for version in versions(f"orgs/{organization}/"):
+        if version["Key"].endswith(".npy") and "Size" in version:
+            body = io.BytesIO(
+                client("s3").get_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+            )
+            np.load(body)  # the ids
+            rows.append(np.load(body))
+    return np.concatenate(rows) if rows else np.empty((0, 128), np.float32)
+
+
+def traces_of(organization: str, needle: str) -> list[str]:
+    """Items and object keys of the organization that mention ``needle``."""
+    items = [str(item) for item in all_items() if organization in str(item) and needle in str(item)]
+    keys = [v["Key"] for v in versions() if needle in v["Key"]]
+    return items + keys
+
+
+def upload_photo(organization: str, name: str, person: str, service: FaceMatchService) -> None:
+    key = f"uploads/{organization}/{name}"
+    response = client("s3").put_object(Bucket=BUCKET, Key=key, Body=synthetic_photo(person), Metadata={"external-id": person})
+    UploadEnrollment(service).enroll(S3Upload(bucket=BUCKET, key=key, version_id=response.get("VersionId")))
+
+
+def test_after_a_person_is_deleted_and_the_sweeper_ran_no_item_or_object_holds_their_label_file_name_or_vector():
+    organization = f"org-sweep-{os.getpid()}"
+    clock = Clock()
+    service = photo_service(clock)
+    ann = service.embed(ImageInput("q", synthetic_photo("ann"))).vector
+    KeyedEnrollment(service).enroll(organization, [ImageInput("ann-passport.jpg", synthetic_photo("ann", 1))], key="k1", external_id="ann")
+    upload_photo(organization, "ann-badge.jpg", "ann", service)
+    service.enroll(organization, [ImageInput("ann-selfie.jpg", synthetic_photo("ann", 2))], external_id="ann")
+    service.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
+    # An enrollment that died before its commit: its shard, photo and metadata reach no reader.
+    with injecting() as injector, pytest.raises(Crash):
+        injector.fault = Fault(2, BEFORE, crash(injector), operation="s3.PutObject")
+        service.enroll(organization, [ImageInput("ann-crashed.jpg", synthetic_photo("ann", 3))], external_id="ann")
+    # A deletion that died right after its commit: ann is unreachable, her items not yet deleted.
+    with injecting() as injector, pytest.raises(Crash):
+        injector.fault = Fault(0, BEFORE, crash(injector), operation="dynamodb.BatchWriteItem")
+        service.delete_person(organization, "ann")
+    assert traces_of(organization, "ann"), "the crashes left something for the sweeper"
+
+    clock.now += RETIREMENT_SECONDS + 1
+    counts = Sweeper(service.writes).sweep_all()
+
+    assert traces_of(organization, "ann") == []
+    assert not (held_vectors(organization) @ ann > 0.99).any()  # her vector is in no version of any shard
+    assert counts.faces_forgotten == 3 and counts.by_kind["orphan_shards"] == 1
+    assert counts.by_kind["uncommitted_metadata"] == 2  # the crashed enrollment's item and its person copy
+    assert [e.external_id for e in service.list_embeddings(organization).embeddings] == ["bob"]
+    assert service.compare(organization, ImageInput("q", synthetic_photo("bob", 1))).external_id == "bob"
+    assert Sweeper(service.writes).sweep_all().items == 0  # a second run finds nothing
+
+
+@pytest.mark.parametrize("when", [BEFORE, AFTER])
+def test_a_sweep_at_any_step_of_an_enrollment_takes_nothing_it_commits(when):
+    """With the real clock: what a writer wrote a moment ago is too young to be swept."""
+    organization = f"org-sweep-race-{when}-{os.getpid()}"
+    service = photo_service(time.time)
+    service.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
+    with injecting() as counting:
+        service.enroll(organization, [ImageInput("probe.jpg", synthetic_photo("cat"))], external_id="cat")
+    for at in range(len(counting.calls)):
+        outcomes: list = []
+        with injecting() as injector:
+            injector.fault = Fault(at, when, run_there(injector, Sweeper(service.writes).sweep_all, outcomes))
+            result = service.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
+        assert [kind for kind, _ in outcomes] == ["ok"], (at, outcomes)
+        embed_id = result.embed_id
+        assert service.get_embedding(organization, embed_id).image_stored
+        assert service.compare(organization, ImageInput("q", synthetic_photo("ann", 1))).embed_id == embed_id
+        assert client("s3").head_object(Bucket=BUCKET, Key=f"orgs/{organization}/g1/images/{embed_id}")
+        service.delete_embedding(organization, embed_id)
+    assert {e.external_id for e in service.list_embeddings(organization).embeddings} == {"bob", "cat"}
+
+
+def test_deleting_a_person_removes_their_upload_records_claims_and_stored_answers_at_once():
+    organization = f"org-sweep-at-once-{os.getpid()}"
+    service = photo_service(Clock())
+    upload_photo(organization, "ann-badge.jpg", "ann", service)
+    KeyedEnrollment(service).enroll(organization, [ImageInput("ann-passport.jpg", synthetic_photo("ann", 1))], key="k1", external_id="ann")
+    service.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
+    assert len(traces_of(organization, "ann")) >= 6  # records, person copies, upload record, answers
+
+    service.delete_person(organization, "ann")
+
+    assert traces_of(organization, "ann") == []  # no sweeper needed
+    assert [u.key for u in UploadEnrollment(service).recent(organization, 10).uploads] == []
+
+
+def test_expired_claims_answers_and_upload_records_are_deleted_and_no_longer_listed():
+    organization = f"org-sweep-expiry-{os.getpid()}"
+    clock = Clock()
+    service = photo_service(clock)
+    upload_photo(organization, "dan.jpg", "dan", service)
+    client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/wall.jpg", Body=b"not a photo")
+    UploadEnrollment(service).enroll(S3Upload(bucket=BUCKET, key=f"uploads/{organization}/wall.jpg"))
+    assert len(UploadEnrollment(service).recent(organization, 10).uploads) == 2
+
+    clock.now += UPLOAD_RECORD_SECONDS + 1
+    assert UploadEnrollment(service).recent(organization, 10).uploads == []  # expired: not listed at once
+    counts = Sweeper(service.writes).sweep_all()
+
+    left = {item["sk"]["S"].split("#")[0] for item in all_items() if item["pk"]["S"] == f"ORG#{organization}"}
+    assert left == {"COUNTER", "EMB", "PER"}  # the face stays; what recorded how it came expired
+    assert counts.by_kind["expired_items"] == 5  # 2 upload records, 2 answers, 1 claim
+    assert service.compare(organization, ImageInput("q", synthetic_photo("dan", 1))).external_id == "dan"
+
+
+def test_retired_shards_outlive_a_sweep_within_their_retirement_and_not_one_after_it():
+    organization = f"org-sweep-retired-{os.getpid()}"
+    clock = Clock()
+    service = photo_service(clock)
+    for person in ("ann", "bob", "cat", "dan") * 3:
+        service.enroll(organization, [ImageInput(f"{person}.jpg", synthetic_photo(person))], external_id=person)
+    retired = service.shards.read_manifest(organization).of("Dlib").retired
+    assert retired, "the enrollments compacted"
+
+    Sweeper(service.writes).sweep_all()
+    for ref in retired:  # still readable by a reader on an older manifest
+        service.shards.read_shard_ids(ref)
+    clock.now += RETIREMENT_SECONDS + 1
+    Sweeper(service.writes).sweep_all()
+    assert service.shards.read_manifest(organization).of("Dlib").retired == ()
+    assert not {v["Key"] for v in versions(f"orgs/{organization}/")} & {ref.key for ref in retired}
+    assert len(service.list_embeddings(organization).embeddings) == 12
