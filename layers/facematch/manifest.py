@@ -7,8 +7,11 @@
   straggler from before the purge can never commit into the new one;
 - ``committed``: every embed_id committed in this generation, and ``erased``: the committed ids
   deleted since (tombstones). An id is live while it is committed and not erased;
-- per model, the shards holding the live vectors, recently replaced (retired) ones, and ones
-  that held erased vectors (condemned) until their deletion is certain.
+- per model, the shards holding the live vectors, the batches listing recently replaced
+  (retired) ones, and the shards that held erased vectors (condemned) until their deletion is
+  certain.
+An object that no manifest names (nor a batch it names) is the sweeper's (sweeper.py) once it
+is older than RETIREMENT_SECONDS.
 A shard no manifest names is the sweeper's (sweeper.py) once it is older than RETIREMENT_SECONDS.
 
 Pure data: ``writes.py`` reads it, applies one of the changes below, and swaps it in.
@@ -24,13 +27,16 @@ from dataclasses import dataclass, field, replace
 from facematch.errors import OrganizationPurging
 
 ACTIVE, PURGING, PURGED = "active", "purging", "purged"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # How long a replaced shard stays readable after the commit that replaced it, for readers still
 # loading the manifest before it. A reader loads within one invocation (the functions' timeout is
 # 25 s; a million vectors load in about 1 s), so five minutes is a wide margin. Time alone
 # decides: no burst of commits can take a shard from a reader sooner. Erasure is apart: a
 # deletion condemns at once every shard, retired or not, that holds an erased vector.
 RETIREMENT_SECONDS = 5 * 60
+# Retired shards are listed in retirement batches (objects of their own), one per window of this
+# length, so the manifest names a handful of batches however many shards a burst retires.
+RETIREMENT_WINDOW_SECONDS = 30
 # A purge runs within one request (the function's timeout is far below this). One still
 # "purging" after this long was interrupted: readers see an empty organization, and the next
 # write finishes the purge before it proceeds.
@@ -81,24 +87,55 @@ class ShardRef:
     count: int
     # A shard is written once, so this is its only version: purging it needs no listing.
     version: str | None = None
-    # When compaction replaced it. A replaced shard stays readable for a grace period, so a
-    # reader still working from the previous manifest never finds it gone.
+    # When compaction (or a deletion) replaced it.
     retired_at: float | None = None
+    # The range of its ids: a deletion reads only the shards whose range holds an erased id.
+    min_id: int | None = None
+    max_id: int | None = None
+
+    def may_hold(self, ids: Iterable[int]) -> bool:
+        if self.min_id is None or self.max_id is None:
+            return True
+        return any(self.min_id <= embed_id <= self.max_id for embed_id in ids)
 
     def to_dict(self) -> dict[str, object]:
-        return {"key": self.key, "count": self.count, "version": self.version, "retired_at": self.retired_at}
+        return {key: value for key, value in vars(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class RetiredBatch:
+    """An object listing the shards compactions replaced during one window: they stay readable
+    (for readers on an older manifest) until RETIREMENT_SECONDS after the window closes."""
+
+    key: str
+    version: str | None
+    opened_at: float
+    count: int
+
+    def is_open(self, now: float) -> bool:
+        return now - self.opened_at < RETIREMENT_WINDOW_SECONDS
+
+    def expired(self, now: float) -> bool:
+        return now - self.opened_at > RETIREMENT_WINDOW_SECONDS + RETIREMENT_SECONDS
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(vars(self))
 
 
 @dataclass(frozen=True)
 class ModelShards:
     shards: tuple[ShardRef, ...] = ()
-    retired: tuple[ShardRef, ...] = ()
+    retired: tuple[RetiredBatch, ...] = ()
     # Shards that held erased vectors: never read again, and deleted by every deletion until
     # CONDEMNED_SECONDS have passed, so a deletion that stopped half-way is finished by a retry.
     condemned: tuple[ShardRef, ...] = ()
 
     def keys(self) -> set[str]:
         return {shard.key for shard in self.shards}
+
+    def open_batch(self, now: float) -> RetiredBatch | None:
+        """The retirement batch a compaction now adds to (the newest, while its window is open)."""
+        return self.retired[-1] if self.retired and self.retired[-1].is_open(now) else None
 
 
 @dataclass(frozen=True)
@@ -137,31 +174,35 @@ class Manifest:
         now: float,
         add: Iterable[ShardRef] = (),
         remove: set[str] = frozenset(),
-        condemn: set[str] | None = None,
-    ) -> tuple[Manifest, tuple[ShardRef, ...]]:
-        """The manifest with ``remove`` swapped for ``add``, and the retired shards that expire now.
+        condemn: Iterable[ShardRef] = (),
+        retire_into: RetiredBatch | None = None,
+    ) -> tuple[Manifest, tuple[RetiredBatch, ...]]:
+        """The manifest with ``remove`` swapped for ``add``, and the retirement batches that
+        expire now.
 
-        Removed shards retire (stay readable for RETIREMENT_SECONDS) unless ``condemn`` is given:
-        a deletion must leave its vectors nowhere, so then the removed shards, and the retired
-        ones named in ``condemn`` (those holding an erased vector), are condemned instead."""
+        Removed shards are listed in ``retire_into`` (a compaction's batch, replacing the open
+        one it extends), or else condemned (a deletion's), with the retired shards ``condemn``:
+        condemned shards are never read again and are deleted at once."""
         current = self.of(model)
         removed = tuple(replace(s, retired_at=now) for s in current.shards if s.key in remove)
         condemned = tuple(s for s in current.condemned if now - s.retired_at <= CONDEMNED_SECONDS)
         retired = current.retired
-        if condemn is None:
-            retired += removed
+        if retire_into is not None:
+            open_batch = current.open_batch(now)
+            retired = tuple(b for b in retired if b != open_batch) + (retire_into,)
         else:
-            condemned += removed + tuple(replace(s, retired_at=now) for s in retired if s.key in condemn)
-            retired = tuple(s for s in retired if s.key not in condemn)
-        expired = tuple(s for s in retired if now - s.retired_at > RETIREMENT_SECONDS)
-        retired = tuple(s for s in retired if s not in expired)
+            condemned += removed + tuple(replace(s, retired_at=now) for s in condemn)
+        expired = tuple(b for b in retired if b.expired(now))
+        retired = tuple(b for b in retired if b not in expired)
         shards = tuple(s for s in current.shards if s.key not in remove) + tuple(add)
         return replace(self, models={**self.models, model: ModelShards(shards, retired, condemned)}), expired
 
     def names(self, key: str) -> bool:
-        """Whether any model lists the shard ``key``: live, retired or condemned."""
+        """Whether any model lists ``key``: a live or condemned shard, or a retirement batch."""
         return any(
-            key == s.key for shards in self.models.values() for s in (*shards.shards, *shards.retired, *shards.condemned)
+            key == entry.key
+            for shards in self.models.values()
+            for entry in (*shards.shards, *shards.retired, *shards.condemned)
         )
 
     def condemned(self) -> tuple[ShardRef, ...]:
@@ -201,7 +242,7 @@ class Manifest:
             models={
                 model: ModelShards(
                     tuple(ShardRef(**s) for s in shards["shards"]),
-                    tuple(ShardRef(**s) for s in shards["retired"]),
+                    tuple(RetiredBatch(**b) for b in shards["retired"]),
                     tuple(ShardRef(**s) for s in shards["condemned"]),
                 )
                 for model, shards in data["models"].items()

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from facematch.errors import PurgedDuringWrite
-from facematch.manifest import ACTIVE, PURGED, PURGING, Manifest, ShardRef
+from facematch.manifest import ACTIVE, PURGED, PURGING, Manifest, RetiredBatch, ShardRef
 
-Change = Callable[[Manifest], "tuple[Manifest, tuple[ShardRef, ...]] | None"]
+Change = Callable[[Manifest], "tuple[Manifest, tuple[RetiredBatch, ...]] | None"]
+Result = tuple[Manifest, tuple[RetiredBatch, ...]] | None
 
 
 class ShardsMoved(Exception):
@@ -27,12 +28,12 @@ class Rewrite:
 
     removed: list[str]
     added: list[ShardRef]
-    retired_holding: set[str] = field(default_factory=set)
+    retired_holding: list[ShardRef] = field(default_factory=list)
 
 
 def commit_enrollment(
     current: Manifest, organization: str, generation: int, model: str, shard: ShardRef, ids: list[int], now: float
-) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+) -> Result:
     if current.generation != generation or current.state == PURGING:
         raise PurgedDuringWrite(organization)
     if current.committed.covers(ids):
@@ -48,7 +49,7 @@ def commit_erasure(
     ids: set[int],
     rewrites: dict[str, Rewrite],
     now: float,
-) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+) -> Result:
     if current.generation != read.generation or current.state == PURGING or current.erased.covers(ids):
         return None  # erased already: by a purge, or by this very change before its reply was lost
     expired: tuple[ShardRef, ...] = ()
@@ -64,18 +65,32 @@ def commit_erasure(
 
 
 def commit_merge(
-    current: Manifest, read: Manifest, model: str, merged: ShardRef, replaced: set[str], now: float
-) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+    current: Manifest,
+    read: Manifest,
+    model: str,
+    merged: ShardRef,
+    replaced: set[str],
+    batch: RetiredBatch,
+    extends: RetiredBatch | None,
+    now: float,
+) -> Result:
+    """Swap ``replaced`` for ``merged``, listing the replaced shards in ``batch``: the open
+    retirement batch ``extends`` with them added, or a new one."""
     if merged.key in current.of(model).keys():
         return None
-    if current.generation != read.generation or current.state == PURGING or not replaced <= current.of(model).keys():
+    if (
+        current.generation != read.generation
+        or current.state == PURGING
+        or not replaced <= current.of(model).keys()
+        or current.of(model).open_batch(now) != extends
+    ):
         raise ShardsMoved
-    return current.with_shards(model, now=now, add=[merged], remove=replaced)
+    return current.with_shards(model, now=now, add=[merged], remove=replaced, retire_into=batch)
 
 
-def expire_retirements(current: Manifest, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
-    """The sweeper's change: forget retired shards past their retirement and condemned ones past
-    their hour, so an organization nobody writes to is tidied too; the retired ones expire."""
+def expire_retirements(current: Manifest, now: float) -> Result:
+    """The sweeper's change: drop retirement batches past their time, and condemned shards past
+    their hour, so an organization nobody writes to is tidied too."""
     if current.state == PURGING:
         return None
     updated, expired = current, ()
@@ -85,13 +100,13 @@ def expire_retirements(current: Manifest, now: float) -> tuple[Manifest, tuple[S
     return None if updated == current else (updated, expired)
 
 
-def begin_purge(current: Manifest, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+def begin_purge(current: Manifest, now: float) -> Result:
     if current.state == PURGING:
         return None  # a purge under way (or interrupted): this one joins it
     return replace(current, state=PURGING, state_since=now, generation=current.generation + 1), ()
 
 
-def finish_purge(current: Manifest, generation: int, now: float) -> tuple[Manifest, tuple[ShardRef, ...]] | None:
+def finish_purge(current: Manifest, generation: int, now: float) -> Result:
     if current.state != PURGING or current.generation != generation:
         return None  # another run of this purge finished it
     return Manifest(state=PURGED, state_since=now, generation=generation), ()

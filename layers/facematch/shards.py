@@ -3,6 +3,7 @@
 Layout, per organization (``writes.py`` decides what is written when; this module only talks to S3):
     orgs/<organization>/manifest.json                               the commit point (manifest.py)
     orgs/<organization>/g<generation>/models/<model>/shards/<name>.npy  ids (int64 .npy) then vectors (float32 .npy)
+    orgs/<organization>/g<generation>/models/<model>/retired/<name>.json  a retirement batch (manifest.py)
     orgs/<organization>/g<generation>/images/<embed_id>               source photos, when kept
 
 A shard is written once (``IfNoneMatch``) and is invisible until the manifest names it. The
@@ -12,6 +13,7 @@ manifest is replaced only by compare-and-swap on its ETag (``IfMatch``).
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from facematch.aws import client
 from facematch.config import get_settings
-from facematch.manifest import Manifest, ShardRef
+from facematch.manifest import Manifest, RetiredBatch, ShardRef
 
 # Both mean "someone else wrote first": S3 answers 412, or 409 while a racing write is in flight.
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
@@ -114,7 +116,32 @@ class ShardStore:
             IfNoneMatch="*",
             ContentType="application/octet-stream",
         )
-        return ShardRef(key=key, count=len(ids), version=response.get("VersionId"))
+        return ShardRef(
+            key=key,
+            count=len(ids),
+            version=response.get("VersionId"),
+            min_id=int(ids.min()) if len(ids) else None,
+            max_id=int(ids.max()) if len(ids) else None,
+        )
+
+    def write_batch(
+        self, organization: str, generation: int, model: str, retired: list[ShardRef], opened_at: float
+    ) -> RetiredBatch:
+        """Write a retirement batch listing ``retired`` (written once, under a fresh name)."""
+        key = f"{generation_prefix(organization, generation)}models/{model}/retired/{uuid.uuid4().hex}.json"
+        response = client("s3").put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps([ref.to_dict() for ref in retired]).encode(),
+            IfNoneMatch="*",
+            ContentType="application/json",
+        )
+        return RetiredBatch(key, response.get("VersionId"), opened_at, len(retired))
+
+    def read_batch(self, batch: RetiredBatch) -> list[ShardRef]:
+        """The shards a retirement batch lists (``ShardMissing`` once it was replaced and purged)."""
+        with self._body(batch.key) as body:
+            return [ShardRef(**entry) for entry in json.loads(body.read())]
 
     def read_shard_into(self, key: str, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Fill ``ids`` and ``vectors`` (preallocated slices of the right shape) from a shard."""
@@ -177,8 +204,8 @@ class ShardStore:
             raise
         return response["ETag"]
 
-    def purge_shards(self, shards: Iterable[ShardRef]) -> None:
-        """Delete shards for good: the one version each was written as."""
+    def purge_shards(self, shards: Iterable[ShardRef | RetiredBatch]) -> None:
+        """Delete shards (or retirement batches) for good: the one version each was written as."""
         objects = [
             {"Key": shard.key, **({"VersionId": shard.version} if shard.version else {})}
             for shard in shards

@@ -25,7 +25,7 @@ from typing import Any
 
 from facematch.catalog import embedding_record
 from facematch.manifest import ACTIVE, RETIREMENT_SECONDS, Manifest
-from facematch.shards import StoredVersion, generation_prefix, manifest_key, organization_prefix
+from facematch.shards import ShardMissing, StoredVersion, generation_prefix, manifest_key, organization_prefix
 from facematch.writes import Writes
 
 _KEPT_ITEMS = ("COUNTER", "APIKEY#")
@@ -112,6 +112,10 @@ class Sweeper:
     ) -> None:
         cutoff = self.clock() - RETIREMENT_SECONDS
         current = generation_prefix(organization, manifest.generation)
+        try:  # the shards the retirement batches list are named too: readers may still need them
+            listed = {ref.key for shards in manifest.models.values() for b in shards.retired for ref in self.shards.read_batch(b)}
+        except ShardMissing:
+            return  # a compaction replaced a batch since the manifest was read: the next sweep sees it
         doomed: list[StoredVersion] = []
         for version in page:
             key = version.key
@@ -126,7 +130,7 @@ class Sweeper:
                 doomed.append(version)
                 counts.count("older_generation_objects")
             elif key.startswith(f"{current}models/"):
-                if not manifest.names(key):
+                if not (manifest.names(key) or key in listed):
                     doomed.append(version)
                     counts.count("orphan_shards")
             elif key.startswith(f"{current}images/"):

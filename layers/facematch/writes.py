@@ -23,7 +23,7 @@ from facematch.catalog import Catalog, EmbeddingRecord, org_key
 from facematch.errors import OrganizationPurging, PurgedDuringWrite, StoreConflict
 from facematch.idempotency import EnrollOnce, Repeatable
 from facematch.keys import ApiKeys
-from facematch.manifest import PURGING, Manifest, ModelShards, ShardRef
+from facematch.manifest import PURGING, Manifest, ModelShards, RetiredBatch, ShardRef
 from facematch.manifest_changes import (
     Change,
     Rewrite,
@@ -196,16 +196,25 @@ class Writes:
         )
         self._tidy(organization, model, committed, expired)
 
-    def _tidy(self, organization: str, model: str, committed: Manifest, expired: tuple[ShardRef, ...]) -> None:
-        """After a commit that added a shard: delete the shards it expired, and compact when
-        there are too many small ones. The commit stands either way: the next commit compacts
-        again, and a shard left undeleted is named by no manifest, so nothing reads it."""
+    def _tidy(self, organization: str, model: str, committed: Manifest, expired: tuple[RetiredBatch, ...]) -> None:
+        """After a commit that added a shard: delete what expired with it, and compact when
+        there are too many small shards. The commit stands either way: the next commit compacts
+        again, and what is left undeleted is named by no manifest, so the sweeper takes it."""
         try:
-            self.shards.purge_shards(expired)
+            self._purge_batches(expired)
             if shards_to_merge(committed.of(model)):
                 self.compact(organization, model)
         except Exception:  # noqa: BLE001
             logger.warning("Tidying after a commit deferred", exc_info=True)
+
+    def _purge_batches(self, batches: tuple[RetiredBatch, ...]) -> None:
+        """Delete expired retirement batches: the shards each lists, then the batch itself."""
+        for batch in batches:
+            try:
+                self.shards.purge_shards(self.shards.read_batch(batch))
+            except ShardMissing:
+                pass  # purged already, by a writer before this one
+            self.shards.purge_shards([batch])
 
     def _committed(self, organization: str, generation: int, ids: list[int], error: BaseException) -> bool:
         """Whether a commit that failed with ``error`` landed anyway; False when known not to."""
@@ -246,7 +255,8 @@ class Writes:
             except ShardsMoved:
                 self.shards.purge_shards(written)
                 continue
-            self.forget(organization, records, committed.condemned() + expired)
+            self._purge_batches(expired)
+            self.forget(organization, records, committed.condemned())
             return
         raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
 
@@ -265,20 +275,21 @@ class Writes:
         """Forget retired shards past their time, and condemned ones past their hour, in an
         organization nobody writes to (writers do it as they commit); delete what expired."""
         committed, expired = self._swap(organization, lambda current: expire_retirements(current, self.clock()))
-        self.shards.purge_shards(committed.condemned() + expired)
+        self._purge_batches(expired)
+        self.shards.purge_shards(committed.condemned())
 
     def _rewrite_without(self, organization: str, manifest: Manifest, model: str, wanted: set[int]) -> Rewrite:
         """The shards holding ``wanted`` ids, their replacements written without them, and the
-        retired shards holding them (condemned with the live ones)."""
+        retired shards holding them (condemned with the live ones). Only shards whose id range
+        covers a wanted id are read."""
         current = manifest.of(model)
         wanted_ids = np.fromiter(wanted, np.int64, len(wanted))
-        held = parallel_map(self._ids_or_none, current.shards + current.retired, self.concurrency)
-        holding = [ref for ref, ids in zip(current.shards, held) if np.isin(ids, wanted_ids).any()]
-        retired_holding = {
-            ref.key for ref, ids in zip(current.retired, held[len(current.shards) :])
-            if ids is None or np.isin(ids, wanted_ids).any()
-        }
-        contents = parallel_map(lambda ref: self.shards.read_shard(ref, self.dimensions), holding, self.concurrency)
+        retired = [ref for refs in parallel_map(self.shards.read_batch, current.retired, self.concurrency) for ref in refs]
+        candidates = [ref for ref in (*current.shards, *retired) if ref.may_hold(wanted)]
+        held = parallel_map(self._ids_or_none, candidates, self.concurrency)
+        holding = {ref.key for ref, ids in zip(candidates, held) if ids is not None and np.isin(ids, wanted_ids).any()}
+        live = [ref for ref in current.shards if ref.key in holding]
+        contents = parallel_map(lambda ref: self.shards.read_shard(ref, self.dimensions), live, self.concurrency)
         replacements = []
         for ids, vectors in contents:
             keep = ~np.isin(ids, wanted_ids)
@@ -286,10 +297,11 @@ class Writes:
                 replacements.append(
                     self.shards.write_shard(organization, manifest.generation, model, ids[keep], vectors[keep])
                 )
-        return Rewrite([ref.key for ref in holding], replacements, retired_holding)
+        retired_holding = [ref for ref in retired if ref.key in holding and ref.key not in current.keys()]
+        return Rewrite([ref.key for ref in live], replacements, retired_holding)
 
     def _ids_or_none(self, ref: ShardRef) -> np.ndarray | None:
-        """A shard's ids; None for a retired one already deleted (condemning it again is harmless)."""
+        """A shard's ids; None for a retired one already deleted (condemned by an earlier deletion)."""
         try:
             return self.shards.read_shard_ids(ref)
         except ShardMissing:
@@ -301,29 +313,42 @@ class Writes:
 
     def compact(self, organization: str, model: str) -> None:
         """Fold small shards into one. The commit only lands if every merged shard is still
-        committed, so beside any other writer no vector is lost or held twice."""
+        committed, so beside any other writer no vector is lost or held twice. The replaced
+        shards are listed in the open retirement batch (a new batch object: the old one's
+        entries and theirs), so readers on an older manifest still find them."""
         for _ in range(_REWRITE_ATTEMPTS):
             manifest = self.shards.read_manifest(organization)
             merge = shards_to_merge(manifest.of(model))
             if manifest.state == PURGING or not merge:
                 return
+            now = self.clock()
+            extends = manifest.of(model).open_batch(now)
             try:
                 parts = parallel_map(lambda ref: self.shards.read_shard(ref, self.dimensions), merge, self.concurrency)
+                listed = self.shards.read_batch(extends) if extends else []
             except ShardMissing:
                 continue  # another writer is compacting the same shards
             merged = self.shards.write_shard(
                 organization, manifest.generation, model,
                 np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
             )
+            batch = self.shards.write_batch(
+                organization, manifest.generation, model,
+                listed + [replace(ref, retired_at=now) for ref in merge],
+                extends.opened_at if extends else now,
+            )
             replaced = {ref.key for ref in merge}
             try:
                 _, expired = self._swap(
-                    organization, lambda current: commit_merge(current, manifest, model, merged, replaced, self.clock())
+                    organization,
+                    lambda current: commit_merge(current, manifest, model, merged, replaced, batch, extends, now),
                 )
             except ShardsMoved:
-                self.shards.purge_shards([merged])
+                self.shards.purge_shards([merged, batch])
                 continue
-            self.shards.purge_shards(expired)
+            self._purge_batches(expired)
+            if extends:
+                self.shards.purge_shards([extends])  # the batch object only: the new one lists its shards
             return
 
     # Purge
@@ -361,7 +386,7 @@ class Writes:
             manifest = self.shards.read_manifest(organization)
         return manifest
 
-    def _swap(self, organization: str, change: Change) -> tuple[Manifest, tuple[ShardRef, ...]]:
+    def _swap(self, organization: str, change: Change) -> tuple[Manifest, tuple[RetiredBatch, ...]]:
         """Apply ``change`` to the current manifest by compare-and-swap, reading again after
         every lost race. ``change`` returns None when the manifest already has the change (a
         replay, or a reply lost after the write landed): then nothing is written."""

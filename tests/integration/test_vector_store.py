@@ -156,6 +156,8 @@ def test_a_cold_reader_loading_through_bursts_of_compactions_never_answers_503(o
     compactions through first. Retirement by time keeps every shard its manifest names readable; the control case
     (no retirement) shows the same reader exhaust its retries."""
     monkeypatch.setattr("facematch.manifest.RETIREMENT_SECONDS", retirement_s)
+    if not retirement_s:
+        monkeypatch.setattr("facematch.manifest.RETIREMENT_WINDOW_SECONDS", 0)
     rng = np.random.default_rng(12)
     writer = new_process_writes()
     before = [enroll(writer, organization, vector) for vector in unit_vectors(rng, 3 * MAX_SMALL_SHARDS)]

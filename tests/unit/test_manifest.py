@@ -11,8 +11,10 @@ from facematch.manifest import (
     PURGED,
     PURGING,
     RETIREMENT_SECONDS,
+    RETIREMENT_WINDOW_SECONDS,
     IdSet,
     Manifest,
+    RetiredBatch,
     ShardRef,
 )
 from facematch.manifest_changes import (
@@ -39,8 +41,9 @@ def test_an_id_set_keeps_runs_of_ids_as_intervals_and_answers_membership():
 
 def test_a_manifest_survives_its_json_with_every_field():
     manifest, _ = Manifest(generation=3, committed=IdSet.of([1, 2]), erased=IdSet.of([2])).with_shards(
-        "Dlib", now=10.0, add=[SHARD]
+        "Dlib", now=10.0, add=[ShardRef("s1", 2, "v1", min_id=1, max_id=2)], condemn=[ShardRef("s0", 1)]
     )
+    manifest, _ = manifest.with_shards("Dlib", now=11.0, retire_into=RetiredBatch("b", "v2", 11.0, 4))
     assert Manifest.from_json(manifest.to_json(), "etag") == Manifest(**{**vars(manifest), "etag": "etag"})
 
 
@@ -57,40 +60,65 @@ def test_an_enrollment_begun_before_a_purge_cannot_commit_after_it(current):
         commit_enrollment(current, "org", 1, "Dlib", SHARD, [1], now=1.0)
 
 
+def merged(manifest: Manifest, key: str, replaced: set[str], now: float, batch: str | None = None) -> Manifest:
+    """``manifest`` after a compaction at ``now`` merged ``replaced`` into shard ``key``."""
+    extends = manifest.of("Dlib").open_batch(now)
+    listed = (extends.count if extends else 0) + len(replaced)
+    retired = RetiredBatch(batch or f"batch-{key}", None, extends.opened_at if extends else now, listed)
+    updated, _ = commit_merge(manifest, manifest, "Dlib", ShardRef(key, 1), replaced, retired, extends, now=now)
+    return updated
+
+
 def test_an_erasure_tombstones_its_ids_and_condemns_at_once_every_shard_holding_them_retired_or_not():
     start, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1, 2], now=1.0)
     start, _ = commit_enrollment(start, "org", 1, "Dlib", ShardRef("s3", 1), [3], now=1.0)
-    start, _ = commit_merge(start, start, "Dlib", ShardRef("m", 3), {"s1", "s3"}, now=1.5)
+    start = merged(start, "m", {"s1", "s3"}, now=1.5)
     rewritten = ShardRef("m2", 2)
-    # m holds 1 live; s1 held it before the merge (retired); s3 is retired but holds only 3.
-    rewrite = Rewrite(["m"], [rewritten], {"s1"})
+    # m holds 1 (live); s1 held it before the merge (retired); s3 is retired but holds only 3.
+    rewrite = Rewrite(["m"], [rewritten], [ShardRef("s1", 2, retired_at=1.5)])
     erased, expired = commit_erasure(start, start, {1}, {"Dlib": rewrite}, now=2.0)
     assert not erased.is_live(1) and erased.is_live(2) and erased.is_live(3)
     assert erased.of("Dlib").shards == (rewritten,)
-    assert [ref.key for ref in erased.of("Dlib").retired] == ["s3"]  # retirement is not erasure's
+    assert erased.of("Dlib").retired == start.of("Dlib").retired  # retirement is not erasure's
     assert {ref.key for ref in erased.condemned()} == {"m", "s1"} and expired == ()
     assert commit_erasure(erased, start, {1}, {"Dlib": rewrite}, now=3.0) is None  # a replay
     with pytest.raises(ShardsMoved):  # m is gone: computed from shards that moved
         commit_erasure(erased, start, {2}, {"Dlib": Rewrite(["m"], [])}, now=3.0)
 
 
-def test_retirement_is_a_time_and_no_burst_of_commits_expires_a_shard_sooner():
+def test_a_merge_commits_only_while_every_merged_shard_is_committed_and_lists_them_in_a_batch():
+    start, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1], now=1.0)
+    start, _ = commit_enrollment(start, "org", 1, "Dlib", ShardRef("s2", 1), [2], now=1.0)
+    batch = RetiredBatch("b", None, 2.0, 2)
+    after, expired = commit_merge(start, start, "Dlib", ShardRef("m", 2), {"s1", "s2"}, batch, None, now=2.0)
+    assert after.of("Dlib").shards == (ShardRef("m", 2),) and after.of("Dlib").retired == (batch,) and expired == ()
+    assert commit_merge(after, start, "Dlib", ShardRef("m", 2), {"s1", "s2"}, batch, None, now=3.0) is None
+    with pytest.raises(ShardsMoved):  # s1 and s2 are no longer committed
+        commit_merge(after, start, "Dlib", ShardRef("m2", 2), {"s1", "s2"}, batch, None, now=3.0)
+    with pytest.raises(ShardsMoved):  # another compaction opened a batch since this one looked
+        commit_merge(after, after, "Dlib", ShardRef("m2", 2), {"m"}, RetiredBatch("c", None, 3.0, 1), None, now=3.0)
+
+
+def test_retirement_is_a_time_and_a_burst_of_merges_fills_a_handful_of_batches_not_the_manifest():
     manifest, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1], now=0.0)
-    manifest, _ = commit_merge(manifest, manifest, "Dlib", ShardRef("m0", 1), {"s1"}, now=0.0)
-    for i in range(1, 200):  # 200 merges in the same minute: every replaced shard stays readable
-        manifest, expired = commit_merge(manifest, manifest, "Dlib", ShardRef(f"m{i}", 1), {f"m{i - 1}"}, now=i / 10)
-        assert expired == ()
-    assert len(manifest.of("Dlib").retired) == 200
-    later, expired = commit_enrollment(manifest, "org", 1, "Dlib", ShardRef("s2", 1), [2], now=10.0 + RETIREMENT_SECONDS)
-    assert {ref.key for ref in expired} == {"s1", *(f"m{i}" for i in range(99))}  # retired more than 5 min before
+    manifest = merged(manifest, "m0", {"s1"}, now=0.0)
+    for i in range(1, 600):  # 600 merges in a minute: one batch per window, every shard listed
+        manifest = merged(manifest, f"m{i}", {f"m{i - 1}"}, now=i / 10, batch=f"batch-{i}")
+    batches = manifest.of("Dlib").retired
+    assert len(batches) == 60 // RETIREMENT_WINDOW_SECONDS
+    assert sum(b.count for b in batches) == 600
+    later, expired = commit_enrollment(manifest, "org", 1, "Dlib", ShardRef("s2", 1), [2], now=60.0 + RETIREMENT_SECONDS)
+    assert expired == (batches[0],)  # its window closed more than RETIREMENT_SECONDS ago
+    assert later.of("Dlib").retired == batches[1:]
 
 
-def test_the_sweepers_change_expires_old_retirements_and_forgets_condemned_shards_after_their_hour():
+def test_the_sweepers_change_expires_old_batches_and_forgets_condemned_shards_after_their_hour():
     manifest, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1, 2], now=0.0)
-    manifest, _ = commit_merge(manifest, manifest, "Dlib", ShardRef("m", 2), {"s1"}, now=0.0)
-    assert expire_retirements(manifest, now=RETIREMENT_SECONDS) is None  # nothing due yet
-    swept, expired = expire_retirements(manifest, now=RETIREMENT_SECONDS + 1)
-    assert [ref.key for ref in expired] == ["s1"] and swept.of("Dlib").retired == ()
+    manifest = merged(manifest, "m", {"s1"}, now=0.0)
+    due = RETIREMENT_WINDOW_SECONDS + RETIREMENT_SECONDS
+    assert expire_retirements(manifest, now=due) is None  # nothing due yet
+    swept, expired = expire_retirements(manifest, now=due + 1)
+    assert [b.key for b in expired] == ["batch-m"] and swept.of("Dlib").retired == ()
     erased, _ = commit_erasure(swept, swept, {1}, {"Dlib": Rewrite(["m"], [ShardRef("m2", 1)])}, now=10.0)
     assert [ref.key for ref in erased.condemned()] == ["m"]
     assert expire_retirements(erased, now=10.0 + CONDEMNED_SECONDS) is None
@@ -99,18 +127,10 @@ def test_the_sweepers_change_expires_old_retirements_and_forgets_condemned_shard
     assert expire_retirements(begin_purge(forgotten, now=1e9)[0], now=2e9) is None
 
 
-def test_a_merge_commits_only_while_every_merged_shard_is_committed_and_replaced_ones_stay_readable():
-    start, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1], now=1.0)
-    start, _ = commit_enrollment(start, "org", 1, "Dlib", ShardRef("s2", 1), [2], now=1.0)
-    merged = ShardRef("m", 2)
-    after, expired = commit_merge(start, start, "Dlib", merged, {"s1", "s2"}, now=2.0)
-    assert after.of("Dlib").shards == (merged,) and expired == ()
-    assert {ref.key for ref in after.of("Dlib").retired} == {"s1", "s2"}
-    assert commit_merge(after, start, "Dlib", merged, {"s1", "s2"}, now=3.0) is None
-    with pytest.raises(ShardsMoved):
-        commit_merge(after, start, "Dlib", ShardRef("m2", 2), {"s1", "s2"}, now=3.0)
-    later, expired = commit_enrollment(after, "org", 1, "Dlib", ShardRef("s3", 1), [3], now=2.0 + RETIREMENT_SECONDS + 1)
-    assert {ref.key for ref in expired} == {"s1", "s2"} and later.of("Dlib").retired == ()
+def test_a_shard_says_which_ids_it_may_hold():
+    ref = ShardRef("s", 3, min_id=10, max_id=12)
+    assert ref.may_hold([1, 11]) and not ref.may_hold([9, 13])
+    assert ShardRef("s", 3).may_hold([99])  # no range recorded: it may hold anything
 
 
 def test_a_purge_bumps_the_generation_once_joins_one_under_way_and_ends_purged_and_empty():
