@@ -8,6 +8,7 @@ retirement time where the test says so.
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 
@@ -21,7 +22,7 @@ from facematch.keyed_enrollment import KeyedEnrollment
 from facematch.manifest import RETIREMENT_SECONDS, RETIREMENT_WINDOW_SECONDS
 from facematch.service import FaceMatchService, ImageInput
 from facematch.shards import ShardStore
-from facematch.sweeper import Sweeper
+from facematch.sweeper import SweepCursor, Sweeper
 from facematch.upload_enrollment import UPLOAD_RECORD_SECONDS, UploadEnrollment
 from facematch.uploads import S3Upload
 from facematch_testing.aws import all_items, versions
@@ -171,3 +172,26 @@ def test_retired_shards_outlive_a_sweep_within_their_retirement_and_not_one_afte
     left = {v["Key"] for v in versions(f"orgs/{organization}/")}
     assert not left & {ref.key for ref in retired} and not left & {batch.key for batch in batches}
     assert len(service.list_embeddings(organization).embeddings) == 12
+
+
+def test_a_sweep_in_steps_of_one_page_resumed_from_its_cursor_sweeps_every_organization():
+    clock = Clock()
+    service = photo_service(clock)
+    organizations = [f"org-sweep-steps-{i}-{os.getpid()}" for i in range(3)]
+    for organization in organizations:
+        service.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
+        with injecting() as injector, pytest.raises(Crash):
+            injector.fault = Fault(0, BEFORE, crash(injector), operation="dynamodb.BatchWriteItem")
+            service.delete_person(organization, "ann")
+    clock.now += RETIREMENT_SECONDS + 1
+    sweeper, cursor, steps = Sweeper(service.writes), None, 0
+    while True:
+        pages = iter([False, True])  # one page, then stop: every step ends with a cursor
+        cursor, _ = sweeper.step(cursor, stop=lambda: next(pages))
+        steps += 1
+        if cursor is None:
+            break
+        cursor = SweepCursor.from_json(json.loads(json.dumps(cursor.to_json())))  # as a message carries it
+    assert steps >= 2 * len(organizations)  # objects, then items, of each
+    for organization in organizations:
+        assert traces_of(organization, "ann") == []
