@@ -1,4 +1,5 @@
-"""Embedding function: enrolls photos sent to the API or dropped into the bucket under uploads/."""
+"""Embedding function: enrolls photos sent to the API or dropped into the bucket under uploads/,
+and runs the long jobs (purges) sent to the job queue."""
 
 from typing import Annotated, Literal
 
@@ -19,6 +20,7 @@ from facematch.errors import (
     ImageTooLarge,
     InvalidImage,
     InvalidPageToken,
+    JobNotFound,
     NoFaceDetected,
     NothingEnrolled,
     OrganizationPurging,
@@ -36,6 +38,7 @@ from facematch.http import (
     OrganizationField,
     OrganizationPath,
     OrganizationQuery,
+    api_base_url,
     create_resolver,
     documented,
     image_inputs,
@@ -43,6 +46,7 @@ from facematch.http import (
     logger,
     one_idempotency_key,
 )
+from facematch.jobs import JOB_ID_PATTERN, is_job_event
 from facematch.keyed_enrollment import KeyedEnrollment
 from facematch.keys import KEY_ID_PATTERN
 from facematch.models import (
@@ -53,6 +57,7 @@ from facematch.models import (
     EmbeddingPage,
     EnrollmentResult,
     Health,
+    Job,
     PresignedUpload,
     Purge,
     RevokedKey,
@@ -177,9 +182,35 @@ def delete_person(
     return service.delete_person(caller.organization_for(organization), external_id)
 
 
-@app.delete("/api/organizations/<organization>", responses=documented(Purge, RouteNotFound))
-def purge_organization(caller: Caller, organization: OrganizationPath) -> Purge:
-    return service.purge_organization(caller.organization_for(organization))
+@app.delete(
+    "/api/organizations/<organization>",
+    responses=documented(
+        Purge, RouteNotFound, StoreConflict,
+        accepted="The purge goes on as a job: status_url (and Location) tells when it is done.",
+    ),
+)
+def purge_organization(caller: Caller, organization: OrganizationPath):
+    purge = service.purge_organization(
+        caller.organization_for(organization),
+        time_left=app.lambda_context.get_remaining_time_in_millis() / 1000,
+        api_base=api_base_url(app.current_event),
+    )
+    if purge.job_id is None:
+        return json_response(200, dump(purge))
+    return json_response(202, dump(purge), {"Location": purge.status_url})
+
+
+@app.get(
+    "/api/jobs/<job_id>",
+    description=(
+        "A long job's status: its organization, state, times and counts, and for a purge what "
+        "backups still hold, until when. No API key: the unguessable job id (192 random bits) is "
+        "the capability, as in a presigned URL, since a purge revokes the organization's keys."
+    ),
+    responses=documented(Job, JobNotFound, RouteNotFound, public=True),
+)
+def job_status(job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The id a 202 answered")]) -> Job:
+    return service.job_status(job_id)
 
 
 @app.post(
@@ -256,10 +287,16 @@ def enroll_uploads(record: SQSRecord) -> None:
         enroll_upload(upload=upload)
 
 
+def run_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    service.run_job(record.body, lambda_context.get_remaining_time_in_millis() / 1000)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if is_job_event(event, service.settings.job_queue_url):
+        return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)
     if is_queue_event(event):
         idempotency_config.register_lambda_context(context)
         return process_partial_response(

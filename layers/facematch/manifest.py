@@ -29,9 +29,9 @@ FORMAT_VERSION = 2
 # enrollments cannot grow the manifest; a reader that still misses one reads the manifest again.
 RETIREMENT_SECONDS = 60
 MAX_RETIRED = 8
-# A purge runs within one request (the function's timeout is far below this). One still
-# "purging" after this long was interrupted: readers see an empty organization, and the next
-# write finishes the purge before it proceeds.
+# A purge still "purging" after this long is taken as interrupted (its job lost, or merely
+# long): readers see an empty organization, and a write gives it one bounded step, going on
+# once that finished it and sending its job again otherwise (purges.py).
 PURGE_LEASE_SECONDS = 15 * 60
 CONDEMNED_SECONDS = 3600
 

@@ -128,6 +128,12 @@ def test_health_needs_no_key(api):
     assert (status, body["status"]) == (200, "ok")
 
 
+def test_a_jobs_status_needs_no_key_but_its_id(api):
+    _, client = api
+    status, body = call(client, "GET", "/api/jobs/" + "A" * 32, {}, {}, None)
+    assert (status, body["error"]["code"]) == (404, "JOB_NOT_FOUND")
+
+
 def test_an_organization_key_may_omit_the_organization_and_manage_only_its_own_data(api):
     _, client = api
     key = create_key(client, "gamma")
