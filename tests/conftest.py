@@ -27,6 +27,8 @@ os.environ.update(
         "POWERTOOLS_DEV": "false",
         "FACEMATCH_ADMIN_KEY": "test-admin-key",
         "FACEMATCH_PAGE_TOKEN_SECRET": "test-page-token-secret",
+        # moto's URL of template.yaml's JobQueue, as mocked_aws() creates it.
+        "FACEMATCH_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/facematch-test-JobQueue",
     }
 )
 os.environ.pop("FACEMATCH_AWS_ENDPOINT", None)

@@ -1,4 +1,5 @@
-"""Embedding function: enrolls photos sent to the API or dropped into the bucket under uploads/."""
+"""Embedding function: enrolls photos sent to the API or dropped into the bucket under uploads/,
+and runs the long jobs (purges) sent to the job queue."""
 
 from typing import Annotated, Literal
 
@@ -17,6 +18,7 @@ from facematch.errors import (
     ImageTooLarge,
     InvalidImage,
     InvalidPageToken,
+    JobNotFound,
     NoFaceDetected,
     NothingEnrolled,
     OrganizationPurging,
@@ -34,6 +36,7 @@ from facematch.http import (
     OrganizationField,
     OrganizationPath,
     OrganizationQuery,
+    api_base_url,
     create_resolver,
     documented,
     image_inputs,
@@ -41,6 +44,7 @@ from facematch.http import (
     logger,
     one_idempotency_key,
 )
+from facematch.jobs import JOB_ID_PATTERN, is_job_event
 from facematch.keyed_enrollment import KeyedEnrollment
 from facematch.keys import KEY_ID_PATTERN
 from facematch.models import (
@@ -51,6 +55,7 @@ from facematch.models import (
     EmbeddingPage,
     EnrollmentResult,
     Health,
+    Job,
     PresignedUpload,
     Purge,
     RevokedKey,
@@ -176,9 +181,49 @@ def delete_person(
     return service.delete_person(caller.organization_for(organization), external_id)
 
 
-@app.delete("/api/organizations/<organization>", responses=documented(Purge, RouteNotFound))
-def purge_organization(caller: Caller, organization: OrganizationPath) -> Purge:
-    return service.purge_organization(caller.organization_for(organization))
+@app.delete(
+    "/api/organizations/<organization>",
+    responses=documented(
+        Purge, RouteNotFound, StoreConflict,
+        accepted="The purge goes on as a job: status_url (and Location) tells when it is done.",
+    ),
+)
+def purge_organization(caller: Caller, organization: OrganizationPath):
+    purge = service.purge_organization(
+        caller.organization_for(organization),
+        time_left=app.lambda_context.get_remaining_time_in_millis() / 1000,
+        api_base=api_base_url(app.current_event),
+    )
+    if purge.job_id is None:
+        return json_response(200, dump(purge))
+    return json_response(202, dump(purge), {"Location": purge.status_url})
+
+
+@app.post(
+    "/api/sweeps",
+    description=(
+        "Admin only. Start a sweep of every organization now, as the hourly schedule does: it "
+        "deletes what failures left behind and what expired (docs/erasure.md)."
+    ),
+    responses=documented(Job, status=202),
+)
+def start_sweep(caller: Caller):
+    caller.require_admin()
+    job = service.start_sweep(api_base_url(app.current_event))
+    return json_response(202, dump(job), {"Location": job.status_url})
+
+
+@app.get(
+    "/api/jobs/<job_id>",
+    description=(
+        "A long job's status: its organization, state, times and counts, and for a purge what "
+        "backups still hold, until when. No API key: the unguessable job id (192 random bits) is "
+        "the capability, as in a presigned URL, since a purge revokes the organization's keys."
+    ),
+    responses=documented(Job, JobNotFound, RouteNotFound, public=True),
+)
+def job_status(job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The id a 202 answered")]) -> Job:
+    return service.job_status(job_id)
 
 
 @app.post(
@@ -249,10 +294,23 @@ def enroll_uploads(record: SQSRecord) -> None:
         enroll_upload(upload)
 
 
+# The input template.yaml's schedule sends.
+SCHEDULED, SWEEP_EVENT = "facematch", "sweep"
+
+
+def run_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    service.run_job(record.body, lambda_context.get_remaining_time_in_millis() / 1000)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if event.get(SCHEDULED) == SWEEP_EVENT:  # template.yaml's hourly schedule
+        service.start_sweep()
+        return {}
+    if is_job_event(event, service.settings.job_queue_url):
+        return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)
     if is_queue_event(event):
         return process_partial_response(
             event=event, record_handler=enroll_uploads, processor=processor, context=context

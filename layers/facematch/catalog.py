@@ -32,6 +32,8 @@ from facematch.config import get_settings
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _ID_WIDTH = 12
+# Items a purge reads per query page: 40 BatchWriteItem calls when all of them go.
+_PURGE_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -189,24 +191,33 @@ class Catalog:
             records += page
         return records
 
-    def purge_organization(self, organization: str, *, before_generation: int) -> int:
-        """Delete the organization's items (embeddings, claims, upload records, key records)
-        but the id counter and what the generation ``before_generation`` already wrote."""
-        keys = []
-        paginator = client("dynamodb").get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk",
-            FilterExpression="sk <> :counter AND (attribute_not_exists(generation) OR generation < :generation)",
-            ExpressionAttributeValues=to_item(
+    def purge_page(
+        self, organization: str, *, before_generation: int, start_key: dict[str, Any] | None = None
+    ) -> tuple[int, bool, dict[str, Any] | None]:
+        """Delete the organization's items (embeddings, claims, upload records, key records) among
+        one query page, but the id counter and what generation ``before_generation`` or a later
+        one wrote. Returns how many, whether more may be read, and where the next page starts:
+        the same place when this page deleted anything (what it deleted is gone)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "sk <> :counter AND (attribute_not_exists(generation) OR generation < :generation)",
+            "ExpressionAttributeValues": to_item(
                 {":pk": org_key(organization), ":counter": "COUNTER", ":generation": before_generation}
             ),
-            ProjectionExpression="pk, sk",
-            ConsistentRead=True,
-        ):
-            keys += [from_item(item) for item in page["Items"]]
+            "ProjectionExpression": "pk, sk",
+            "ConsistentRead": True,
+            "Limit": _PURGE_PAGE,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        response = client("dynamodb").query(**request)
+        keys = [from_item(item) for item in response["Items"]]
         self.delete_items(keys)
-        return len(keys)
+        more = "LastEvaluatedKey" in response
+        if keys or not more:
+            return len(keys), more, start_key
+        return 0, more, response["LastEvaluatedKey"]
 
     def organization_items(
         self, organization: str, start_key: dict[str, Any] | None

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     openapi_file: Path = Path(__file__).resolve().parents[2] / "openapi.json"
     # Keep each enrolled photo (encrypted) next to its embedding; by default only embeddings are kept.
     store_images: bool = False
+    # Long jobs (jobs.py): the queue they are sent to (template.yaml's JobQueue), and how long a
+    # step works. A purge request works this long itself before it hands the rest to a job (a
+    # small organization is purged within the request), and so does a write that finds a purge
+    # interrupted. A job step works up to job_step_seconds, and stops job_margin_seconds before
+    # its invocation would time out: the page under way and the continuation must fit.
+    job_queue_url: str | None = None
+    purge_request_seconds: float = Field(default=5.0, ge=0)
+    job_step_seconds: float = Field(default=600.0, ge=0)
+    job_margin_seconds: float = Field(default=5.0, ge=0)
 
 
 @functools.cache

@@ -81,6 +81,13 @@ class UploadNotFound(FaceMatchError):
     status = 404
 
 
+class JobNotFound(FaceMatchError):
+    """No job has this id: never issued, mistyped, or its record expired."""
+
+    code = "JOB_NOT_FOUND"
+    status = 404
+
+
 class RouteNotFound(FaceMatchError):
     code = "NOT_FOUND"
     status = 404

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Form, Header, Path, Query, UploadFile
 from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
 from facematch.access import Principal
@@ -35,8 +36,9 @@ logger = Logger()
 ImageField = UploadFile | str
 
 
-# Routes anyone may call; every other route needs an API key (template.yaml: Auth NONE).
-PUBLIC_ROUTES = frozenset({("GET", "/api/health")})
+# Routes anyone may call; every other route needs an API key (template.yaml: Auth NONE). A job's
+# status is read with its unguessable id alone: a purge revokes the keys of whoever asked for it.
+PUBLIC_ROUTES = frozenset({("GET", "/api/health"), ("GET", "/api/jobs/{job_id}")})
 # This API's bodies are an object holding a list at most; deeper ones are refused.
 MAX_JSON_DEPTH = 32
 
@@ -121,12 +123,19 @@ def _depth(value: Any) -> int:
 
 
 def documented(
-    model: type[BaseModel], *errors: type[FaceMatchError], status: int = 200, public: bool = False
+    model: type[BaseModel],
+    *errors: type[FaceMatchError],
+    status: int = 200,
+    public: bool = False,
+    accepted: str | None = None,
 ) -> dict[int, Any]:
-    """OpenAPI responses of a route: its result, and the errors it can answer with."""
+    """OpenAPI responses of a route: its result, and the errors it can answer with; ``accepted``
+    describes a 202 answered with the same model (work that goes on after the answer)."""
     responses: dict[int, Any] = {
         status: {"description": "Success", "content": {"application/json": {"model": model}}}
     }
+    if accepted:
+        responses[202] = {"description": accepted, "content": {"application/json": {"model": model}}}
     codes: dict[int, list[str]] = {}
     access = () if public else (Unauthorized, Forbidden)
     for error in (InvalidRequest, *access, *errors, FaceMatchError):
@@ -137,6 +146,18 @@ def documented(
             "content": {"application/json": {"model": ErrorResponse}},
         }
     return responses
+
+
+def api_base_url(event: APIGatewayProxyEvent) -> str:
+    """Where the caller reached this API: scheme, host, and whatever API Gateway's path holds
+    before the route's (the stage, or a custom domain's base path)."""
+    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
+    full_path = event.request_context.path or event.path
+    prefix = full_path[: -len(event.path)] if full_path.endswith(event.path) else ""
+    if "host" not in headers:
+        return prefix
+    # API Gateway always says https; the local gateway serves plain HTTP and says nothing.
+    return f"{headers.get('x-forwarded-proto', 'http')}://{headers['host']}{prefix}"
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

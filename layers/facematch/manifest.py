@@ -37,9 +37,9 @@ RETIREMENT_SECONDS = 5 * 60
 # Retired shards are listed in retirement batches (objects of their own), one per window of this
 # length, so the manifest names a handful of batches however many shards a burst retires.
 RETIREMENT_WINDOW_SECONDS = 30
-# A purge runs within one request (the function's timeout is far below this). One still
-# "purging" after this long was interrupted: readers see an empty organization, and the next
-# write finishes the purge before it proceeds.
+# A purge still "purging" after this long is taken as interrupted (its job lost, or merely
+# long): readers see an empty organization, and a write gives it one bounded step, going on
+# once that finished it and sending its job again otherwise (purges.py).
 PURGE_LEASE_SECONDS = 15 * 60
 CONDEMNED_SECONDS = 3600
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -143,9 +143,47 @@ class Deletion(BaseModel):
     deleted: list[StoredEmbedding]
 
 
+class BackupCopy(BaseModel):
+    """What a backup still holds of a purged organization, and until when."""
+
+    store: str = Field(description="s3-noncurrent-versions or dynamodb-point-in-time-recovery")
+    holds: str
+    until: str = Field(description="ISO-8601 UTC: from then on it holds nothing of the purge.")
+
+
 class Purge(BaseModel):
+    """A purge: done within the request (200), or continuing as a job (202, follow status_url)."""
+
     organization: str
-    deleted_items: int = Field(description="DynamoDB items deleted: embeddings, counter, upload records.")
+    status: Literal["purged", "purging"]
+    deleted_items: int = Field(
+        description="DynamoDB items this request deleted: embeddings and their labels, claims, upload records, keys."
+    )
+    deleted_objects: int = Field(description="S3 object versions this request deleted: shards, photos, uploads.")
+    finished_at: str | None = Field(default=None, description="When the purge was done (200).")
+    backups: list[BackupCopy] | None = Field(default=None, description="What backups still hold, until when (200).")
+    job_id: str | None = Field(default=None, description="The job finishing the purge (202).")
+    status_url: str | None = Field(
+        default=None, description="GET it, without an API key, for the job's status (202); also the Location header."
+    )
+
+
+class Job(BaseModel):
+    """A long job's status: what it works on, its state and times, and what it did so far."""
+
+    job_id: str
+    kind: str = Field(description="purge, or sweep (of every organization: organization is *)")
+    organization: str
+    state: Literal["running", "done"]
+    submitted_at: str = Field(description="ISO-8601 UTC")
+    finished_at: str | None = Field(default=None, description="ISO-8601 UTC, once done")
+    progress: dict[str, int] = Field(
+        description="Counts so far: deleted_objects (S3 object versions), deleted_items (DynamoDB items), steps."
+    )
+    backups: list[BackupCopy] | None = Field(
+        default=None, description="Once a purge is done: what backups still hold of it, and until when."
+    )
+    status_url: str | None = Field(default=None, description="Where this status is read")
 
 
 class UploadOutcome(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import time
 import uuid
@@ -31,6 +32,8 @@ from facematch.errors import (
 from facematch.faces import EmbeddedFace, FaceEmbedder
 from facematch.idempotency import Repeatable
 from facematch.images import decode_image
+from facematch.job_store import JobQueue, JobRecords
+from facematch.jobs import Deadline, Jobs, step_seconds
 from facematch.keys import ApiKeys
 from facematch.models import (
     ApiKey,
@@ -42,6 +45,7 @@ from facematch.models import (
     Face,
     FailedImage,
     Health,
+    Job,
     Match,
     PresignedUpload,
     Purge,
@@ -51,8 +55,12 @@ from facematch.models import (
     validate_organization,
 )
 from facematch.page_tokens import PageTokens
+from facematch.purges import KIND as PURGE
+from facematch.purges import backups as purge_backups
 from facematch.search import VectorStore
 from facematch.shards import ShardStore
+from facematch.sweeper import EVERY_ORGANIZATION, Sweeper
+from facematch.sweeper import KIND as SWEEP
 from facematch.uploads import (
     PRESIGNED_URL_SECONDS,
     UPLOAD_CONTENT_TYPES,
@@ -109,8 +117,15 @@ class FaceMatchService:
         self.embedder = embedder
         self.catalog = catalog
         self.shards = store
+        self.clock = clock
         self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency, clock)
-        self.writes = Writes(catalog, store, embedder.dimensions, settings.shard_load_concurrency, clock)
+        self.jobs = Jobs(JobRecords(catalog.table_name), JobQueue(settings.job_queue_url), clock)
+        self.writes = Writes(
+            catalog, store, embedder.dimensions, settings.shard_load_concurrency, clock,
+            jobs=self.jobs, purge_step_seconds=settings.purge_request_seconds,
+        )
+        self.jobs.register(PURGE, self.writes.purges.step)
+        self.jobs.register(SWEEP, Sweeper(self.writes).job_step)
         self.keys = ApiKeys(catalog)
         self.page_tokens = PageTokens(settings)
         # Brings the organization's vectors up to date while the query photo is being embedded.
@@ -367,14 +382,60 @@ class FaceMatchService:
         self.keys.revoke(organization, key_id)
         return RevokedKey(organization=organization, key_id=key_id, revoked=True)
 
-    def purge_organization(self, organization: str) -> Purge:
+    def purge_organization(self, organization: str, *, time_left: float = math.inf, api_base: str = "") -> Purge:
         """Delete everything of an organization: vectors, photos, uploads, metadata, keys.
 
-        Every object version goes too. Its embed_ids are never handed out again."""
+        Every object version goes too. Its embed_ids are never handed out again. Its keys are
+        revoked and it reads as purging at once; the request works on the rest for
+        ``purge_request_seconds`` (within ``time_left``, the seconds its invocation has left),
+        and hands what is left to a job, whose status is at ``<api_base>/api/jobs/<job_id>``."""
         validate_organization(organization)
-        items = self.writes.purge(organization)
+        purges = self.writes.purges
+        purges.begin(organization)
         self.vectors.forget(organization)
-        return Purge(organization=organization, deleted_items=items)
+        settings = self.settings
+        seconds = step_seconds(settings.purge_request_seconds, time_left, settings.job_margin_seconds)
+        step = purges.step(organization, Deadline.after(seconds))
+        counts = {name: step.counts.get(name, 0) for name in ("deleted_items", "deleted_objects")}
+        if step.done:
+            finished_at = self.clock()
+            return Purge(
+                organization=organization, status="purged", **counts,
+                finished_at=timestamp(finished_at), backups=purge_backups(finished_at),
+            )
+        job = self.jobs.submit(PURGE, organization, {**counts, "steps": 1})
+        return Purge(
+            organization=organization, status="purging", **counts,
+            job_id=job.job_id, status_url=f"{api_base}/api/jobs/{job.job_id}",
+        )
+
+    # Long jobs
+
+    def start_sweep(self, api_base: str = "") -> Job:
+        """Submit a sweep of every organization (docs/erasure.md); its status is a job's."""
+        record = self.jobs.submit(SWEEP, EVERY_ORGANIZATION)
+        return self.job_status(record.job_id, api_base)
+
+    def job_status(self, job_id: str, api_base: str = "") -> Job:
+        """A job's status, for whoever holds its id (the id is the capability)."""
+        record = self.jobs.status(job_id)
+        done = record.finished_at is not None
+        return Job(
+            job_id=job_id,
+            kind=record.kind,
+            organization=record.organization,
+            state=record.state,
+            submitted_at=timestamp(record.submitted_at),
+            finished_at=timestamp(record.finished_at) if done else None,
+            progress=dict(record.progress),
+            backups=purge_backups(record.finished_at) if done and record.kind == PURGE else None,
+            status_url=f"{api_base}/api/jobs/{job_id}",
+        )
+
+    def run_job(self, body: str, time_left: float) -> None:
+        """One step of the job a queue message names; ``time_left``: the invocation's seconds left."""
+        settings = self.settings
+        self.jobs.run(body, Deadline.after(step_seconds(settings.job_step_seconds, time_left, settings.job_margin_seconds)))
 
     def _delete(self, organization: str, records: list[EmbeddingRecord]) -> Deletion:
         self.writes.delete(organization, records)

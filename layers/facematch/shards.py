@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +31,8 @@ _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "4
 _MISSING_CODES = {"NoSuchKey", "404", "NoSuchVersion"}
 # Small reads: each loading thread keeps a buffer this size, and 16 run at once.
 _READ_CHUNK = 1024 * 1024
+# ListObjectVersions' largest page, and as many keys as one DeleteObjects takes.
+_LIST_PAGE = 1000
 
 
 class ManifestConflict(Exception):
@@ -218,24 +220,35 @@ class ShardStore:
     def purge(self, keys: Iterable[str]) -> None:
         """Delete objects with every one of their versions."""
         for key in keys:
-            self._delete_versions(key, exact=True)
+            more, start = True, None
+            while more:
+                _, more, start = self.delete_versions_page(key, lambda listed, key=key: listed == key, start)
 
-    def purge_prefix(self, prefix: str, *, keep: Iterable[str] = ()) -> None:
-        """Delete every object under a prefix, with every version and delete marker, except the
-        objects named or prefixed by ``keep``."""
-        self._delete_versions(prefix, exact=False, keep=tuple(keep))
-
-    def _delete_versions(self, prefix: str, *, exact: bool, keep: tuple[str, ...] = ()) -> None:
+    def delete_versions_page(
+        self, prefix: str, deletable: Callable[[str], bool], start: tuple[str, str] | None = None
+    ) -> tuple[int, bool, tuple[str, str] | None]:
+        """Delete the versions and delete markers of one listing page (up to 1000) under a prefix,
+        from ``start`` on, whose keys are ``deletable``. Returns how many, whether more may be
+        listed, and where the next page starts: the same place when this page deleted anything
+        (what it deleted is gone, and a marker naming a deleted version is no place to start)."""
         s3 = client("s3")
-        pages = s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)
-        for page in pages:
-            entries = [
-                {"Key": entry["Key"], "VersionId": entry["VersionId"]}
-                for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
-                if (not exact or entry["Key"] == prefix) and not entry["Key"].startswith(keep or "\0")
-            ]
-            if entries:
-                s3.delete_objects(Bucket=self.bucket, Delete={"Objects": entries, "Quiet": True})
+        request = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": _LIST_PAGE}
+        if start:
+            request.update(KeyMarker=start[0], VersionIdMarker=start[1])
+        page = s3.list_object_versions(**request)
+        entries = [
+            {"Key": entry["Key"], "VersionId": entry["VersionId"]}
+            for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            if deletable(entry["Key"])
+        ]
+        if entries:
+            errors = s3.delete_objects(Bucket=self.bucket, Delete={"Objects": entries, "Quiet": True}).get("Errors")
+            if errors:  # left in place: the caller's retry deletes them
+                raise RuntimeError(f"S3 kept {len(errors)} version(s): {sorted({e.get('Code') for e in errors})}")
+        more = bool(page.get("IsTruncated"))
+        if entries or not more:
+            return len(entries), more, start
+        return 0, more, (page["NextKeyMarker"], page["NextVersionIdMarker"])
 
     def organizations(self, after: str | None, limit: int) -> list[str]:
         """Up to ``limit`` organizations with a manifest or objects, in name order after ``after``."""

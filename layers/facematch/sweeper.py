@@ -25,11 +25,15 @@ from datetime import datetime
 from typing import Any
 
 from facematch.catalog import embedding_record
+from facematch.jobs import Deadline, JobStep
 from facematch.manifest import ACTIVE, RETIREMENT_SECONDS, Manifest
 from facematch.shards import ShardMissing, StoredVersion, generation_prefix, manifest_key, organization_prefix
 from facematch.writes import Writes
 
 _KEPT_ITEMS = ("COUNTER", "APIKEY#")
+KIND = "sweep"
+# A sweep job's organization: it walks every one.
+EVERY_ORGANIZATION = "*"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,19 @@ class Sweeper:
                 return cursor, counts
             cursor = self._advance(cursor, counts)
         return None, counts
+
+    def job_step(self, _organization: str, deadline: Deadline, cursor: dict[str, Any] | None) -> JobStep:
+        """One step of the ``sweep`` long job: at least one page, then until ``deadline``."""
+        pages = iter([False])
+        start = SweepCursor.from_json(cursor) if cursor else None
+        resume, counts = self.step(start, stop=lambda: next(pages, None) is None and deadline.passed())
+        done = {
+            "organizations": counts.organizations,
+            "deleted_objects": counts.objects,
+            "deleted_items": counts.items,
+            "faces_forgotten": counts.faces_forgotten,
+        }
+        return JobStep(resume is None, done, resume.to_json() if resume else None)
 
     def sweep_all(self) -> SweepCounts:
         """Every organization, in one go (tests; the job runs it in steps)."""

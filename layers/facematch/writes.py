@@ -11,6 +11,7 @@ idempotent: replaying a commit whose reply was lost finds it done and changes no
 from __future__ import annotations
 
 import functools
+import math
 import random
 import time
 from collections.abc import Callable
@@ -22,30 +23,21 @@ from aws_lambda_powertools import Logger
 from facematch.catalog import Catalog, EmbeddingRecord, org_key
 from facematch.errors import OrganizationPurging, PurgedDuringWrite, StoreConflict
 from facematch.idempotency import EnrollOnce, Repeatable
-from facematch.keys import ApiKeys
+from facematch.jobs import Jobs
 from facematch.manifest import PURGING, Manifest, ModelShards, RetiredBatch, ShardRef
 from facematch.manifest_changes import (
     Change,
     Rewrite,
     ShardsMoved,
-    begin_purge,
     commit_enrollment,
     commit_erasure,
     commit_merge,
     expire_retirements,
-    finish_purge,
 )
 from facematch.photos import PhotoStore
+from facematch.purges import Purges
 from facematch.search import parallel_map
-from facematch.shards import (
-    ManifestConflict,
-    ShardMissing,
-    ShardStore,
-    generation_prefix,
-    manifest_key,
-    organization_prefix,
-)
-from facematch.uploads import UPLOAD_PREFIX
+from facematch.shards import ManifestConflict, ShardMissing, ShardStore
 
 logger = Logger()
 
@@ -84,7 +76,12 @@ class Writes:
         dimensions: int,
         concurrency: int,
         clock: Callable[[], float] = time.time,
+        *,
+        jobs: Jobs | None = None,
+        purge_step_seconds: float = math.inf,
     ) -> None:
+        """``jobs`` and ``purge_step_seconds``: how long a write works on an interrupted purge, and
+        who takes the rest; without a job queue, a write finishes the purge itself."""
         self.catalog = catalog
         self.shards = shards
         self.photos = PhotoStore(shards)
@@ -92,6 +89,8 @@ class Writes:
         self.dimensions = dimensions
         self.concurrency = concurrency
         self.clock = clock
+        # The purge commits through this module's compare-and-swap, in steps of its own.
+        self.purges = Purges(catalog, shards, self._swap, clock, jobs, purge_step_seconds)
 
     # What readers see
 
@@ -351,38 +350,16 @@ class Writes:
                 self.shards.purge_shards([extends])  # the batch object only: the new one lists its shards
             return
 
-    # Purge
-
-    def purge(self, organization: str) -> int:
-        """Erase everything of an organization; returns the number of metadata items deleted.
-
-        Its API keys stop working first. One commit marks it purging under a new generation
-        (from then on nothing of it is readable, and nothing begun before can commit);
-        everything of older generations is deleted (the idempotency records of its requests and
-        uploads included: they are in its partition); a last commit marks it purged. Safe to repeat, and to run twice at once."""
-        now = self.clock()
-        self.catalog.delete_items(ApiKeys(self.catalog).lookup_keys_of(organization))
-        manifest, _ = self._swap(organization, lambda current: begin_purge(current, now))
-        generation = manifest.generation
-        self.shards.purge_prefix(
-            organization_prefix(organization),
-            keep=(manifest_key(organization), generation_prefix(organization, generation)),
-        )
-        self.shards.purge_prefix(f"{UPLOAD_PREFIX}{organization}/")
-        items = self.catalog.purge_organization(organization, before_generation=generation)
-        self._swap(organization, lambda current: finish_purge(current, generation, self.clock()))
-        return items
-
     # The commit point
 
     def _writable(self, organization: str) -> Manifest:
-        """The manifest a write starts from; finishes an interrupted purge first."""
+        """The manifest a write starts from. While a purge runs the write waits (409); a purge
+        interrupted (past its lease) gets one bounded step from the write, which goes on once
+        that step finished it. A write never runs a whole large purge."""
         manifest = self.shards.read_manifest(organization)
         if manifest.state == PURGING:
-            if not manifest.purge_interrupted(self.clock()):
+            if not manifest.purge_interrupted(self.clock()) or not self.purges.resume(organization):
                 raise OrganizationPurging(organization)
-            logger.warning("Finishing an interrupted purge", extra={"organization": organization})
-            self.purge(organization)
             manifest = self.shards.read_manifest(organization)
         return manifest
 

@@ -54,7 +54,7 @@ PROBES = {
     ),
 }
 # Routes that name no organization: any valid key may call them.
-UNSCOPED = {("GET", "/api/openapi.json")}
+UNSCOPED = {("GET", "/api/openapi.json"), ("POST", "/api/sweeps")}
 ADMIN_ONLY = {("POST", "/api/organizations/{organization}/keys"), ("DELETE", "/api/organizations/{organization}/keys/{key_id}")}
 
 
@@ -128,6 +128,12 @@ def test_health_needs_no_key(api):
     assert (status, body["status"]) == (200, "ok")
 
 
+def test_a_jobs_status_needs_no_key_but_its_id(api):
+    _, client = api
+    status, body = call(client, "GET", "/api/jobs/" + "A" * 32, {}, {}, None)
+    assert (status, body["error"]["code"]) == (404, "JOB_NOT_FOUND")
+
+
 def test_an_organization_key_may_omit_the_organization_and_manage_only_its_own_data(api):
     _, client = api
     key = create_key(client, "gamma")
@@ -185,3 +191,14 @@ def test_keys_are_stored_only_as_hashes(api):
     items = aws_client("dynamodb").scan(TableName="facematch-test")["Items"]
     assert key not in json_module.dumps(items)
     assert key.split("_", 2)[2] not in json_module.dumps(items)  # the secret (it may contain "_")
+
+
+def test_only_the_admin_starts_a_sweep_and_its_status_url_answers(api):
+    _, client = api
+    organization_key = create_key(client, "org-sweeper-probe")
+    status, body = call(client, "POST", "/api/sweeps", {}, {}, organization_key)
+    assert status == 403, body
+    status, body = call(client, "POST", "/api/sweeps", {}, {}, ADMIN_KEY)
+    assert status == 202 and (body["kind"], body["organization"], body["state"]) == ("sweep", "*", "running")
+    response = client.get(body["status_url"])
+    assert response.status_code == 200 and response.get_json()["job_id"] == body["job_id"]

@@ -14,6 +14,7 @@ crash before a read leaves what a crash before the next write leaves.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from unittest import mock
@@ -24,10 +25,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from facematch.aws import client
+from facematch.catalog import Catalog
 from facematch.errors import FaceMatchError, OrganizationNotFound, OrganizationPurging, StoreConflict
 from facematch.local.moto_atomic import SERIALISED
 from facematch.manifest import PURGE_LEASE_SECONDS
-from facematch_testing.aws import stored_ids
+from facematch.service import FaceMatchService
+from facematch.shards import ShardStore
+from facematch_testing.aws import stored_ids, versions
+from facematch_testing.bulk import enroll_in_bulk
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, lose_reply, run_there
 from facematch_testing.protocol import PEOPLE, Violation, World, face
 
@@ -242,3 +248,32 @@ def test_an_interrupted_purge_reads_as_empty_after_its_lease_and_the_next_write_
     assert world.service.writes.shards.read_manifest(world.organization).state == "active"
     assert [e.embed_id for e in world.service.list_embeddings(world.organization).embeddings] == [embed_id]
     assert stored_ids(world.organization) == [embed_id]  # the old generation's shards are gone
+
+
+def test_an_interrupted_large_purge_gets_one_step_from_a_write_which_waits_while_the_job_finishes_it(aws):
+    world = World(f"org-{uuid.uuid4().hex[:12]}")
+    base = world.service
+    # Each step, the write's one included, stops after one page that deleted something.
+    settings = base.settings.model_copy(update={"purge_request_seconds": 0, "job_step_seconds": 0})
+    world.service = FaceMatchService(settings, base.embedder, Catalog(settings.table), ShardStore(settings.bucket), world.clock)
+    enroll_in_bulk(world.service, world.organization, 1100)  # 1,101 objects: more than a page
+    with injecting() as injector:
+        injector.fault = Fault(0, BEFORE, crash(injector), operation="s3.DeleteObjects")
+        with pytest.raises(Crash):
+            world.service.purge_organization(world.organization)
+
+    world.clock.now += PURGE_LEASE_SECONDS
+    assert world.service.list_embeddings(world.organization).embeddings == []
+    with pytest.raises(OrganizationPurging):
+        world.enroll("cat", 0)
+    left = [v for v in versions(f"orgs/{world.organization}/") if "/g1/" in v["Key"]]
+    assert 0 < len(left) < 1101  # the write deleted one page, not the whole purge
+    sqs, steps = client("sqs"), 0
+    while messages := sqs.receive_message(QueueUrl=aws["JobQueue"]).get("Messages", []):
+        world.service.run_job(messages[0]["Body"], time_left=math.inf)  # the job the write sent again
+        sqs.delete_message(QueueUrl=aws["JobQueue"], ReceiptHandle=messages[0]["ReceiptHandle"])
+        steps += 1
+    assert steps > 1
+    (embed_id,) = world.enroll("cat", 0)
+    assert [e.embed_id for e in world.service.list_embeddings(world.organization).embeddings] == [embed_id]
+    assert {v["Key"] for v in versions(f"orgs/{world.organization}/") if "/g1/" in v["Key"]} == set()

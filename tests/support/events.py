@@ -36,6 +36,8 @@ def api_event(
     """A body-less request to any route (the health event's headers and context)."""
     event = load_event("health.json")
     event.update(httpMethod=method, path=path, resource=path, pathParameters=path_parameters)
+    # API Gateway's own view: the path as the client sent it, after the stage.
+    event["requestContext"].update(httpMethod=method, path=f"/{event['requestContext']['stage']}{path}", resourcePath=path)
     event["queryStringParameters"] = query
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
     return as_caller(event, caller)

@@ -6,6 +6,8 @@
     FACEMATCH_PAGE_TOKEN_SECRET  signs page tokens (default: a new random one)
     FACEMATCH_AWS_ENDPOINT  use this AWS-compatible endpoint instead of the embedded one
     FACEMATCH_BUCKET, FACEMATCH_TABLE with real AWS credentials and no endpoint: use real AWS
+                            (and FACEMATCH_JOB_QUEUE_URL, the stack's JobQueue, for purges too long
+                            for one request: its jobs then run in the deployed function)
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ def main() -> None:
 
     settings = get_settings()
     queue_urls = create_resources(settings.bucket, settings.table) if mode != REAL_AWS else {}
+    if "JobQueue" in queue_urls:  # as template.yaml hands it to the embedding function
+        os.environ["FACEMATCH_JOB_QUEUE_URL"] = queue_urls["JobQueue"]
     # Each function in its own process, as Lambda runs it; they inherit this environment.
     functions = WorkerFunctions()
     started = time.monotonic()

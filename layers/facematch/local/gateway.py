@@ -251,7 +251,9 @@ class LocalGateway:
             "requestContext": {
                 "resourcePath": route.resource,
                 "httpMethod": request.method,
-                "path": f"/{self.stage}{request.path}",
+                # The path as the client sent it: the local API is served at the root, as through
+                # a custom domain without a base path (no stage before the route).
+                "path": request.path,
                 "stage": self.stage,
                 "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
                 "requestId": str(uuid.uuid4()),

@@ -22,7 +22,9 @@ TITLE = "FaceMatch"
 DESCRIPTION = (
     "Enroll faces into an organization and find who a photo shows. Bodies are "
     "multipart/form-data (files) or application/json (images as base64 strings). Every route "
-    "but /api/health needs an x-api-key: an organization's key acts on that organization only."
+    "but /api/health and /api/jobs/{job_id} needs an x-api-key: an organization's key acts on "
+    "that organization only. A job's status is read with its unguessable id alone (a capability "
+    "URL, like a presigned URL): a purge revokes the keys of the organization that asked for it."
 )
 
 
