@@ -14,7 +14,7 @@ WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 # The fast loop: neither the face model nor the photos nor any socket.
 UNIT_TESTS := -m "not model and not network and not protocol" --disable-socket
 
-.PHONY: install weights test test-unit test-protocol check lint mutation clean run openapi bench-enroll bench-search
+.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search
 
 install: $(VENV)/.installed weights
 
@@ -75,6 +75,10 @@ clean:
 
 run: install
 	$(PYTHON) -m facematch.local
+
+# Sweep every organization of the stack `make run` serves, now (FACEMATCH_ADMIN_KEY: the key it printed).
+sweep: $(VENV)/.installed
+	FACEMATCH_API_KEY="$${FACEMATCH_API_KEY:-$$FACEMATCH_ADMIN_KEY}" $(VENV)/bin/facematch sweep
 
 # Regenerate openapi.json from the handlers' routes and models (make check verifies it is current).
 openapi: install

@@ -381,3 +381,21 @@ def test_a_refused_key_exits_1_with_the_code(serve):
     result = runner.invoke(cli.app, ["--url", URL, "--api-key", "k", "keys", "create", "--org", "acme"])
     assert result.exit_code == 1
     assert "FORBIDDEN" in result.stderr
+
+
+def test_sweep_starts_the_job_and_follows_it_until_it_is_done(serve, monkeypatch):
+    monkeypatch.setattr(cli, "SWEEP_POLL_SECONDS", 0)
+    states = iter(["running", "done"])
+
+    def api(request: httpx.Request) -> httpx.Response:
+        job = {"job_id": "j" * 32, "kind": "sweep", "organization": "*", "progress": {"steps": 2, "deleted_items": 3}}
+        if request.method == "POST":
+            assert request.url.path == "/api/sweeps" and request.headers["x-api-key"] == "admin"
+            return httpx.Response(202, json={**job, "state": "running"})
+        assert request.url.path == f"/api/jobs/{'j' * 32}"
+        return httpx.Response(200, json={**job, "state": next(states)})
+
+    requests = serve(api)
+    result = runner.invoke(cli.app, ["--url", URL, "--api-key", "admin", "sweep"])
+    assert result.exit_code == 0 and "sweep done: deleted_items 3, steps 2" in result.output
+    assert [r.method for r in requests] == ["POST", "GET", "GET"]

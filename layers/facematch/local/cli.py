@@ -8,6 +8,7 @@ Exit codes: 0 success; 1 a photo failed, no match, or an API error; 2 usage erro
 from __future__ import annotations
 
 import mimetypes
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 PROGRESS_MIN_FILES = 4
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
+SWEEP_POLL_SECONDS = 1.0
 
 app = typer.Typer(
     help="Enroll faces into an organization and match photos against them.",
@@ -301,6 +303,28 @@ def health(ctx: typer.Context) -> None:
     if error:
         _fail(error)
     out.print_json(data=body)
+
+
+@app.command()
+def sweep(
+    ctx: typer.Context,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job until it is done.")] = True,
+    as_json: AsJson = False,
+) -> None:
+    """Sweep every organization now (needs the admin key): delete what failures left behind and
+    what expired, as the hourly schedule does."""
+    with _connect(ctx.obj) as client:
+        body, error = _call(client, "POST", "/api/sweeps")
+        while not error and wait and body.get("state") == "running":
+            time.sleep(SWEEP_POLL_SECONDS)
+            body, error = _call(client, "GET", f"/api/jobs/{body['job_id']}")
+    if error:
+        _fail(error)
+    if as_json:
+        out.print_json(data=body)
+    else:
+        counts = ", ".join(f"{name} {count}" for name, count in sorted(body.get("progress", {}).items()))
+        out.print(f"sweep {body['state']}: {counts or 'started'}", markup=False)
 
 
 keys = typer.Typer(help="Create and revoke organizations' API keys (needs the admin key).")
