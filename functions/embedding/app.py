@@ -223,7 +223,7 @@ def start_sweep(caller: Caller):
     responses=documented(Job, JobNotFound, RouteNotFound, public=True),
 )
 def job_status(job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The id a 202 answered")]) -> Job:
-    return service.job_status(job_id)
+    return service.job_status(job_id, api_base_url(app.current_event))
 
 
 @app.post(

@@ -92,7 +92,7 @@ def test_a_large_purge_answers_202_and_its_job_finishes_it_in_steps_followed_thr
     assert status == 200
     assert job_queue.poll_once() == 0  # a done job sends nothing more
     assert steps >= 5  # two listing pages, the inbox, three query pages at one page per step
-    assert set(job) == {"job_id", "kind", "organization", "state", "submitted_at", "finished_at", "progress", "backups"}
+    assert set(job) == {"job_id", "kind", "organization", "state", "submitted_at", "finished_at", "progress", "backups", "status_url"}
     assert (job["job_id"], job["kind"], job["organization"], job["state"]) == (job_id, "purge", organization, "done")
     assert job["progress"]["steps"] == steps + 1  # the request's own step, then the job's
     assert job["progress"]["deleted_objects"] == FACES + 2  # the photos, the shard, the upload
