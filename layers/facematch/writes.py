@@ -80,8 +80,8 @@ class Writes:
         jobs: Jobs | None = None,
         purge_step_seconds: float = math.inf,
     ) -> None:
-        """``jobs`` and ``purge_step_seconds``: how long a write works on an interrupted purge, and
-        who takes the rest; without a job queue, a write finishes the purge itself."""
+        """``purge_step_seconds``: how long a write works on an interrupted purge; ``jobs`` takes
+        the rest. By default (benchmarks, no job queue) a write finishes the purge itself."""
         self.catalog = catalog
         self.shards = shards
         self.photos = PhotoStore(shards)
