@@ -96,6 +96,13 @@ class Sweeper:
         }
         return JobStep(resume is None, done, resume.to_json() if resume else None)
 
+    def sweep_organization(self, organization: str) -> SweepCounts:
+        """One organization, in one go (tests, and an operator's look at one organization)."""
+        counts, cursor = SweepCounts(), SweepCursor(organization)
+        while cursor is not None and cursor.organization == organization:
+            cursor = self._advance(cursor, counts)
+        return counts
+
     def sweep_all(self) -> SweepCounts:
         """Every organization, in one go (tests; the job runs it in steps)."""
         _, counts = self.step(None, stop=lambda: False)

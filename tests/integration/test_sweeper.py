@@ -87,7 +87,7 @@ def test_after_a_person_is_deleted_and_the_sweeper_ran_no_item_or_object_holds_t
     assert traces_of(organization, "ann"), "the crashes left something for the sweeper"
 
     clock.now += RETIREMENT_SECONDS + 1
-    counts = Sweeper(service.writes).sweep_all()
+    counts = Sweeper(service.writes).sweep_organization(organization)
 
     assert traces_of(organization, "ann") == []
     assert not (held_vectors(organization) @ ann > 0.99).any()  # her vector is in no version of any shard
@@ -95,7 +95,7 @@ def test_after_a_person_is_deleted_and_the_sweeper_ran_no_item_or_object_holds_t
     assert counts.by_kind["uncommitted_metadata"] == 2  # the crashed enrollment's item and its person copy
     assert [e.external_id for e in service.list_embeddings(organization).embeddings] == ["bob"]
     assert service.compare(organization, ImageInput("q", synthetic_photo("bob", 1))).external_id == "bob"
-    assert Sweeper(service.writes).sweep_all().items == 0  # a second run finds nothing
+    assert Sweeper(service.writes).sweep_organization(organization).items == 0  # a second run finds nothing
 
 
 @pytest.mark.parametrize("when", [BEFORE, AFTER])
@@ -109,7 +109,7 @@ def test_a_sweep_at_any_step_of_an_enrollment_takes_nothing_it_commits(when):
     for at in range(len(counting.calls)):
         outcomes: list = []
         with injecting() as injector:
-            injector.fault = Fault(at, when, run_there(injector, Sweeper(service.writes).sweep_all, outcomes))
+            injector.fault = Fault(at, when, run_there(injector, lambda: Sweeper(service.writes).sweep_organization(organization), outcomes))
             result = service.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
         assert [kind for kind, _ in outcomes] == ["ok"], (at, outcomes)
         embed_id = result.embed_id
@@ -145,7 +145,7 @@ def test_expired_claims_answers_and_upload_records_are_deleted_and_no_longer_lis
 
     clock.now += UPLOAD_RECORD_SECONDS + 1
     assert UploadEnrollment(service).recent(organization, 10).uploads == []  # expired: not listed at once
-    counts = Sweeper(service.writes).sweep_all()
+    counts = Sweeper(service.writes).sweep_organization(organization)
 
     left = {item["sk"]["S"].split("#")[0] for item in all_items() if item["pk"]["S"] == f"ORG#{organization}"}
     assert left == {"COUNTER", "EMB", "PER"}  # the face stays; what recorded how it came expired
@@ -163,11 +163,11 @@ def test_retired_shards_outlive_a_sweep_within_their_retirement_and_not_one_afte
     retired = [ref for batch in batches for ref in service.shards.read_batch(batch)]
     assert retired, "the enrollments compacted"
 
-    Sweeper(service.writes).sweep_all()
+    Sweeper(service.writes).sweep_organization(organization)
     for ref in retired:  # still readable by a reader on an older manifest
         service.shards.read_shard_ids(ref)
     clock.now += RETIREMENT_WINDOW_SECONDS + RETIREMENT_SECONDS + 1
-    Sweeper(service.writes).sweep_all()
+    Sweeper(service.writes).sweep_organization(organization)
     assert service.shards.read_manifest(organization).of("Dlib").retired == ()
     left = {v["Key"] for v in versions(f"orgs/{organization}/")}
     assert not left & {ref.key for ref in retired} and not left & {batch.key for batch in batches}
