@@ -4,7 +4,7 @@
 
 Measures, on every .jpg of FACEMATCH_FACES_DIR (default ../shared/faces/deepface):
 - time per photo, warm: ``DeepFace.represent(model_name="Dlib", detector_backend="dlib")`` against
-  ``FaceMatchService.embed`` (decode + detect + align + embed). Each pipeline lives in its own
+  ``FaceMatch.embed`` (decode + detect + align + embed). Each pipeline lives in its own
   process, has built its model and embedded a warm-up photo first; the two are fed the photos
   alternately, one at a time (order swapped every photo), so the machine's noise hits both alike;
 - verification accuracy on master.csv at DeepFace's Dlib cosine threshold (0.07);

@@ -7,7 +7,7 @@
         Lambda init + first invocation: import functions/embedding/app.py, call lambda_handler once
         with the enrollment event (S3 and DynamoDB: the parent's moto server); checks for 201.
     worker.py cold-embed PHOTO
-        The pipeline alone: import facematch.service, build the service, embed one photo.
+        The pipeline alone: import facematch.wiring, build FaceMatch, embed one photo.
 
 Both cold modes print ``MARK FIRST_EMBEDDING <time.time()>`` when the embedding exists.
 """
@@ -54,10 +54,11 @@ def cold_handler(photo: str, event_path: str) -> None:
 
 
 def cold_embed(photo: str) -> None:
-    from facematch.service import FaceMatchService, ImageInput
+    from facematch.inputs import ImageInput
+    from facematch.wiring import FaceMatch
 
-    service = FaceMatchService.from_settings()
-    face = service.embed(ImageInput(Path(photo).name, Path(photo).read_bytes()))
+    service = FaceMatch.from_settings()
+    face = service.enrollment.embed(ImageInput(Path(photo).name, Path(photo).read_bytes()))
     mark("FIRST_EMBEDDING")
     print(f"EMBEDDING_DIMENSIONS {face.vector.shape[0]}")
 
@@ -115,20 +116,20 @@ def serve_deepface(config: dict) -> None:
 def serve_facematch(config: dict) -> None:
     start = time.perf_counter()
     from facematch.config import Settings
-    from facematch.service import FaceMatchService, ImageInput
+    from facematch.inputs import ImageInput
+    from facematch.wiring import FaceMatch
 
     imported = time.perf_counter() - start
     sizes = config.get("sizes") or [None]
     services = {
-        size: FaceMatchService.from_settings(Settings() if size is None else Settings(detection_max_side=size))
+        size: FaceMatch.from_settings(Settings() if size is None else Settings(detection_max_side=size))
         for size in sizes
     }
     stages = Stages()
     if config.get("profile"):
         import facematch.faces
-        import facematch.service
 
-        facematch.service.decode_image = stages.wrap("decode", facematch.service.decode_image)
+        facematch.faces.decode_image = stages.wrap("decode", facematch.faces.decode_image)
         facematch.faces.detection.extract_face = stages.wrap("align", facematch.faces.detection.extract_face)
         wrapped_detectors: set[int] = set()
         for service in services.values():
@@ -140,7 +141,7 @@ def serve_facematch(config: dict) -> None:
 
     def embed(path: str, size: int | None = None) -> dict:
         service = services[size if size in services else sizes[0]]
-        face = service.embed(ImageInput(Path(path).name, Path(path).read_bytes()))
+        face = service.enrollment.embed(ImageInput(Path(path).name, Path(path).read_bytes()))
         return {"vector": [float(v) for v in face.vector], "faces": face.faces_in_image}
 
     _serve(embed, config, stages, imported, warm_sizes=sizes)

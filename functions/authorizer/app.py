@@ -9,12 +9,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facematch.access import KeyChecker, authorizer_response
 from facematch.aws import client
-from facematch.catalog import Catalog
 from facematch.config import get_settings
-from facematch.keys import ApiKeys
+from facematch.key_store import ApiKeys
 
 logger = Logger()
-checker = KeyChecker(get_settings(), ApiKeys(Catalog()))
+checker = KeyChecker(get_settings(), ApiKeys())
 client("dynamodb")  # built at init, reused by every invocation
 
 

@@ -25,15 +25,16 @@ from facematch.http import (
     image_input,
     logger,
 )
+from facematch.matching import MAX_TOP_K
 from facematch.models import ComparisonResult
-from facematch.service import MAX_TOP_K, FaceMatchService
+from facematch.wiring import FaceMatch
 
 # Never into traces: responses hold API keys, vectors and matches, and X-Ray keeps them 30 days,
 # readable account-wide, beyond any purge (template.yaml turns capture off too).
 tracer = Tracer()
 metrics = Metrics()
 app = create_resolver()
-service = FaceMatchService.from_settings()
+service = FaceMatch.from_settings()
 
 
 @app.post(
@@ -50,7 +51,7 @@ def compare(
     threshold: Annotated[float | None, Form(ge=0.0, le=2.0)] = None,
     top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = 1,
 ) -> ComparisonResult:
-    result = service.compare(
+    result = service.matching.compare(
         caller.organization_for(organization), image_input(image), threshold=threshold, top_k=top_k
     )
     metrics.add_metric(name="Matches" if result.match else "NonMatches", unit="Count", value=1)

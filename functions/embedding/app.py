@@ -28,6 +28,7 @@ from facematch.errors import (
     UnsupportedImageFormat,
     UnsupportedMediaType,
 )
+from facematch.events import is_job_event, is_queue_event, is_scheduled_sweep, uploads_in
 from facematch.http import (
     Caller,
     IdempotencyKeyField,
@@ -44,12 +45,10 @@ from facematch.http import (
     logger,
     one_idempotency_key,
 )
-from facematch.jobs import JOB_ID_PATTERN, is_job_event
-from facematch.keyed_enrollment import KeyedEnrollment
-from facematch.keys import KEY_ID_PATTERN
+from facematch.inputs import EXTERNAL_ID_PATTERN, MAX_FILENAME_LENGTH, S3Upload
+from facematch.jobs import JOB_ID_PATTERN
+from facematch.key_store import KEY_ID_PATTERN
 from facematch.models import (
-    EXTERNAL_ID_PATTERN,
-    MAX_FILENAME_LENGTH,
     ApiKey,
     Deletion,
     EmbeddingPage,
@@ -65,19 +64,14 @@ from facematch.models import (
     dump,
 )
 from facematch.openapi import document
-from facematch.queue import is_queue_event, uploads_in
-from facematch.service import FaceMatchService
-from facematch.upload_enrollment import UploadEnrollment
-from facematch.uploads import S3Upload
+from facematch.wiring import FaceMatch
 
 # Never into traces: responses hold API keys, vectors and matches, and X-Ray keeps them 30 days,
 # readable account-wide, beyond any purge (template.yaml turns capture off too).
 tracer = Tracer()
 metrics = Metrics()
 app = create_resolver()
-service = FaceMatchService.from_settings()
-keyed = KeyedEnrollment(service)
-uploaded = UploadEnrollment(service)
+service = FaceMatch.from_settings()
 # All-failed batches are reported item by item too, rather than failing the invocation.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -116,7 +110,7 @@ def enroll(
 ):
     key = one_idempotency_key(idempotency_key_header, idempotency_key)
     if key is None:
-        result = service.enroll(
+        result = service.enrollment.enroll(
             caller.organization_for(organization),
             image_inputs(images),
             include_embedding=include_embedding,
@@ -124,7 +118,7 @@ def enroll(
         )
         metrics.add_metric(name="FacesEnrolled", unit="Count", value=len(result.embeddings))
         return json_response(201, dump(result))
-    answer = keyed.enroll(
+    answer = service.enrollment.enroll_once(
         caller.organization_for(organization),
         image_inputs(images),
         key=key,
@@ -144,7 +138,7 @@ def list_embeddings(
     next_token: Annotated[str | None, Query(max_length=4096)] = None,
     external_id: Annotated[str | None, Query(pattern=EXTERNAL_ID_PATTERN)] = None,
 ) -> EmbeddingPage:
-    return service.list_embeddings(
+    return service.holdings.list_embeddings(
         caller.organization_for(organization),
         limit=limit,
         next_token=next_token,
@@ -159,7 +153,7 @@ def list_embeddings(
 def get_embedding(
     caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
 ) -> StoredEmbedding:
-    return service.get_embedding(caller.organization_for(organization), embed_id)
+    return service.holdings.get_embedding(caller.organization_for(organization), embed_id)
 
 
 @app.delete(
@@ -169,7 +163,7 @@ def get_embedding(
 def delete_embedding(
     caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
 ) -> Deletion:
-    return service.delete_embedding(caller.organization_for(organization), embed_id)
+    return service.holdings.delete_embedding(caller.organization_for(organization), embed_id)
 
 
 @app.delete("/api/embeddings", responses=documented(Deletion, EmbeddingNotFound, OrganizationPurging, StoreConflict))
@@ -178,7 +172,7 @@ def delete_person(
     external_id: Annotated[str, Query(pattern=EXTERNAL_ID_PATTERN)],
     organization: OrganizationQuery = None,
 ) -> Deletion:
-    return service.delete_person(caller.organization_for(organization), external_id)
+    return service.holdings.delete_person(caller.organization_for(organization), external_id)
 
 
 @app.delete(
@@ -189,7 +183,7 @@ def delete_person(
     ),
 )
 def purge_organization(caller: Caller, organization: OrganizationPath):
-    purge = service.purge_organization(
+    purge = service.holdings.purge_organization(
         caller.organization_for(organization),
         time_left=app.lambda_context.get_remaining_time_in_millis() / 1000,
         api_base=api_base_url(app.current_event),
@@ -209,7 +203,7 @@ def purge_organization(caller: Caller, organization: OrganizationPath):
 )
 def start_sweep(caller: Caller):
     caller.require_admin()
-    job = service.start_sweep(api_base_url(app.current_event))
+    job = service.long_jobs.start_sweep(api_base_url(app.current_event))
     return json_response(202, dump(job), {"Location": job.status_url})
 
 
@@ -223,7 +217,7 @@ def start_sweep(caller: Caller):
     responses=documented(Job, JobNotFound, RouteNotFound, public=True),
 )
 def job_status(job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The id a 202 answered")]) -> Job:
-    return service.job_status(job_id, api_base_url(app.current_event))
+    return service.long_jobs.status(job_id, api_base_url(app.current_event))
 
 
 @app.post(
@@ -231,7 +225,7 @@ def job_status(job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="
 )
 def create_key(caller: Caller, organization: OrganizationPath):
     caller.require_admin()
-    return json_response(201, dump(service.create_key(organization)))
+    return json_response(201, dump(service.keys.create(organization)))
 
 
 @app.delete(
@@ -242,7 +236,7 @@ def revoke_key(
     caller: Caller, organization: OrganizationPath, key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN)]
 ) -> RevokedKey:
     caller.require_admin()
-    return service.revoke_key(organization, key_id)
+    return service.keys.revoke(organization, key_id)
 
 
 @app.get("/api/openapi.json")
@@ -263,7 +257,7 @@ def presign_upload(
     organization: OrganizationField = None,
     external_id: Annotated[str | None, Form(pattern=EXTERNAL_ID_PATTERN)] = None,
 ):
-    upload = service.presign_upload(
+    upload = service.uploads.presign(
         caller.organization_for(organization),
         filename=filename,
         content_type=content_type,
@@ -279,12 +273,12 @@ def uploads(
     organization: OrganizationQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> UploadList:
-    return uploaded.recent(caller.organization_for(organization), limit)
+    return service.uploads.recent(caller.organization_for(organization), limit)
 
 
 @tracer.capture_method(capture_response=False, capture_error=False)
 def enroll_upload(upload: S3Upload) -> UploadOutcome:
-    outcome = uploaded.enroll(upload)
+    outcome = service.uploads.enroll(upload)
     metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit="Count", value=1)
     return outcome
 
@@ -294,20 +288,16 @@ def enroll_uploads(record: SQSRecord) -> None:
         enroll_upload(upload)
 
 
-# The input template.yaml's schedule sends.
-SCHEDULED, SWEEP_EVENT = "facematch", "sweep"
-
-
 def run_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    service.run_job(record.body, lambda_context.get_remaining_time_in_millis() / 1000)
+    service.long_jobs.run(record.body, lambda_context.get_remaining_time_in_millis() / 1000)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    if event.get(SCHEDULED) == SWEEP_EVENT:  # template.yaml's hourly schedule
-        service.start_sweep()
+    if is_scheduled_sweep(event):  # template.yaml's hourly schedule
+        service.long_jobs.start_sweep()
         return {}
     if is_job_event(event, service.settings.job_queue_url):
         return process_partial_response(event=event, record_handler=run_job, processor=processor, context=context)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 
 from facematch.config import Settings
 from facematch.errors import Forbidden, InvalidRequest, Unauthorized
-from facematch.keys import ApiKeys
+from facematch.key_store import ApiKeys
 from facematch.secret_values import secret_value
 
 ADMIN = "admin"

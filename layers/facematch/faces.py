@@ -19,6 +19,8 @@ from deepface.modules import detection, modeling, preprocessing
 from deepface.modules.verification import find_threshold
 
 from facematch.errors import NoFaceDetected
+from facematch.images import decode_image
+from facematch.models import Face
 
 # DeepFace builds each model once per process and hands every caller the same native objects,
 # and dlib's detector and network crash (or return wrong vectors) when two threads run them at
@@ -27,17 +29,8 @@ _native_face_code = threading.Lock()
 
 
 @dataclass(frozen=True)
-class FaceBox:
-    x: int
-    y: int
-    w: int
-    h: int
-    confidence: float
-
-
-@dataclass(frozen=True)
 class EmbeddedFace:
-    box: FaceBox
+    box: Face
     vector: np.ndarray  # float32, L2-normalised
     faces_in_image: int
 
@@ -72,12 +65,16 @@ class FaceEmbedder:
             detector=modeling.build_model(task="face_detector", model_name=detector_name),
         )
 
+    def embed_photo(self, photo: bytes, *, max_bytes: int, max_pixels: int) -> EmbeddedFace:
+        """Decode a photo file (refusing one over ``max_bytes`` or ``max_pixels``) and embed its largest face."""
+        return self.embed(decode_image(photo, max_bytes=max_bytes, max_pixels=max_pixels))
+
     def embed(self, image_bgr: np.ndarray) -> EmbeddedFace:
         """Embed the largest face of the photo."""
         face, faces_in_image = self.align(image_bgr)
         box = face.facial_area
         return EmbeddedFace(
-            box=FaceBox(
+            box=Face(
                 x=int(box.x),
                 y=int(box.y),
                 w=int(box.w),

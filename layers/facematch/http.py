@@ -27,8 +27,8 @@ from facematch.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from facematch.models import IDEMPOTENCY_KEY_PATTERN, MAX_FILENAME_LENGTH, ORGANIZATION_PATTERN, ErrorResponse
-from facematch.service import ImageInput
+from facematch.inputs import IDEMPOTENCY_KEY_PATTERN, MAX_FILENAME_LENGTH, ORGANIZATION_PATTERN, ImageInput
+from facematch.models import ErrorResponse
 
 logger = Logger()
 
@@ -170,9 +170,18 @@ def error_response(error: FaceMatchError) -> Response:
     return json_response(error.status, error.response_body())
 
 
+def _refuse_control_characters_in_the_path(app: APIGatewayRestResolver, next_middleware: Any) -> Response:
+    # Route patterns end in "$", which also matches before a final newline: without this,
+    # /api/organizations/acme%0A would be served as acme's.
+    if any(ord(character) < 0x20 or character == "\x7f" for character in app.current_event.path):
+        raise RouteNotFound("No such route.")
+    return next_middleware(app)
+
+
 def create_resolver() -> APIGatewayRestResolver:
     """A REST API resolver whose every failure is a JSON ``{"error": {code, message}}``."""
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+    app.use([_refuse_control_characters_in_the_path])
 
     @app.exception_handler(FaceMatchError)
     def _domain_error(error: FaceMatchError) -> Response:

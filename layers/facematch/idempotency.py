@@ -1,5 +1,5 @@
 """Enrolling once: the ids a repeatable enrollment claims, and the stored answers of requests
-sent with an ``Idempotency-Key`` (DynamoDB data access).
+sent with an ``Idempotency-Key`` (data access over table.py).
 
 Items, in the organization's partition:
 - ``SOURCE#<name>``: the ids claimed by one repeatable enrollment (an uploaded object version,
@@ -7,8 +7,7 @@ Items, in the organization's partition:
   protocol commits it once;
 - ``IDEM#<sha256 of the key>``: one keyed request: its fingerprint, ``in_progress`` or ``done``,
   and once done the answer (status and body); ``DELIVERY#<name>``: the same for one uploaded
-  object version, so a redelivered upload is answered from it. Both live in the organization's
-  partition, so its purge reads only its own.
+  object version, so a redelivered upload is answered from it.
 Both expire (DynamoDB TTL on ``expiration``). Each face's record lists the ones that name it
 (``mentioned_in``), so they are deleted with it.
 """
@@ -25,8 +24,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from facematch.aws import client
-from facematch.catalog import from_item, org_key, to_item
 from facematch.errors import IdempotencyKeyInProgress, IdempotencyKeyReused
+from facematch.table import (
+    Table,
+    claim_sk,
+    conditional_check_failed,
+    delivery_answer_sk,
+    in_organization,
+    keyed_answer_sk,
+    to_item,
+)
 
 # A keyed answer is replayed for this long, as payment APIs do.
 ANSWER_SECONDS = 24 * 3600
@@ -54,22 +61,18 @@ class Repeatable:
     def upload(cls, bucket: str, key: str, version: str | None, record_sk: str) -> Repeatable:
         """One uploaded object version; ``record_sk``: the item its outcome is recorded as."""
         name = _digest("upload", bucket, key, version or "")
-        answer_sk = f"DELIVERY#{name}"
-        return cls(name, UPLOAD_CLAIM_SECONDS, answer_sk, (_claim_sk(name), answer_sk, record_sk), key)
+        answer_sk = delivery_answer_sk(name)
+        return cls(name, UPLOAD_CLAIM_SECONDS, answer_sk, (claim_sk(name), answer_sk, record_sk), key)
 
     @classmethod
     def keyed(cls, organization: str, key: str) -> Repeatable:
         name = _digest("idempotency-key", organization, key)
-        answer_sk = f"IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
-        return cls(name, ANSWER_SECONDS, answer_sk, (_claim_sk(name), answer_sk), key)
+        answer_sk = keyed_answer_sk(key)
+        return cls(name, ANSWER_SECONDS, answer_sk, (claim_sk(name), answer_sk), key)
 
     @property
     def claim_sk(self) -> str:
-        return _claim_sk(self.name)
-
-
-def _claim_sk(name: str) -> str:
-    return f"SOURCE#{name}"
+        return claim_sk(self.name)
 
 
 def _digest(*parts: str) -> str:
@@ -82,17 +85,13 @@ class StoredAnswer:
     body: dict[str, Any]
 
 
-def _conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _answer_key(organization: str, repeatable: Repeatable) -> dict[str, Any]:
-    return to_item({"pk": org_key(organization), "sk": repeatable.answer_sk})
+    return to_item(in_organization(organization, repeatable.answer_sk))
 
 
 class EnrollOnce:
     def __init__(self, table_name: str, clock: Callable[[], float] = time.time) -> None:
-        self.table_name = table_name
+        self.table = Table(table_name)
         self.clock = clock
 
     # Claims
@@ -102,23 +101,24 @@ class EnrollOnce:
     ) -> list[int]:
         """The ids of one repeatable enrollment: allocated by its first attempt, read back by
         every later one of the same generation."""
-        key = to_item({"pk": org_key(organization), "sk": source.claim_sk})
+        claim_key = in_organization(organization, source.claim_sk)
+        key = to_item(claim_key)
         dynamodb = client("dynamodb")
         for _ in range(2):
-            item = dynamodb.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
-            if item and from_item(item)["generation"] == generation:
-                return [int(embed_id) for embed_id in from_item(item)["embed_ids"]]
+            item = self.table.get(claim_key)
+            if item and item["generation"] == generation:
+                return [int(embed_id) for embed_id in item["embed_ids"]]
             ids = allocate(count)
             claim = {"embed_ids": ids, "generation": generation, "expiration": int(self.clock()) + source.lifetime_s}
             try:
                 dynamodb.put_item(
-                    TableName=self.table_name,
+                    TableName=self.table.name,
                     Item={**key, **to_item(claim)},
                     ConditionExpression="attribute_not_exists(pk) OR generation < :generation",
                     ExpressionAttributeValues=to_item({":generation": generation}),
                 )
             except ClientError as error:
-                if not _conditional_failure(error):
+                if not conditional_check_failed(error):
                     raise
                 continue  # another attempt claimed first (or this one, its reply lost): use its ids
             return ids
@@ -138,7 +138,7 @@ class EnrollOnce:
         for _ in range(3):
             try:
                 dynamodb.put_item(
-                    TableName=self.table_name,
+                    TableName=self.table.name,
                     Item={
                         **item_key,
                         **to_item(
@@ -167,12 +167,11 @@ class EnrollOnce:
                 )
                 return None
             except ClientError as error:
-                if not _conditional_failure(error):
+                if not conditional_check_failed(error):
                     raise
-            item = dynamodb.get_item(TableName=self.table_name, Key=item_key, ConsistentRead=True).get("Item")
-            if item is None:
+            stored = self.table.get(in_organization(organization, repeatable.answer_sk))
+            if stored is None:
                 continue  # erased or expired meanwhile: take it
-            stored = from_item(item)
             if stored["fingerprint"] != fingerprint:
                 raise IdempotencyKeyReused(key)
             if stored["state"] == "done":
@@ -186,12 +185,12 @@ class EnrollOnce:
         try:
             self._store_answer(organization, repeatable, fingerprint, answer)
         except ClientError as error:
-            if not _conditional_failure(error):
+            if not conditional_check_failed(error):
                 raise
 
     def _store_answer(self, organization: str, repeatable: Repeatable, fingerprint: str, answer: StoredAnswer) -> None:
         client("dynamodb").update_item(
-            TableName=self.table_name,
+            TableName=self.table.name,
             Key=_answer_key(organization, repeatable),
             UpdateExpression="SET #state = :done, #status = :status, body = :body",
             ConditionExpression="fingerprint = :fingerprint",
@@ -208,7 +207,7 @@ class EnrollOnce:
 
     def release(self, organization: str, repeatable: Repeatable) -> None:
         """Free the slot after a failure worth retrying (a 5xx, a 409): nothing is stored."""
-        client("dynamodb").delete_item(TableName=self.table_name, Key=_answer_key(organization, repeatable))
+        client("dynamodb").delete_item(TableName=self.table.name, Key=_answer_key(organization, repeatable))
 
 
 def fingerprint(organization: str, fields: dict[str, Any], images: list[tuple[str, bytes]]) -> str:

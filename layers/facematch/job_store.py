@@ -1,6 +1,6 @@
 """Where long jobs live (data access only): status records in DynamoDB, messages in SQS.
 
-A job's record is ``JOB#<sha256 of its id>`` / ``JOB`` in the catalog table, outside every
+A job's record is ``JOB#<sha256 of its id>`` / ``JOB`` in the table (table.py), outside every
 organization's partition, so a purge never deletes its own record: kind, organization, state,
 submitted_at, finished_at (seconds since the epoch), progress (counts) and ``expiration``, the
 table's TTL attribute. The id itself is not stored: it is the capability that reads the status,
@@ -9,16 +9,14 @@ so, as for API keys, only its hash is kept.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from facematch.aws import client
-from facematch.catalog import from_item, to_item
-from facematch.config import get_settings
 from facematch.jobs import DONE, RUNNING, JobMessage, JobRecord
+from facematch.table import Table, conditional_check_failed, job_key, to_item
 
 # A record outlives its job by as long as DynamoDB's point-in-time recovery keeps anything of a
 # purge (35 days): its status says until when backups hold what was purged.
@@ -26,20 +24,16 @@ RECORD_SECONDS = 35 * 24 * 3600
 
 
 def _key(job_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"JOB#{hashlib.sha256(job_id.encode()).hexdigest()}", "sk": "JOB"})
-
-
-def _conditional_check_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return to_item(job_key(job_id))
 
 
 class JobRecords:
     def __init__(self, table_name: str | None = None) -> None:
-        self.table_name = table_name or get_settings().table
+        self.table = Table(table_name)
 
     def create(self, record: JobRecord) -> None:
         client("dynamodb").put_item(
-            TableName=self.table_name,
+            TableName=self.table.name,
             Item={
                 **_key(record.job_id),
                 **to_item(
@@ -57,10 +51,9 @@ class JobRecords:
         )
 
     def get(self, job_id: str) -> JobRecord | None:
-        response = client("dynamodb").get_item(TableName=self.table_name, Key=_key(job_id), ConsistentRead=True)
-        if "Item" not in response:
+        item = self.table.get(job_key(job_id))
+        if item is None:
             return None
-        item = from_item(response["Item"])
         return JobRecord(
             job_id=job_id,
             kind=item["kind"],
@@ -95,7 +88,7 @@ class JobRecords:
             sets += ["#state = :done", "finished_at = :now"]
         try:
             client("dynamodb").update_item(
-                TableName=self.table_name,
+                TableName=self.table.name,
                 Key=_key(job_id),
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression=condition,
@@ -103,7 +96,7 @@ class JobRecords:
                 **({"ExpressionAttributeNames": names} if names else {}),
             )
         except ClientError as error:
-            if not _conditional_check_failed(error):
+            if not conditional_check_failed(error):
                 raise
 
 

@@ -125,16 +125,6 @@ class JobRecord:
     progress: Mapping[str, int] = field(default_factory=dict)
 
 
-def is_job_event(event: dict[str, Any], queue_url: str | None) -> bool:
-    """Whether a Lambda event is a batch from the job queue: the queue's name ends both its URL and
-    the ARN in each record (an event source mapping delivers from one queue only)."""
-    records = event.get("Records") or [{}]
-    first = records[0] if isinstance(records[0], dict) else {}
-    if not queue_url or first.get("eventSource") != "aws:sqs":
-        return False
-    return str(first.get("eventSourceARN", "")).rsplit(":", 1)[-1] == queue_url.rstrip("/").rsplit("/", 1)[-1]
-
-
 class Jobs:
     """Submit jobs, read their status, and run one step of a job from its message."""
 

@@ -1,50 +1,10 @@
-"""The API's request constraints and response shapes, shared by the handlers and the service."""
+"""The API's response shapes (inputs.py has what requests may hold)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-
-from facematch.errors import InvalidRequest
-
-# An organization names an S3 prefix and a URL path segment: starting with a letter or digit, it is
-# never "." or ".." (which S3 keys and URLs read as this folder and the one above).
-ORGANIZATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_ORGANIZATION = re.compile(ORGANIZATION_PATTERN)
-EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
-_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
-# Printable ASCII, as an HTTP header carries it, without spaces at either end (proxies trim them).
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-# File names are echoed in responses and stored with each embedding (a DynamoDB item is 400 KB).
-MAX_FILENAME_LENGTH = 255
-
-
-def validate_organization(organization: str) -> str:
-    if not _ORGANIZATION.fullmatch(organization):
-        raise InvalidRequest(
-            "organization must be 1 to 64 characters of letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
-        )
-    return organization
-
-
-def validate_idempotency_key(key: str) -> str:
-    if not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise InvalidRequest(
-            "Idempotency-Key must be 1 to 255 printable ASCII characters, not starting or ending with a space."
-        )
-    return key
-
-
-def validate_external_id(external_id: str | None) -> str | None:
-    if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
-        raise InvalidRequest(
-            "external_id must be 1 to 255 characters of letters, digits, '.', '_', ':' or '-'."
-        )
-    return external_id
 
 
 class Face(BaseModel):
@@ -105,15 +65,10 @@ class Match(BaseModel):
     match: bool
 
 
-class ComparisonResult(BaseModel):
+class ComparisonResult(Match):
     """The best match at the top level (the original contract), and the ``top_k`` best in ``matches``."""
 
-    embed_id: int
-    external_id: str | None = None
-    similarity_score: float = Field(description="1 - cosine distance")
-    distance: float = Field(description="cosine distance")
     threshold: float
-    match: bool
     model: str
     face: Face
     matches: list[Match]

@@ -18,13 +18,13 @@ from datetime import datetime, timedelta, timezone
 from aws_lambda_powertools import Logger
 
 from facematch.catalog import Catalog
+from facematch.inputs import UPLOAD_PREFIX
 from facematch.jobs import Deadline, Jobs, JobStep
-from facematch.keys import ApiKeys
+from facematch.key_store import ApiKeys
 from facematch.manifest import PURGING, Manifest, RetiredBatch
 from facematch.manifest_changes import Change, begin_purge, finish_purge
 from facematch.models import BackupCopy
 from facematch.shards import ShardStore, organization_prefix
-from facematch.uploads import UPLOAD_PREFIX
 
 logger = Logger()
 
@@ -97,7 +97,7 @@ class Purges:
     def begin(self, organization: str) -> None:
         """Revoke the organization's API keys, then commit ``purging`` (a purge under way is joined)."""
         now = self.clock()
-        self.catalog.delete_items(ApiKeys(self.catalog).lookup_keys_of(organization))
+        self.catalog.delete_items(ApiKeys(self.catalog.table_name).lookup_keys_of(organization))
         self.swap(organization, lambda current: begin_purge(current, now))
 
     def step(self, organization: str, deadline: Deadline, cursor: dict | None = None) -> JobStep:

@@ -28,9 +28,18 @@ from facematch.catalog import embedding_record
 from facematch.jobs import Deadline, JobStep
 from facematch.manifest import ACTIVE, RETIREMENT_SECONDS, Manifest
 from facematch.shards import ShardMissing, StoredVersion, generation_prefix, manifest_key, organization_prefix
+from facematch.table import (
+    ANSWER_PREFIXES,
+    API_KEY_PREFIX,
+    CLAIM_PREFIX,
+    COUNTER,
+    EMBEDDING_PREFIX,
+    PERSON_PREFIX,
+    UPLOAD_RECORD_PREFIX,
+)
 from facematch.writes import Writes
 
-_KEPT_ITEMS = ("COUNTER", "APIKEY#")
+_KEPT_ITEMS = (COUNTER, API_KEY_PREFIX)
 KIND = "sweep"
 # A sweep job's organization: it walks every one.
 EVERY_ORGANIZATION = "*"
@@ -176,23 +185,23 @@ class Sweeper:
                 continue
             if "expiration" in item and item["expiration"] < now:
                 self._delete(item, "expiration", "expired_items", counts)
-            elif sk.startswith(("EMB#", "PER#")):
+            elif sk.startswith((EMBEDDING_PREFIX, PERSON_PREFIX)):
                 record = embedding_record(item)
                 if record.generation == manifest.generation and record.embed_id in manifest.erased:
                     erased_faces[record.embed_id] = record
                 elif not manifest.is_live(record.embed_id) and _epoch_of(record.created_at) < cutoff:
                     self._delete(item, "created_at", "uncommitted_metadata", counts)
-            elif sk.startswith("UPLOAD#"):
+            elif sk.startswith(UPLOAD_RECORD_PREFIX):
                 if item.get("embed_id") is not None and not manifest.is_live(item["embed_id"]):
                     self._delete(item, "received_at", "upload_records_of_erased_faces", counts)
-            elif sk.startswith("SOURCE#"):
+            elif sk.startswith(CLAIM_PREFIX):
                 claimed = item.get("embed_ids", [])
                 gone = item.get("generation") != manifest.generation or (
                     manifest.committed.covers(claimed) and not any(manifest.is_live(i) for i in claimed)
                 )
                 if gone:
                     self._delete(item, "generation", "claims_of_erased_faces", counts)
-            elif sk.startswith(("IDEM#", "DELIVERY#")):
+            elif sk.startswith(ANSWER_PREFIXES):
                 named = _answer_ids(item)
                 if named and not all(manifest.is_live(i) for i in named):
                     self._delete(item, "fingerprint", "answers_naming_erased_faces", counts)

@@ -1,104 +1,127 @@
-"""Photos dropped into the bucket under ``uploads/<organization>/``: where they come from and how to read them."""
+"""Use case: photos uploaded straight to the bucket. A caller asks for a presigned URL, PUTs the
+photo under ``uploads/<organization>/``, and S3 -> SQS -> the function enrolls it: once, however
+often S3 and SQS deliver it, with its outcome recorded and answered again to every redelivery.
+
+An uploaded object version is a ``Repeatable`` enrollment: its answer (the outcome) is stored
+in the organization's partition like an Idempotency-Key's, under ``DELIVERY#<name>``, and every
+attempt claims the same ids, so a redelivery after any failure enrolls the face once. The
+outcome's record (``UPLOAD#...``) is named by the face it enrolled, so deleting the face deletes
+it; whatever names no face expires after ``UPLOAD_RECORD_SECONDS``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import time
+import uuid
+from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
-from facematch.aws import client
-from facematch.errors import ImageTooLarge, InvalidRequest, UploadNotFound
+from facematch.config import Settings
+from facematch.enrollment import Enrollment
+from facematch.errors import FaceMatchError, InvalidRequest, NothingEnrolled
+from facematch.idempotency import EnrollOnce, Repeatable, StoredAnswer
+from facematch.inputs import UPLOAD_PREFIX, ImageInput, S3Upload, parse_external_id
+from facematch.models import PresignedUpload, UploadList, UploadOutcome
+from facematch.upload_store import PRESIGNED_URL_SECONDS, UploadStore, upload_record_sk
+from facematch.writes import timestamp
 
 logger = Logger()
-UPLOAD_PREFIX = "uploads/"
-EXTERNAL_ID_METADATA = "external-id"  # x-amz-meta-external-id
+# An upload's record, its stored answer and its claim live a week: S3 and SQS redeliver within
+# days at most, and GET /api/uploads lists the week's outcomes.
+UPLOAD_RECORD_SECONDS = 7 * 24 * 3600
+# Failures that the same photo would meet again are its outcome; others (a 409 from the
+# organization's state, throttling, 5xx) are raised, so the queue delivers it again.
+_TRANSIENT = {409, 429}
 
 
-class S3Upload(BaseModel):
-    """One created object, as an S3 event notification names it (key already URL-decoded)."""
+class Uploads:
+    def __init__(
+        self,
+        settings: Settings,
+        store: UploadStore,
+        enrollment: Enrollment,
+        once: EnrollOnce,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.enrollment = enrollment
+        self.once = once
+        self.clock = clock
 
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    size: int | None = None
-    # When S3 received the object (the notification's eventTime): the same on every redelivery.
-    event_time: str | None = None
+    def presign(
+        self, organization: str, *, filename: str, content_type: str, size: int, external_id: str | None = None
+    ) -> PresignedUpload:
+        """A URL to PUT one photo of up to ``max_upload_bytes`` straight into the upload inbox."""
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[-100:] or "photo"
+        key = f"{UPLOAD_PREFIX}{organization}/{uuid.uuid4().hex}-{name}"
+        url, headers = self.store.presign(key, content_type=content_type, size=size, external_id=external_id)
+        return PresignedUpload(key=key, url=url, headers=headers, expires_in=PRESIGNED_URL_SECONDS)
 
+    def enroll(self, upload: S3Upload) -> UploadOutcome:
+        """Enroll one uploaded photo and record the outcome; a redelivery gets the same outcome.
 
-@dataclass(frozen=True)
-class UploadedPhoto:
-    data: bytes
-    size: int
-    external_id: str | None
-
-
-def organization_of(key: str) -> str:
-    """``uploads/<organization>/<anything>`` -> organization."""
-    parts = key.split("/")
-    if len(parts) < 3 or parts[0] + "/" != UPLOAD_PREFIX or not parts[1] or not parts[-1]:
-        raise InvalidRequest(f"Upload keys look like {UPLOAD_PREFIX}<organization>/<file>; got {key!r}.")
-    return parts[1]
-
-
-def read_upload(upload: S3Upload, max_bytes: int) -> UploadedPhoto:
-    """Read the uploaded object (that exact version), refusing oversized ones before downloading."""
-    request = {"Bucket": upload.bucket, "Key": upload.key}
-    if upload.version_id:
-        request["VersionId"] = upload.version_id
-    try:
-        head = client("s3").head_object(**request)
-        if head["ContentLength"] > max_bytes:
-            raise ImageTooLarge(
-                f"The upload is {head['ContentLength']} bytes; the limit is {max_bytes} bytes."
+        A photo FaceMatch cannot use (no face, not an image, too large, gone) is a permanent
+        failure: recorded once, and not raised, so the message is not retried. Anything else
+        is raised, so the queue retries it. Either way the photo leaves the inbox once its
+        outcome is recorded: FaceMatch keeps embeddings, not photos."""
+        received_at = upload.event_time or timestamp(self.clock())
+        organization = upload.organization
+        if organization is None:
+            # No organization to record it under: the log is the only trace.
+            logger.warning("Upload outside any organization", extra={"key": upload.key})
+            return UploadOutcome(
+                key=upload.key, organization="", status="failed", received_at=received_at,
+                size=upload.size, error=InvalidRequest(upload.invalid_key or "").to_dict(),
             )
-        response = client("s3").get_object(**request)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NoSuchVersion"}:
-            raise UploadNotFound(f"{upload.key} no longer exists.") from error
-        raise
-    return UploadedPhoto(
-        data=response["Body"].read(),
-        size=response["ContentLength"],
-        external_id=response.get("Metadata", {}).get(EXTERNAL_ID_METADATA),
-    )
+        record_sk = upload_record_sk(received_at, upload.key)
+        repeatable = Repeatable.upload(upload.bucket, upload.key, upload.version_id or upload.etag, record_sk)
+        stored = self.once.begin(organization, repeatable, repeatable.name)
+        if stored:
+            self.store.delete(upload)
+            return UploadOutcome(**stored.body)
+        try:
+            outcome = self._outcome(organization, upload, received_at, repeatable)
+            self.store.record(outcome, expires_at=int(self.clock()) + UPLOAD_RECORD_SECONDS)
+        except BaseException:
+            self.once.release(organization, repeatable)
+            raise
+        self.once.finish(organization, repeatable, repeatable.name, StoredAnswer(200, outcome.model_dump()))
+        self.store.delete(upload)
+        return outcome
 
+    def _outcome(self, organization: str, upload: S3Upload, received_at: str, repeatable: Repeatable) -> UploadOutcome:
+        def failed(error: dict[str, str]) -> UploadOutcome:
+            return UploadOutcome(
+                key=upload.key, organization=organization, status="failed", received_at=received_at,
+                size=upload.size, error=error,
+            )
 
-def delete_upload(upload: S3Upload) -> None:
-    """Remove a processed photo from the inbox (that version, so nothing lingers).
+        try:
+            photo = self.store.read(upload, self.settings.max_upload_bytes)
+            # The label is object metadata, which whoever can write the bucket sets: checked here.
+            external_id = parse_external_id(photo.external_id)
+            result = self.enrollment.enroll(
+                organization,
+                [ImageInput(name=upload.key, data=photo.data)],
+                external_id=external_id,
+                max_image_bytes=self.settings.max_upload_bytes,
+                repeatable=repeatable,
+            )
+        except NothingEnrolled as error:
+            return failed(error.failures[0]["error"])
+        except FaceMatchError as error:
+            if error.status >= 500 or error.status in _TRANSIENT:
+                raise
+            return failed(error.to_dict())
+        (embedding,) = result.embeddings
+        return UploadOutcome(
+            key=upload.key, organization=organization, status="enrolled", received_at=received_at,
+            size=photo.size, embed_id=embedding.embed_id, external_id=external_id,
+        )
 
-    Best effort: the outcome is already recorded, and the bucket's lifecycle rule expires
-    whatever is left under uploads/ within a day.
-    """
-    request = {"Bucket": upload.bucket, "Key": upload.key}
-    if upload.version_id:
-        request["VersionId"] = upload.version_id
-    try:
-        client("s3").delete_object(**request)
-    except ClientError:
-        logger.warning("Could not delete a processed upload", extra={"key": upload.key}, exc_info=True)
-
-
-UPLOAD_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
-PRESIGNED_URL_SECONDS = 900
-
-
-def presign_upload(
-    bucket: str, key: str, *, content_type: str, size: int, external_id: str | None
-) -> tuple[str, dict[str, str]]:
-    """A PUT URL for exactly this key, type and size: S3 refuses any other.
-
-    The URL is SigV4 (``facematch.aws``), so ContentLength, ContentType and the label become
-    signed headers (``X-Amz-SignedHeaders``) rather than unchecked query parameters.
-    """
-    params = {"Bucket": bucket, "Key": key, "ContentType": content_type, "ContentLength": size}
-    headers = {"Content-Type": content_type, "Content-Length": str(size)}
-    if external_id:
-        params["Metadata"] = {EXTERNAL_ID_METADATA: external_id}
-        headers[f"x-amz-meta-{EXTERNAL_ID_METADATA}"] = external_id
-    url = client("s3").generate_presigned_url(
-        "put_object", Params=params, ExpiresIn=PRESIGNED_URL_SECONDS
-    )
-    return url, headers
+    def recent(self, organization: str, limit: int) -> UploadList:
+        outcomes = self.store.recent(organization, limit, now=int(self.clock()))
+        return UploadList(organization=organization, uploads=outcomes)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from aws_lambda_powertools import Logger
 
-from facematch.catalog import Catalog, EmbeddingRecord, org_key
+from facematch.catalog import Catalog, EmbeddingRecord
 from facematch.errors import OrganizationPurging, PurgedDuringWrite, StoreConflict
 from facematch.idempotency import EnrollOnce, Repeatable
 from facematch.jobs import Jobs
@@ -38,6 +38,7 @@ from facematch.photos import PhotoStore
 from facematch.purges import Purges
 from facematch.search import parallel_map
 from facematch.shards import ManifestConflict, ShardMissing, ShardStore
+from facematch.table import in_organization
 
 logger = Logger()
 
@@ -136,7 +137,7 @@ class Writes:
                 if all(manifest.is_live(embed_id) for embed_id in ids):
                     return self.catalog.get_embeddings(organization, ids)  # enrolled by an earlier attempt
                 # Erased since (a crash stopped the deletion before it forgot the claim): as new.
-                self.catalog.delete_items([{"pk": org_key(organization), "sk": repeatable.claim_sk}])
+                self.catalog.delete_items([in_organization(organization, repeatable.claim_sk)])
                 ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
         else:
             ids = self.catalog.allocate_ids(organization, len(faces))
@@ -266,7 +267,7 @@ class Writes:
         upload records that name these faces, their photos), so a retry after a crash finds it."""
         self.shards.purge_shards(shards)
         mentions = {sk for record in records for sk in record.mentioned_in or ()}
-        self.catalog.delete_items([{"pk": org_key(organization), "sk": sk} for sk in sorted(mentions)])
+        self.catalog.delete_items([in_organization(organization, sk) for sk in sorted(mentions)])
         self.photos.delete([r.image_key for r in records if r.image_key])
         self.catalog.delete_embeddings(records)
 

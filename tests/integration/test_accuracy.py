@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facematch.service import ImageInput
+from facematch.inputs import ImageInput
 from facematch_testing.photos import master_pairs
 
 pytestmark = pytest.mark.model
@@ -15,7 +15,7 @@ def test_master_csv_verification_accuracy_is_at_least_99_percent(model_compariso
     pairs = master_pairs(faces_dir)
     names = sorted({name for x, y, _ in pairs for name in (x, y)})
     vectors = {
-        name: service.embed(ImageInput(name=name, data=(faces_dir / name).read_bytes())).vector
+        name: service.enrollment.embed(ImageInput(name=name, data=(faces_dir / name).read_bytes())).vector
         for name in names
     }
     threshold = service.embedder.default_threshold

@@ -37,13 +37,13 @@ def test_many_processes_writing_one_organization_at_once_keep_every_invariant():
                     # Through the world's model: the id must be new, and name this photo forever.
                     world.enroll(person, rng.randrange(3), service)
                 elif action == "delete_person":
-                    gone = service.delete_person(world.organization, person).deleted
+                    gone = service.holdings.delete_person(world.organization, person).deleted
                     deleted.update(e.embed_id for e in gone)
                 elif action == "delete_id":
-                    gone = service.delete_embedding(world.organization, rng.choice(list(world.faces) or [1])).deleted
+                    gone = service.holdings.delete_embedding(world.organization, rng.choice(list(world.faces) or [1])).deleted
                     deleted.update(e.embed_id for e in gone)
                 elif action == "purge":
-                    service.purge_organization(world.organization)
+                    service.holdings.purge_organization(world.organization)
                 else:
                     service.writes.compact(world.organization, service.settings.model)
             except FaceMatchError:

@@ -96,8 +96,8 @@ def test_a_retry_after_a_crash_between_the_commit_and_the_answer_enrolls_once(
     status, body, _ = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "after-crash"))
     assert (status, body["error"]["code"]) == (409, "IN_PROGRESS")  # for all the retry knows, it runs
 
-    clock = embedding_app.keyed.once.clock
-    monkeypatch.setattr(embedding_app.keyed.once, "clock", lambda: clock() + IN_PROGRESS_SECONDS + 1)
+    clock = embedding_app.service.enrollment.once.clock
+    monkeypatch.setattr(embedding_app.service.enrollment.once, "clock", lambda: clock() + IN_PROGRESS_SECONDS + 1)
     status, body, headers = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "after-crash"))
     assert status == 201 and [e["embed_id"] for e in body["embeddings"]] == committed
     assert held(embedding_app, lambda_context, organization) == committed
@@ -176,10 +176,9 @@ def test_stored_answers_are_erased_with_the_faces_they_name(embedding_app, lambd
 
 
 def keyed_enrollment(service, organization: str, key: str):  # noqa: ANN001, ANN201
-    from facematch.keyed_enrollment import KeyedEnrollment
-    from facematch.service import ImageInput
+    from facematch.inputs import ImageInput
 
-    return KeyedEnrollment(service).enroll(
+    return service.enrollment.enroll_once(
         organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], key=key, external_id="ann"
     )
 
@@ -215,7 +214,7 @@ def test_at_every_call_of_a_keyed_enrollment_a_retry_or_a_crash_never_enrolls_tw
                     monkeypatch.setattr(service.writes.once, "clock", lambda: clock() + IN_PROGRESS_SECONDS + 1)
                     answers.append(keyed_enrollment(service, organization, "k").status)
                     monkeypatch.setattr(service.writes.once, "clock", clock)
-            listed = [e.embed_id for e in service.list_embeddings(organization).embeddings]
+            listed = [e.embed_id for e in service.holdings.list_embeddings(organization).embeddings]
             assert len(listed) == 1, (intrusion, at, counting.calls[at], answers, listed)
             assert answers[-1] == 201 and set(answers[:-1]) <= {201, "IN_PROGRESS"}, (intrusion, at, answers)
 

@@ -17,11 +17,10 @@ from werkzeug.test import Client
 
 from facematch.access import ADMIN, API_KEY_HEADER, KeyChecker
 from facematch.aws import client as aws_client
-from facematch.catalog import Catalog
 from facematch.config import Settings
 from facematch.errors import Unauthorized
 from facematch.http import PUBLIC_ROUTES
-from facematch.keys import ApiKeys
+from facematch.key_store import ApiKeys
 from facematch.local.functions import InProcessFunctions
 from facematch.local.gateway import LocalGateway
 from facematch_testing.photos import blank_image
@@ -172,7 +171,7 @@ def test_a_rotated_admin_key_takes_effect_once_the_cached_one_is_older_than_its_
     name = f"/facematch/admin-key-{uuid.uuid4().hex}"
     aws_client("ssm").put_parameter(Name=name, Type="SecureString", Value="admin-key-before")
     settings = Settings(admin_key=None, admin_key_parameter=name, secret_max_age_seconds=1)
-    checker = KeyChecker(settings, ApiKeys(Catalog()))
+    checker = KeyChecker(settings, ApiKeys())
     assert checker.principal("admin-key-before").role == ADMIN
     aws_client("ssm").put_parameter(Name=name, Type="SecureString", Value="admin-key-after", Overwrite=True)
     time.sleep(1.2)

@@ -13,11 +13,12 @@ from facematch.aws import client
 from facematch.catalog import Catalog
 from facematch.config import Settings
 from facematch.errors import InvalidPageToken
+from facematch.inputs import ImageInput
 from facematch.local.openapi import generate, render
 from facematch.openapi import document
 from facematch.page_tokens import PageTokens
-from facematch.service import FaceMatchService, ImageInput
 from facematch.shards import ShardStore
+from facematch.wiring import FaceMatch
 from facematch_testing import api
 from facematch_testing.aws import stored_ids, versions
 from facematch_testing.synthetic import synthetic_photo
@@ -269,24 +270,24 @@ def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embe
     embedding_app, organization
 ):
     base = embedding_app.service
-    service = FaceMatchService(
+    service = FaceMatch(
         Settings(bucket=BUCKET, table=TABLE, store_images=True), base.embedder, Catalog(TABLE), ShardStore(BUCKET)
     )
     photo = synthetic_photo("angelina")
-    (embedding,) = service.enroll(organization, [ImageInput("img1.jpg", photo)]).embeddings
-    stored = service.get_embedding(organization, embedding.embed_id)
+    (embedding,) = service.enrollment.enroll(organization, [ImageInput("img1.jpg", photo)]).embeddings
+    stored = service.holdings.get_embedding(organization, embedding.embed_id)
     assert stored.image_stored is True
     key = f"orgs/{organization}/g1/images/{embedding.embed_id}"
     head = client("s3").head_object(Bucket=BUCKET, Key=key)
     assert head["ServerSideEncryption"] == "AES256"
     assert client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == photo
 
-    service.delete_embedding(organization, embedding.embed_id)
+    service.holdings.delete_embedding(organization, embedding.embed_id)
     assert versions(key) == []
 
 
 def test_by_default_no_photo_is_kept(embedding_app, organization):
-    embedding_app.service.enroll(organization, [ImageInput("img1.jpg", synthetic_photo("angelina"))])
+    embedding_app.service.enrollment.enroll(organization, [ImageInput("img1.jpg", synthetic_photo("angelina"))])
     keys = [v["Key"] for v in versions(f"orgs/{organization}/")]
     assert keys and all(key.endswith((".npy", "manifest.json")) for key in keys)
 

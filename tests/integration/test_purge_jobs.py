@@ -34,9 +34,9 @@ LARGE = pytest.mark.protocol
 def one_page_per_step(embedding_app, monkeypatch):
     """Every step stops after its first page, so the purge takes many steps, whatever the machine."""
     service = embedding_app.service
-    monkeypatch.setattr(
-        service, "settings", service.settings.model_copy(update={"purge_request_seconds": 0, "job_step_seconds": 0})
-    )
+    settings = service.settings.model_copy(update={"purge_request_seconds": 0, "job_step_seconds": 0})
+    for holder in (service, service.holdings, service.long_jobs):
+        monkeypatch.setattr(holder, "settings", settings)
 
 
 @pytest.fixture
@@ -223,4 +223,4 @@ def test_the_hourly_schedule_starts_a_sweep_job_that_runs_in_steps_to_its_end(
     assert (body["job"], body["organization"], before) == ("sweep", "*", 0)
     job = run_to_the_end(embedding_app, job_queue, body["job_id"])
     assert job["progress"]["steps"] >= 2 and job["progress"]["organizations"] >= 1  # one page a step, resumed
-    assert [e.external_id for e in embedding_app.service.list_embeddings(organization).embeddings] == ["ann"]
+    assert [e.external_id for e in embedding_app.service.holdings.list_embeddings(organization).embeddings] == ["ann"]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from facematch.aws import client
-from facematch.service import ImageInput
+from facematch.inputs import ImageInput
 from facematch.writes import NewFace
 from facematch_testing.aws import all_items, versions
 from facematch_testing.synthetic import synthetic_photo
@@ -24,7 +24,7 @@ def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_a
     service = embedding_app.service
     # Embedded first: the model runs one photo at a time, so enrolling through it would never
     # let two enrollments reach the id counter and the manifest at once.
-    faces = {name: service.embed(ImageInput(name=name, data=photos[name])) for name in files}
+    faces = {name: service.enrollment.embed(ImageInput(name=name, data=photos[name])) for name in files}
     # Every enrollment finishes its first DynamoDB request (the id counter) before any goes on:
     # then all of them have asked for ids at once, and a counter that reads and then writes
     # hands all of them the same id.
@@ -52,7 +52,7 @@ def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_a
     assert sorted(ids.values()) == list(range(1, len(files) + 1))
     assert comparison_app.service.vectors.refresh(organization, "Dlib") == len(files)
     for name in files:
-        result = comparison_app.service.compare(organization, ImageInput(name=name, data=photos[name]))
+        result = comparison_app.service.matching.compare(organization, ImageInput(name=name, data=photos[name]))
         assert result.embed_id == ids[name]
         assert result.distance == pytest.approx(0.0, abs=1e-5)
 
@@ -62,7 +62,7 @@ def test_a_failed_commit_leaves_no_shard_and_no_metadata_and_ids_are_not_reused(
 ):
     service = embedding_app.service
     photo = ImageInput(name="alice.jpg", data=synthetic_photo("alice"))
-    first = service.enroll(organization, [photo]).embeddings[0].embed_id
+    first = service.enrollment.enroll(organization, [photo]).embeddings[0].embed_id
     versions_before, items_before = sorted((v["Key"], v["VersionId"]) for v in versions()), all_items()
 
     def broken_commit(*args, **kwargs):
@@ -70,7 +70,7 @@ def test_a_failed_commit_leaves_no_shard_and_no_metadata_and_ids_are_not_reused(
 
     monkeypatch.setattr(service.writes.shards, "swap_manifest", broken_commit)
     with pytest.raises(ConnectionError):
-        service.enroll(organization, [photo])
+        service.enrollment.enroll(organization, [photo])
     monkeypatch.undo()
 
     assert sorted((v["Key"], v["VersionId"]) for v in versions()) == versions_before
@@ -79,4 +79,4 @@ def test_a_failed_commit_leaves_no_shard_and_no_metadata_and_ids_are_not_reused(
         item for item in items_before if item["sk"]["S"] != "COUNTER"
     ]
     assert counter[0]["last_id"]["N"] == str(first + 1)
-    assert service.enroll(organization, [photo]).embeddings[0].embed_id == first + 2
+    assert service.enrollment.enroll(organization, [photo]).embeddings[0].embed_id == first + 2

@@ -18,13 +18,12 @@ import pytest
 from facematch.aws import client
 from facematch.catalog import Catalog
 from facematch.config import Settings
-from facematch.keyed_enrollment import KeyedEnrollment
+from facematch.inputs import ImageInput, S3Upload
 from facematch.manifest import RETIREMENT_SECONDS, RETIREMENT_WINDOW_SECONDS
-from facematch.service import FaceMatchService, ImageInput
 from facematch.shards import ShardStore
 from facematch.sweeper import SweepCursor, Sweeper
-from facematch.upload_enrollment import UPLOAD_RECORD_SECONDS, UploadEnrollment
-from facematch.uploads import S3Upload
+from facematch.uploads import UPLOAD_RECORD_SECONDS
+from facematch.wiring import FaceMatch
 from facematch_testing.aws import all_items, versions
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, run_there
 from facematch_testing.protocol import Clock
@@ -35,10 +34,10 @@ pytestmark = pytest.mark.usefixtures("aws")
 BUCKET = os.environ["FACEMATCH_BUCKET"]
 
 
-def photo_service(clock) -> FaceMatchService:  # noqa: ANN001
+def photo_service(clock) -> FaceMatch:  # noqa: ANN001
     """A service that keeps photos, so that every kind of object and item is written."""
     settings = Settings(bucket=BUCKET, table=os.environ["FACEMATCH_TABLE"], store_images=True)
-    return FaceMatchService(settings, stub_embedder(settings), Catalog(settings.table), ShardStore(BUCKET), clock)
+    return FaceMatch(settings, stub_embedder(settings), Catalog(settings.table), ShardStore(BUCKET), clock)
 
 
 def held_vectors(organization: str) -> np.ndarray:
@@ -61,29 +60,29 @@ def traces_of(organization: str, needle: str) -> list[str]:
     return items + keys
 
 
-def upload_photo(organization: str, name: str, person: str, service: FaceMatchService) -> None:
+def upload_photo(organization: str, name: str, person: str, service: FaceMatch) -> None:
     key = f"uploads/{organization}/{name}"
     response = client("s3").put_object(Bucket=BUCKET, Key=key, Body=synthetic_photo(person), Metadata={"external-id": person})
-    UploadEnrollment(service).enroll(S3Upload(bucket=BUCKET, key=key, version_id=response.get("VersionId")))
+    service.uploads.enroll(S3Upload(bucket=BUCKET, key=key, version_id=response.get("VersionId")))
 
 
 def test_after_a_person_is_deleted_and_the_sweeper_ran_no_item_or_object_holds_their_label_file_name_or_vector():
     organization = f"org-sweep-{os.getpid()}"
     clock = Clock()
     service = photo_service(clock)
-    ann = service.embed(ImageInput("q", synthetic_photo("ann"))).vector
-    KeyedEnrollment(service).enroll(organization, [ImageInput("ann-passport.jpg", synthetic_photo("ann", 1))], key="k1", external_id="ann")
+    ann = service.enrollment.embed(ImageInput("q", synthetic_photo("ann"))).vector
+    service.enrollment.enroll_once(organization, [ImageInput("ann-passport.jpg", synthetic_photo("ann", 1))], key="k1", external_id="ann")
     upload_photo(organization, "ann-badge.jpg", "ann", service)
-    service.enroll(organization, [ImageInput("ann-selfie.jpg", synthetic_photo("ann", 2))], external_id="ann")
-    service.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
+    service.enrollment.enroll(organization, [ImageInput("ann-selfie.jpg", synthetic_photo("ann", 2))], external_id="ann")
+    service.enrollment.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
     # An enrollment that died before its commit: its shard, photo and metadata reach no reader.
     with injecting() as injector, pytest.raises(Crash):
         injector.fault = Fault(2, BEFORE, crash(injector), operation="s3.PutObject")
-        service.enroll(organization, [ImageInput("ann-crashed.jpg", synthetic_photo("ann", 3))], external_id="ann")
+        service.enrollment.enroll(organization, [ImageInput("ann-crashed.jpg", synthetic_photo("ann", 3))], external_id="ann")
     # A deletion that died right after its commit: ann is unreachable, her items not yet deleted.
     with injecting() as injector, pytest.raises(Crash):
         injector.fault = Fault(0, BEFORE, crash(injector), operation="dynamodb.BatchWriteItem")
-        service.delete_person(organization, "ann")
+        service.holdings.delete_person(organization, "ann")
     assert traces_of(organization, "ann"), "the crashes left something for the sweeper"
 
     clock.now += RETIREMENT_SECONDS + 1
@@ -93,8 +92,8 @@ def test_after_a_person_is_deleted_and_the_sweeper_ran_no_item_or_object_holds_t
     assert not (held_vectors(organization) @ ann > 0.99).any()  # her vector is in no version of any shard
     assert counts.faces_forgotten == 3 and counts.by_kind["orphan_shards"] == 1
     assert counts.by_kind["uncommitted_metadata"] == 2  # the crashed enrollment's item and its person copy
-    assert [e.external_id for e in service.list_embeddings(organization).embeddings] == ["bob"]
-    assert service.compare(organization, ImageInput("q", synthetic_photo("bob", 1))).external_id == "bob"
+    assert [e.external_id for e in service.holdings.list_embeddings(organization).embeddings] == ["bob"]
+    assert service.matching.compare(organization, ImageInput("q", synthetic_photo("bob", 1))).external_id == "bob"
     assert Sweeper(service.writes).sweep_organization(organization).items == 0  # a second run finds nothing
 
 
@@ -103,35 +102,35 @@ def test_a_sweep_at_any_step_of_an_enrollment_takes_nothing_it_commits(when):
     """With the real clock: what a writer wrote a moment ago is too young to be swept."""
     organization = f"org-sweep-race-{when}-{os.getpid()}"
     service = photo_service(time.time)
-    service.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
+    service.enrollment.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
     with injecting() as counting:
-        service.enroll(organization, [ImageInput("probe.jpg", synthetic_photo("cat"))], external_id="cat")
+        service.enrollment.enroll(organization, [ImageInput("probe.jpg", synthetic_photo("cat"))], external_id="cat")
     for at in range(len(counting.calls)):
         outcomes: list = []
         with injecting() as injector:
             injector.fault = Fault(at, when, run_there(injector, lambda: Sweeper(service.writes).sweep_organization(organization), outcomes))
-            result = service.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
+            result = service.enrollment.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
         assert [kind for kind, _ in outcomes] == ["ok"], (at, outcomes)
         embed_id = result.embed_id
-        assert service.get_embedding(organization, embed_id).image_stored
-        assert service.compare(organization, ImageInput("q", synthetic_photo("ann", 1))).embed_id == embed_id
+        assert service.holdings.get_embedding(organization, embed_id).image_stored
+        assert service.matching.compare(organization, ImageInput("q", synthetic_photo("ann", 1))).embed_id == embed_id
         assert client("s3").head_object(Bucket=BUCKET, Key=f"orgs/{organization}/g1/images/{embed_id}")
-        service.delete_embedding(organization, embed_id)
-    assert {e.external_id for e in service.list_embeddings(organization).embeddings} == {"bob", "cat"}
+        service.holdings.delete_embedding(organization, embed_id)
+    assert {e.external_id for e in service.holdings.list_embeddings(organization).embeddings} == {"bob", "cat"}
 
 
 def test_deleting_a_person_removes_their_upload_records_claims_and_stored_answers_at_once():
     organization = f"org-sweep-at-once-{os.getpid()}"
     service = photo_service(Clock())
     upload_photo(organization, "ann-badge.jpg", "ann", service)
-    KeyedEnrollment(service).enroll(organization, [ImageInput("ann-passport.jpg", synthetic_photo("ann", 1))], key="k1", external_id="ann")
-    service.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
+    service.enrollment.enroll_once(organization, [ImageInput("ann-passport.jpg", synthetic_photo("ann", 1))], key="k1", external_id="ann")
+    service.enrollment.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
     assert len(traces_of(organization, "ann")) >= 6  # records, person copies, upload record, answers
 
-    service.delete_person(organization, "ann")
+    service.holdings.delete_person(organization, "ann")
 
     assert traces_of(organization, "ann") == []  # no sweeper needed
-    assert [u.key for u in UploadEnrollment(service).recent(organization, 10).uploads] == []
+    assert [u.key for u in service.uploads.recent(organization, 10).uploads] == []
 
 
 def test_expired_claims_answers_and_upload_records_are_deleted_and_no_longer_listed():
@@ -140,17 +139,17 @@ def test_expired_claims_answers_and_upload_records_are_deleted_and_no_longer_lis
     service = photo_service(clock)
     upload_photo(organization, "dan.jpg", "dan", service)
     client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/wall.jpg", Body=b"not a photo")
-    UploadEnrollment(service).enroll(S3Upload(bucket=BUCKET, key=f"uploads/{organization}/wall.jpg"))
-    assert len(UploadEnrollment(service).recent(organization, 10).uploads) == 2
+    service.uploads.enroll(S3Upload(bucket=BUCKET, key=f"uploads/{organization}/wall.jpg"))
+    assert len(service.uploads.recent(organization, 10).uploads) == 2
 
     clock.now += UPLOAD_RECORD_SECONDS + 1
-    assert UploadEnrollment(service).recent(organization, 10).uploads == []  # expired: not listed at once
+    assert service.uploads.recent(organization, 10).uploads == []  # expired: not listed at once
     counts = Sweeper(service.writes).sweep_organization(organization)
 
     left = {item["sk"]["S"].split("#")[0] for item in all_items() if item["pk"]["S"] == f"ORG#{organization}"}
     assert left == {"COUNTER", "EMB", "PER"}  # the face stays; what recorded how it came expired
     assert counts.by_kind["expired_items"] == 5  # 2 upload records, 2 answers, 1 claim
-    assert service.compare(organization, ImageInput("q", synthetic_photo("dan", 1))).external_id == "dan"
+    assert service.matching.compare(organization, ImageInput("q", synthetic_photo("dan", 1))).external_id == "dan"
 
 
 def test_retired_shards_outlive_a_sweep_within_their_retirement_and_not_one_after_it():
@@ -158,7 +157,7 @@ def test_retired_shards_outlive_a_sweep_within_their_retirement_and_not_one_afte
     clock = Clock()
     service = photo_service(clock)
     for person in ("ann", "bob", "cat", "dan") * 3:
-        service.enroll(organization, [ImageInput(f"{person}.jpg", synthetic_photo(person))], external_id=person)
+        service.enrollment.enroll(organization, [ImageInput(f"{person}.jpg", synthetic_photo(person))], external_id=person)
     batches = service.shards.read_manifest(organization).of("Dlib").retired
     retired = [ref for batch in batches for ref in service.shards.read_batch(batch)]
     assert retired, "the enrollments compacted"
@@ -171,7 +170,7 @@ def test_retired_shards_outlive_a_sweep_within_their_retirement_and_not_one_afte
     assert service.shards.read_manifest(organization).of("Dlib").retired == ()
     left = {v["Key"] for v in versions(f"orgs/{organization}/")}
     assert not left & {ref.key for ref in retired} and not left & {batch.key for batch in batches}
-    assert len(service.list_embeddings(organization).embeddings) == 12
+    assert len(service.holdings.list_embeddings(organization).embeddings) == 12
 
 
 def test_a_sweep_in_steps_of_one_page_resumed_from_its_cursor_sweeps_every_organization():
@@ -179,10 +178,10 @@ def test_a_sweep_in_steps_of_one_page_resumed_from_its_cursor_sweeps_every_organ
     service = photo_service(clock)
     organizations = [f"org-sweep-steps-{i}-{os.getpid()}" for i in range(3)]
     for organization in organizations:
-        service.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
+        service.enrollment.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
         with injecting() as injector, pytest.raises(Crash):
             injector.fault = Fault(0, BEFORE, crash(injector), operation="dynamodb.BatchWriteItem")
-            service.delete_person(organization, "ann")
+            service.holdings.delete_person(organization, "ann")
     clock.now += RETIREMENT_SECONDS + 1
     sweeper, cursor, steps = Sweeper(service.writes), None, 0
     while True:

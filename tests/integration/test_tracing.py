@@ -106,7 +106,7 @@ def test_traces_carry_no_error_raised_in_a_traced_method(
     def throttled(*args, **kwargs):
         raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject")
 
-    monkeypatch.setattr("facematch.upload_enrollment.read_upload", throttled)
+    monkeypatch.setattr("facematch.upload_store.UploadStore.read", throttled)
     photo = synthetic_photo("alice")
     failures = _upload_and_handle(embedding_app, lambda_context, f"uploads/{organization}/a.jpg", photo, "x", xray)
     assert len(failures) == 1  # the error went through enroll_upload's trace

@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from facematch.aws import client
+from facematch.inputs import ImageInput
 from facematch.local.queues import sqs_event
-from facematch.service import ImageInput
 from facematch_testing.api import invoke
 from facematch_testing.events import api_event, load_event, multipart_event
 from facematch_testing.photos import blank_image
@@ -60,7 +60,7 @@ def test_uploaded_photos_are_enrolled_with_their_label_and_found_by_compare(
     upload(f"uploads/{organization}/jennifer.jpg", synthetic_photo("jennifer"))
     assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
 
-    result = comparison_app.service.compare(organization, ImageInput("q", synthetic_photo("angelina", 1)))
+    result = comparison_app.service.matching.compare(organization, ImageInput("q", synthetic_photo("angelina", 1)))
     assert result.match and result.external_id == "person:angelina"
     statuses = {u["key"]: (u["status"], u.get("external_id")) for u in uploads_listing(embedding_app, lambda_context, organization)}
     assert statuses == {
@@ -119,7 +119,7 @@ def test_a_transient_failure_is_reported_for_retry_and_the_retry_enrolls(
     def slow_down(*args, **kwargs):
         raise throttled
 
-    monkeypatch.setattr("facematch.upload_enrollment.read_upload", slow_down)
+    monkeypatch.setattr("facematch.upload_store.UploadStore.read", slow_down)
     assert handle(embedding_app, lambda_context, messages, queue_url) == [messages[0]["MessageId"]]
     assert uploads_listing(embedding_app, lambda_context, organization) == []
     monkeypatch.undo()
@@ -140,7 +140,7 @@ def test_the_s3_test_event_and_objects_outside_uploads_enroll_nothing(
 def test_the_committed_sample_upload_event_is_read_as_a_decoded_key(embedding_app):
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from facematch.queue import uploads_in
+    from facematch.events import uploads_in
 
     (record,) = load_event("sqs-s3-upload.json")["Records"]
     (found,) = uploads_in(SQSRecord(record))

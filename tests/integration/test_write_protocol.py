@@ -30,8 +30,8 @@ from facematch.catalog import Catalog
 from facematch.errors import FaceMatchError, OrganizationNotFound, OrganizationPurging, StoreConflict
 from facematch.local.moto_atomic import SERIALISED
 from facematch.manifest import PURGE_LEASE_SECONDS
-from facematch.service import FaceMatchService
 from facematch.shards import ShardStore
+from facematch.wiring import FaceMatch
 from facematch_testing.aws import stored_ids, versions
 from facematch_testing.bulk import enroll_in_bulk
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, lose_reply, run_there
@@ -213,10 +213,10 @@ def test_while_a_purge_runs_every_request_answers_409_organization_purging():
 
     def every_request() -> None:
         for request in (
-            lambda: world.service.list_embeddings(world.organization),
-            lambda: world.service.get_embedding(world.organization, 1),
-            lambda: world.service.match(world.organization, face("ann", 0)[0], 1, 0.5),
-            lambda: world.service.delete_person(world.organization, "ann"),
+            lambda: world.service.holdings.list_embeddings(world.organization),
+            lambda: world.service.holdings.get_embedding(world.organization, 1),
+            lambda: world.service.matching.match(world.organization, face("ann", 0)[0], 1, 0.5),
+            lambda: world.service.holdings.delete_person(world.organization, "ann"),
             lambda: world.enroll("cat", 0),
         ):
             try:
@@ -236,17 +236,17 @@ def test_an_interrupted_purge_reads_as_empty_after_its_lease_and_the_next_write_
     with injecting() as injector:
         injector.fault = Fault(0, BEFORE, crash(injector), operation="s3.DeleteObjects")
         with pytest.raises(Crash):
-            world.service.purge_organization(world.organization)
+            world.service.holdings.purge_organization(world.organization)
     with pytest.raises(OrganizationPurging):
-        world.service.list_embeddings(world.organization)
+        world.service.holdings.list_embeddings(world.organization)
 
     world.clock.now += PURGE_LEASE_SECONDS
-    assert world.service.list_embeddings(world.organization).embeddings == []
+    assert world.service.holdings.list_embeddings(world.organization).embeddings == []
     with pytest.raises(OrganizationNotFound):
-        world.service.match(world.organization, face("ann", 0)[0], 1, 0.5)
+        world.service.matching.match(world.organization, face("ann", 0)[0], 1, 0.5)
     (embed_id,) = world.enroll("cat", 0)
     assert world.service.writes.shards.read_manifest(world.organization).state == "active"
-    assert [e.embed_id for e in world.service.list_embeddings(world.organization).embeddings] == [embed_id]
+    assert [e.embed_id for e in world.service.holdings.list_embeddings(world.organization).embeddings] == [embed_id]
     assert stored_ids(world.organization) == [embed_id]  # the old generation's shards are gone
 
 
@@ -255,25 +255,25 @@ def test_an_interrupted_large_purge_gets_one_step_from_a_write_which_waits_while
     base = world.service
     # Each step, the write's one included, stops after one page that deleted something.
     settings = base.settings.model_copy(update={"purge_request_seconds": 0, "job_step_seconds": 0})
-    world.service = FaceMatchService(settings, base.embedder, Catalog(settings.table), ShardStore(settings.bucket), world.clock)
+    world.service = FaceMatch(settings, base.embedder, Catalog(settings.table), ShardStore(settings.bucket), world.clock)
     enroll_in_bulk(world.service, world.organization, 1100)  # 1,101 objects: more than a page
     with injecting() as injector:
         injector.fault = Fault(0, BEFORE, crash(injector), operation="s3.DeleteObjects")
         with pytest.raises(Crash):
-            world.service.purge_organization(world.organization)
+            world.service.holdings.purge_organization(world.organization)
 
     world.clock.now += PURGE_LEASE_SECONDS
-    assert world.service.list_embeddings(world.organization).embeddings == []
+    assert world.service.holdings.list_embeddings(world.organization).embeddings == []
     with pytest.raises(OrganizationPurging):
         world.enroll("cat", 0)
     left = [v for v in versions(f"orgs/{world.organization}/") if "/g1/" in v["Key"]]
     assert 0 < len(left) < 1101  # the write deleted one page, not the whole purge
     sqs, steps = client("sqs"), 0
     while messages := sqs.receive_message(QueueUrl=aws["JobQueue"]).get("Messages", []):
-        world.service.run_job(messages[0]["Body"], time_left=math.inf)  # the job the write sent again
+        world.service.long_jobs.run(messages[0]["Body"], time_left=math.inf)  # the job the write sent again
         sqs.delete_message(QueueUrl=aws["JobQueue"], ReceiptHandle=messages[0]["ReceiptHandle"])
         steps += 1
     assert steps > 1
     (embed_id,) = world.enroll("cat", 0)
-    assert [e.embed_id for e in world.service.list_embeddings(world.organization).embeddings] == [embed_id]
+    assert [e.embed_id for e in world.service.holdings.list_embeddings(world.organization).embeddings] == [embed_id]
     assert {v["Key"] for v in versions(f"orgs/{world.organization}/") if "/g1/" in v["Key"]} == set()

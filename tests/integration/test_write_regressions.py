@@ -111,31 +111,30 @@ def test_an_upload_is_enrolled_once_when_something_after_its_commit_failed(
     messages = client("sqs").receive_message(QueueUrl=aws["UploadQueue"], MaxNumberOfMessages=10)["Messages"]
     event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:UploadQueue")
     service = embedding_app.service
-    record_upload = service.catalog.record_upload
+    record_upload = service.uploads.store.record
 
     def fails_after_the_commit(record) -> None:  # noqa: ANN001
         raise ConnectionError("DynamoDB went away")
 
-    monkeypatch.setattr(service.catalog, "record_upload", fails_after_the_commit)
+    monkeypatch.setattr(service.uploads.store, "record", fails_after_the_commit)
     failed = embedding_app.lambda_handler(event, lambda_context)["batchItemFailures"]
     assert len(failed) == len([m for m in messages if "ann.jpg" in m["Body"]]) == 1
-    monkeypatch.setattr(service.catalog, "record_upload", record_upload)
+    monkeypatch.setattr(service.uploads.store, "record", record_upload)
 
     assert embedding_app.lambda_handler(event, lambda_context)["batchItemFailures"] == []  # redelivered
-    held = service.list_embeddings(organization).embeddings
+    held = service.holdings.list_embeddings(organization).embeddings
     assert [e.source for e in held] == [f"uploads/{organization}/ann.jpg"]
     assert stored_ids(organization) == [held[0].embed_id]
     assert np.unique(stored_ids(organization)).size == 1
 
 
 def test_a_deletion_that_crashed_anywhere_is_finished_by_its_retry_leaving_nothing_of_the_person():
-    from facematch.keyed_enrollment import KeyedEnrollment
-    from facematch.service import ImageInput
+    from facematch.inputs import ImageInput
     from facematch_testing.aws import all_items
     from facematch_testing.faults import Crash, crash
 
     def person_with_a_stored_answer(world: World) -> list[int]:
-        answer = KeyedEnrollment(world.service).enroll(
+        answer = world.service.enrollment.enroll_once(
             world.organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], key="k", external_id="ann"
         )
         return [answer.body["embed_id"], *world.enroll("ann", 1)]

@@ -10,10 +10,10 @@ from facematch.aws import client
 from facematch.catalog import EmbeddingRecord, to_item
 from facematch.catalog import _keys as item_keys  # the catalog's own item layout
 from facematch.photos import PhotoStore
-from facematch.service import FaceMatchService
+from facematch.wiring import FaceMatch
 
 
-def enroll_in_bulk(service: FaceMatchService, organization: str, count: int, *, photos: bool = True) -> list[int]:
+def enroll_in_bulk(service: FaceMatch, organization: str, count: int, *, photos: bool = True) -> list[int]:
     """``count`` labelled faces in one committed shard, each with its metadata and, with ``photos``,
     a kept photo (as FACEMATCH_STORE_IMAGES keeps them): one S3 object per face. The ids."""
     model = service.settings.model

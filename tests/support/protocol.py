@@ -19,10 +19,11 @@ from facematch.aws import client
 from facematch.catalog import Catalog
 from facematch.config import Settings
 from facematch.errors import EmbeddingNotFound, FaceMatchError, OrganizationNotFound, OrganizationPurging
+from facematch.inputs import ImageInput
 from facematch.manifest import PURGE_LEASE_SECONDS, PURGING
 from facematch.models import Deletion
-from facematch.service import FaceMatchService, ImageInput
 from facematch.shards import ShardStore
+from facematch.wiring import FaceMatch
 from facematch.writes import NewFace
 from facematch_testing.stub_faces import stub_embedder
 from facematch_testing.synthetic import synthetic_photo
@@ -40,18 +41,18 @@ class Violation(AssertionError):
 def face(person: str, variant: int) -> tuple[np.ndarray, dict[str, int]]:
     """The stub embedding of one generated photo, computed once per test process."""
     service = _embedding_service()
-    embedded = service.embed(ImageInput(f"{person}-{variant}.jpg", synthetic_photo(person, variant, size=(160, 120))))
+    embedded = service.enrollment.embed(ImageInput(f"{person}-{variant}.jpg", synthetic_photo(person, variant, size=(160, 120))))
     return embedded.vector, vars(embedded.box)
 
 
 @functools.cache
-def _embedding_service() -> FaceMatchService:
+def _embedding_service() -> FaceMatch:
     # A purge, and a write finding one interrupted, run it to its end: the checks need it ended,
     # and a step that stops on a clock would make a case depend on the machine's speed.
     settings = Settings(
         bucket=os.environ["FACEMATCH_BUCKET"], table=os.environ["FACEMATCH_TABLE"], purge_request_seconds=math.inf
     )
-    return FaceMatchService(settings, stub_embedder(settings), Catalog(settings.table), ShardStore(settings.bucket))
+    return FaceMatch(settings, stub_embedder(settings), Catalog(settings.table), ShardStore(settings.bucket))
 
 
 class Clock:
@@ -79,14 +80,14 @@ class World:
     def __post_init__(self) -> None:
         self.service = self.new_service()
 
-    def new_service(self) -> FaceMatchService:
+    def new_service(self) -> FaceMatch:
         """A service as a freshly started process has it: no warm vectors."""
         base = _embedding_service()
-        return FaceMatchService(base.settings, base.embedder, Catalog(base.settings.table), ShardStore(base.settings.bucket), self.clock)
+        return FaceMatch(base.settings, base.embedder, Catalog(base.settings.table), ShardStore(base.settings.bucket), self.clock)
 
     # Operations: each does what a caller would, and tells the model what its answer means.
 
-    def enroll(self, person: str, variant: int, service: FaceMatchService | None = None) -> list[int]:
+    def enroll(self, person: str, variant: int, service: FaceMatch | None = None) -> list[int]:
         """Enroll one photo (through ``service``: another process's, else this world's)."""
         vector, box = face(person, variant)
         erasures = self.erasures
@@ -103,11 +104,11 @@ class World:
         return ids
 
     def delete_id(self, embed_id: int) -> list[int]:
-        return self._erase({embed_id}, lambda: self.service.delete_embedding(self.organization, embed_id))
+        return self._erase({embed_id}, lambda: self.service.holdings.delete_embedding(self.organization, embed_id))
 
     def delete_person(self, person: str) -> list[int]:
         of_person = {embed_id for embed_id, photo in self.faces.items() if photo.startswith(f"{person}/")}
-        return self._erase(of_person, lambda: self.service.delete_person(self.organization, person))
+        return self._erase(of_person, lambda: self.service.holdings.delete_person(self.organization, person))
 
     def _erase(self, targets: set[int], delete: Callable[[], Deletion]) -> list[int]:
         # Until the deletion answers, its targets may be held or not (the check settles it).
@@ -121,7 +122,7 @@ class World:
         before = set(self.faces)
         self.erasures += 1
         try:
-            self.service.purge_organization(self.organization)
+            self.service.holdings.purge_organization(self.organization)
             self.forget(before)
         finally:
             # Faces enrolled while it ran may have been purged or not (the check settles it).
@@ -153,10 +154,10 @@ class World:
 
     # The invariants
 
-    def listed(self, service: FaceMatchService) -> set[int]:
+    def listed(self, service: FaceMatch) -> set[int]:
         ids, token = set(), None
         while True:
-            page = service.list_embeddings(self.organization, limit=100, next_token=token)
+            page = service.holdings.list_embeddings(self.organization, limit=100, next_token=token)
             ids |= {e.embed_id for e in page.embeddings}
             token = page.next_token
             if not token:
@@ -174,7 +175,7 @@ class World:
         self._check_storage(listed)
         self.gone |= set(self.faces) - listed
 
-    def _check_reader(self, service: FaceMatchService) -> set[int]:
+    def _check_reader(self, service: FaceMatch) -> set[int]:
         try:
             listed = self.listed(service)
         except OrganizationPurging:  # a purge under way: nothing may be seen, and nothing is
@@ -182,13 +183,13 @@ class World:
                 raise Violation("the organization answers 'purging' to some readers only") from None
             return set()
         for embed_id in listed:
-            stored = service.get_embedding(self.organization, embed_id)
+            stored = service.holdings.get_embedding(self.organization, embed_id)
             self.learn(embed_id, stored.source)
         if listed & self.gone:
             raise Violation(f"deleted or purged ids are listed: {sorted(listed & self.gone)}")
         for embed_id in self.gone:
             try:
-                service.get_embedding(self.organization, embed_id)
+                service.holdings.get_embedding(self.organization, embed_id)
             except EmbeddingNotFound:
                 continue
             raise Violation(f"deleted id {embed_id} is fetchable")
@@ -209,9 +210,9 @@ class World:
             raise Violation(f"listed but never found by compare: {sorted(listed - found)}")
         return listed
 
-    def _matches(self, service: FaceMatchService, vector: np.ndarray, *, revalidate: bool = True) -> list | str:
+    def _matches(self, service: FaceMatch, vector: np.ndarray, *, revalidate: bool = True) -> list | str:
         try:
-            return service.match(self.organization, vector, 100, THRESHOLD, revalidate=revalidate)
+            return service.matching.match(self.organization, vector, 100, THRESHOLD, revalidate=revalidate)
         except OrganizationNotFound:
             return []
         except OrganizationPurging:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from facematch.errors import JobNotFound
+from facematch.events import is_job_event
 from facematch.jobs import (
     DONE,
     RUNNING,
@@ -15,7 +16,6 @@ from facematch.jobs import (
     JobRecord,
     Jobs,
     JobStep,
-    is_job_event,
     is_job_id,
     new_job_id,
     step_seconds,

@@ -13,7 +13,7 @@ from facematch.errors import (
     NothingEnrolled,
     UnsupportedImageFormat,
 )
-from facematch.models import validate_organization
+from facematch.inputs import parse_organization
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from facematch.models import validate_organization
     ["a", "7", "x" * 64, "Acme.Corp_2024-eu", "a..", "a-", "7_", "A" + "b" * 62 + "9"],
 )
 def test_organization_of_1_to_64_letters_digits_dots_underscores_hyphens_from_a_letter_or_digit_is_accepted(name):
-    assert validate_organization(name) == name
+    assert parse_organization(name) == name
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_organization_of_1_to_64_letters_digits_dots_underscores_hyphens_from_a_
 )
 def test_organization_outside_the_pattern_is_a_validation_error(name):
     with pytest.raises(InvalidRequest) as caught:
-        validate_organization(name)
+        parse_organization(name)
     assert caught.value.code == "VALIDATION_ERROR" and caught.value.status == 400
 
 

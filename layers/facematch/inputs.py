@@ -1,0 +1,96 @@
+"""What the core accepts, validated once where it enters: a route's parameters (their patterns,
+checked by the resolver), an uploaded object's key and label. Past the edge, an organization,
+a label or an upload in these types is trusted and never checked again."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, model_validator
+
+from facematch.errors import InvalidImage, InvalidRequest
+
+# An organization names an S3 prefix and a URL path segment: starting with a letter or digit, it is
+# never "." or ".." (which S3 keys and URLs read as this folder and the one above).
+ORGANIZATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_ORGANIZATION = re.compile(ORGANIZATION_PATTERN)
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+# Printable ASCII, as an HTTP header carries it, without spaces at either end (proxies trim them).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
+# File names are echoed in responses and stored with each embedding (a DynamoDB item is 400 KB).
+MAX_FILENAME_LENGTH = 255
+# Photos dropped into the bucket under uploads/<organization>/ are enrolled (uploads.py).
+UPLOAD_PREFIX = "uploads/"
+
+
+def parse_organization(organization: str) -> str:
+    if not _ORGANIZATION.fullmatch(organization):
+        raise InvalidRequest(
+            "organization must be 1 to 64 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return organization
+
+
+def parse_external_id(external_id: str | None) -> str | None:
+    if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
+        raise InvalidRequest(
+            "external_id must be 1 to 255 characters of letters, digits, '.', '_', ':' or '-'."
+        )
+    return external_id
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One photo of a request: raw bytes, or base64 text from a JSON body. The text is decoded
+    when the photo is used, so one bad photo fails alone among the request's others."""
+
+    name: str
+    data: bytes | str
+
+    def raw_bytes(self) -> bytes:
+        if isinstance(self.data, bytes):
+            return self.data
+        try:
+            return base64.b64decode(self.data, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise InvalidImage("The image is not valid base64.") from error
+
+
+class S3Upload(BaseModel):
+    """One created object, as an S3 event notification names it (key already URL-decoded), and
+    the organization its key puts it in: ``uploads/<organization>/<file>``. ``organization`` is
+    None for a key outside any organization, and ``invalid_key`` then says why."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    # When S3 received the object (the notification's eventTime): the same on every redelivery.
+    event_time: str | None = None
+    organization: str | None = None
+    invalid_key: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _organization_of_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "key" in data:
+            data = {**data, "organization": None, "invalid_key": None}
+            try:
+                data["organization"] = _organization_of(data["key"])
+            except InvalidRequest as error:
+                data["invalid_key"] = error.message
+        return data
+
+
+def _organization_of(key: str) -> str:
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] + "/" != UPLOAD_PREFIX or not parts[1] or not parts[-1]:
+        raise InvalidRequest(f"Upload keys look like {UPLOAD_PREFIX}<organization>/<file>; got {key!r}.")
+    return parse_organization(parts[1])
