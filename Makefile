@@ -18,7 +18,7 @@ UNIT_TESTS := -m "not model and not network and not protocol" --disable-socket
 
 install: $(VENV)/.installed weights
 
-$(VENV)/.installed: requirements-dev.txt $(wildcard layers/requirements*.txt) pyproject.toml
+$(VENV)/.installed: requirements-dev.txt $(wildcard layers/requirements*.txt) pyproject.toml cli/pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
