@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from facematch.aws import client
-from facematch.local.queues import sqs_event
 from facematch.service import ImageInput
+from facematch_local.queues import sqs_event
 from facematch_testing.api import invoke
 from facematch_testing.events import api_event, load_event, multipart_event
 from facematch_testing.photos import blank_image

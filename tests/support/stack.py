@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from facematch.local.embedded_aws import free_port
+from facematch_local.embedded_aws import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "e2e-admin-key"
