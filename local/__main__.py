@@ -26,6 +26,7 @@ import time
 from werkzeug.serving import make_server
 
 from facematch_local.project import OPENAPI_FILE
+from facematch_local.terminal import own_foreground_group
 
 HOST = "127.0.0.1"
 LOCAL_BUCKET = "facematch-local"
@@ -97,6 +98,11 @@ def _banner(
 
 
 def main() -> None:
+    with own_foreground_group():
+        _serve()
+
+
+def _serve() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     # One line per API request (ours); the embedded servers' per-request logs are noise.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
