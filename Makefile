@@ -6,6 +6,8 @@ SAM_VENV ?= .venv-sam
 PYTHON := $(VENV)/bin/python
 export DEEPFACE_HOME ?= $(CURDIR)/.cache/deepface
 export FACEMATCH_FACES_DIR ?= $(abspath $(CURDIR)/../shared/faces/deepface)
+# The local stack and the tests read template.yaml, openapi.json and functions/ from here.
+export FACEMATCH_PROJECT_ROOT := $(CURDIR)
 # boto3 clients are built at the functions' init, which needs a region (Lambda always has one).
 export AWS_DEFAULT_REGION ?= us-east-1
 # A test reads the template with the SAM CLI's own function provider, in the SAM CLI's venv.
@@ -18,7 +20,7 @@ UNIT_TESTS := -m "not model and not network and not protocol" --disable-socket
 
 install: $(VENV)/.installed weights
 
-$(VENV)/.installed: requirements-dev.txt $(wildcard layers/requirements*.txt) pyproject.toml
+$(VENV)/.installed: requirements-dev.txt $(wildcard layers/requirements*.txt) pyproject.toml cli/pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
@@ -50,7 +52,7 @@ test-protocol: $(VENV)/.installed
 # Lint, the template, and the committed OpenAPI document (CI runs this before make test).
 check: install lint
 	$(VENV)/bin/ruff check .
-	$(PYTHON) -m facematch.local.openapi --check
+	$(PYTHON) -m facematch_local.openapi --check
 
 lint: $(SAM_VENV)/.installed
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
@@ -63,7 +65,7 @@ MUTANTS ?= facematch.access.* facematch.faces.*
 mutation: $(VENV)/.installed $(SAM_VENV)/.installed
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
 	cp -r layers $(MUTATION_DIR)/src
-	cp -r tests functions events template.yaml openapi.json pyproject.toml .dockerignore README.md $(MUTATION_DIR)/
+	cp -r tests functions local cli events template.yaml openapi.json pyproject.toml .dockerignore README.md $(MUTATION_DIR)/
 	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS) > mutmut-run.log \
 		|| { tail -n 40 mutmut-run.log; exit 1; }
 	cd $(MUTATION_DIR) && $(CURDIR)/$(VENV)/bin/mutmut results | grep -v ': not checked$$' || true
@@ -74,7 +76,7 @@ clean:
 	rm -rf $(VENV) $(SAM_VENV) .cache .pytest_cache $(MUTATION_DIR)
 
 run: install
-	$(PYTHON) -m facematch.local
+	$(PYTHON) -m facematch_local
 
 # Sweep every organization of the stack `make run` serves, now (FACEMATCH_ADMIN_KEY: the key it printed).
 sweep: $(VENV)/.installed
@@ -82,7 +84,7 @@ sweep: $(VENV)/.installed
 
 # Regenerate openapi.json from the handlers' routes and models (make check verifies it is current).
 openapi: install
-	$(PYTHON) -m facematch.local.openapi
+	$(PYTHON) -m facematch_local.openapi
 
 # Benchmarks print Markdown tables and write bench/results/*.json; they are not tests.
 bench-enroll: install

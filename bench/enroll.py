@@ -68,12 +68,12 @@ def measure_per_photo(all_photos: list[Path], warmup: Path) -> dict[str, dict]:
 def embedded_aws() -> str:
     """S3 and DynamoDB for the cold-start children, served from this process (moto's server)
     the way Lambda reaches AWS over the network: the children pay no mock's start-up."""
-    from facematch.local.embedded_aws import start_moto_server
+    from facematch_local.embedded_aws import start_moto_server
 
     _, endpoint = start_moto_server()
     os.environ.update(common.child_env(FACEMATCH_AWS_ENDPOINT=endpoint))
     from facematch.aws import reset_clients
-    from facematch.resources import create_resources
+    from facematch_local.resources import create_resources
 
     reset_clients()
     create_resources(os.environ["FACEMATCH_BUCKET"], os.environ["FACEMATCH_TABLE"])

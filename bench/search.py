@@ -617,14 +617,14 @@ def main() -> None:
     # FAISS's OpenMP threads would otherwise spin after each search and take the cores from
     # OpenBLAS (numpy's matrix product) in the next measurement; libgomp reads this at load.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from facematch.local.embedded_aws import start_moto_server
+    from facematch_local.embedded_aws import start_moto_server
 
     server, endpoint = start_moto_server()
     env = common.child_env(FACEMATCH_AWS_ENDPOINT=endpoint, FACEMATCH_BUCKET=BUCKET, FACEMATCH_TABLE=TABLE)
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.update(env)  # before any facematch import: configuration is read once
     try:
-        from facematch.resources import create_resources
+        from facematch_local.resources import create_resources
 
         create_resources(BUCKET, TABLE)
         log(f"moto server at {endpoint}; sizes {sizes}")

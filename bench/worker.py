@@ -34,7 +34,7 @@ def mark(name: str) -> None:
 def cold_handler(photo: str, event_path: str) -> None:
     import importlib.util
 
-    from facematch.local.context import LambdaContext
+    from facematch_local.context import LambdaContext
 
     # S3 and DynamoDB are the parent's moto server (FACEMATCH_AWS_ENDPOINT), as AWS is to Lambda.
     spec = importlib.util.spec_from_file_location("embedding_app", ROOT / "functions" / "embedding" / "app.py")

@@ -29,6 +29,10 @@ os.environ.update(
         "FACEMATCH_PAGE_TOKEN_SECRET": "test-page-token-secret",
         # moto's URL of template.yaml's JobQueue, as mocked_aws() creates it.
         "FACEMATCH_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/facematch-test-JobQueue",
+        # The checkout the local stack's modules read the template and the functions from, and
+        # the document the API serves (the image names its own copy).
+        "FACEMATCH_PROJECT_ROOT": str(ROOT),
+        "FACEMATCH_OPENAPI_FILE": str(ROOT / "openapi.json"),
     }
 )
 os.environ.pop("FACEMATCH_AWS_ENDPOINT", None)
@@ -79,7 +83,7 @@ def organization() -> str:
 
 @pytest.fixture
 def lambda_context():
-    from facematch.local.context import LambdaContext
+    from facematch_local.context import LambdaContext
 
     return LambdaContext()
 

@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     page_token_secret_parameter: str | None = None
     # How long a secret read from SSM is trusted before it is read again (rotation delay).
     secret_max_age_seconds: int = Field(default=60, ge=1)
-    # The committed OpenAPI document (the Dockerfile copies it next to the handler).
-    openapi_file: Path = Path(__file__).resolve().parents[2] / "openapi.json"
+    # The committed OpenAPI document, served at GET /api/openapi.json: the image copies it next to
+    # the handler and names it; the local stack and the tests name the checkout's. No guess.
+    openapi_file: Path | None = None
     # Keep each enrolled photo (encrypted) next to its embedding; by default only embeddings are kept.
     store_images: bool = False
     # Long jobs (jobs.py): the queue they are sent to (template.yaml's JobQueue), and how long a

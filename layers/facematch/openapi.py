@@ -1,7 +1,7 @@
 """The API's OpenAPI document, as committed in openapi.json and served at GET /api/openapi.json.
 
 It is generated from both functions' Powertools routes and models by
-``python -m facematch.local.openapi`` (``make openapi``); a test keeps the committed copy equal
+``python -m facematch_local.openapi`` (``make openapi``); a test keeps the committed copy equal
 to what the code generates.
 """
 
@@ -16,4 +16,7 @@ from facematch.config import get_settings
 
 @functools.cache
 def document() -> dict[str, Any]:
-    return json.loads(get_settings().openapi_file.read_text())
+    path = get_settings().openapi_file
+    if path is None:
+        raise RuntimeError("FACEMATCH_OPENAPI_FILE is not set: it names the OpenAPI document to serve")
+    return json.loads(path.read_text())

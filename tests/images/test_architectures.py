@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from facematch.resources import TEMPLATE, load_template
+from facematch_local.resources import TEMPLATE, load_template
 from facematch_testing.images.base_image import dockerfile_python_version
 from facematch_testing.images.python3_shim import pip_install_options
 

@@ -21,8 +21,8 @@ import boto3
 import pytest
 
 from facematch.aws import reset_clients
-from facematch.local.embedded_aws import start_moto_server
-from facematch.resources import TEMPLATE, create_resources, load_template
+from facematch_local.embedded_aws import start_moto_server
+from facematch_local.resources import TEMPLATE, create_resources, load_template
 from facematch_testing.events import load_event, multipart_event
 from facematch_testing.images.base_image import (
     BuiltImage,

@@ -21,8 +21,8 @@ from facematch.config import Settings
 from facematch.errors import Unauthorized
 from facematch.http import PUBLIC_ROUTES
 from facematch.key_store import ApiKeys
-from facematch.local.functions import InProcessFunctions
-from facematch.local.gateway import LocalGateway
+from facematch_local.functions import InProcessFunctions
+from facematch_local.gateway import LocalGateway
 from facematch_testing.photos import blank_image
 from facematch_testing.synthetic import synthetic_photo
 

@@ -14,11 +14,11 @@ from facematch.catalog import Catalog
 from facematch.config import Settings
 from facematch.errors import InvalidPageToken
 from facematch.inputs import ImageInput
-from facematch.local.openapi import generate, render
 from facematch.openapi import document
 from facematch.page_tokens import PageTokens
 from facematch.shards import ShardStore
 from facematch.wiring import FaceMatch
+from facematch_local.openapi import generate, render
 from facematch_testing import api
 from facematch_testing.aws import stored_ids, versions
 from facematch_testing.synthetic import synthetic_photo
@@ -217,8 +217,8 @@ def test_deleting_by_external_id_removes_every_embedding_of_that_person(
 def test_purging_an_organization_leaves_nothing_of_it_and_spares_the_others(
     embedding_app, comparison_app, lambda_context, organization
 ):
-    from facematch.local.queues import sqs_event
-    from facematch.resources import create_resources
+    from facematch_local.queues import sqs_event
+    from facematch_local.resources import create_resources
 
     enroll(embedding_app, lambda_context, organization, [shot("angelina"), shot("jennifer")], "someone")
     enroll(embedding_app, lambda_context, "bystander", [shot("angelina")], "someone")
@@ -295,8 +295,8 @@ def test_by_default_no_photo_is_kept(embedding_app, organization):
 def test_the_committed_openapi_document_is_what_the_code_generates_and_what_is_served(
     embedding_app, comparison_app, lambda_context
 ):
-    from facematch.local.functions import InProcessFunctions
-    from facematch.local.gateway import LocalGateway
+    from facematch_local.functions import InProcessFunctions
+    from facematch_local.gateway import LocalGateway
 
     functions = InProcessFunctions(
         modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app}

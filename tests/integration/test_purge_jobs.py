@@ -1,6 +1,6 @@
 """A purge too large for its request: answered 202, finished by the purge job in bounded steps,
 followed through its status URL. Job messages are handed to the embedding function as Lambda's
-SQS event source would (facematch.local.queues), from the job queue in moto."""
+SQS event source would (facematch_local.queues), from the job queue in moto."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from facematch.aws import client
-from facematch.local.context import LambdaContext
-from facematch.local.queues import QueuePoller, sqs_event
+from facematch_local.context import LambdaContext
+from facematch_local.queues import QueuePoller, sqs_event
 from facematch_testing.api import compare, enrolled_ids, invoke, request
 from facematch_testing.aws import all_items, versions
 from facematch_testing.bulk import enroll_in_bulk

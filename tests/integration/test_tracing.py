@@ -19,8 +19,8 @@ from aws_xray_sdk.core.context import Context
 from botocore.exceptions import ClientError
 
 from facematch.aws import client
-from facematch.local.queues import sqs_event
-from facematch.resources import create_resources, load_template
+from facematch_local.queues import sqs_event
+from facematch_local.resources import create_resources, load_template
 from facematch_testing.api import invoke
 from facematch_testing.events import api_event, multipart_event
 from facematch_testing.synthetic import synthetic_photo

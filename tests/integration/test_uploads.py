@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from facematch.aws import client
 from facematch.inputs import ImageInput
-from facematch.local.queues import sqs_event
+from facematch_local.queues import sqs_event
 from facematch_testing.api import invoke
 from facematch_testing.events import api_event, load_event, multipart_event
 from facematch_testing.photos import blank_image

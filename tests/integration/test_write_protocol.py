@@ -28,10 +28,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from facematch.aws import client
 from facematch.catalog import Catalog
 from facematch.errors import FaceMatchError, OrganizationNotFound, OrganizationPurging, StoreConflict
-from facematch.local.moto_atomic import SERIALISED
 from facematch.manifest import PURGE_LEASE_SECONDS
 from facematch.shards import ShardStore
 from facematch.wiring import FaceMatch
+from facematch_local.moto_atomic import SERIALISED
 from facematch_testing.aws import stored_ids, versions
 from facematch_testing.bulk import enroll_in_bulk
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, lose_reply, run_there

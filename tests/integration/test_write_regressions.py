@@ -13,7 +13,7 @@ import pytest
 
 from facematch.aws import client
 from facematch.errors import PurgedDuringWrite
-from facematch.local.queues import sqs_event
+from facematch_local.queues import sqs_event
 from facematch_testing.aws import stored_ids
 from facematch_testing.faults import AFTER, BEFORE, Fault, injecting, lose_reply, run_there
 from facematch_testing.protocol import THRESHOLD, World, face

@@ -12,8 +12,8 @@ import numpy as np
 from moto import mock_aws
 
 from facematch.aws import client
-from facematch.local.moto_atomic import make_writes_atomic
-from facematch.resources import create_resources, load_template
+from facematch_local.moto_atomic import make_writes_atomic
+from facematch_local.resources import create_resources, load_template
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from facematch.local.embedded_aws import free_port
+from facematch_local.embedded_aws import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "e2e-admin-key"
@@ -37,11 +37,17 @@ class LocalStack:
         return True
 
 
-def start_stack(log: Path) -> LocalStack:
-    port, aws_port = free_port(), free_port()
+def stack_environment(port: int, aws_port: int) -> dict[str, str]:
+    """The environment `make run` gets: its ports, the admin key, and the embedded AWS services."""
     env = {**os.environ, "PORT": str(port), "FACEMATCH_AWS_PORT": str(aws_port), "FACEMATCH_ADMIN_KEY": ADMIN_KEY}
     for name in ("FACEMATCH_AWS_ENDPOINT", "FACEMATCH_BUCKET", "FACEMATCH_TABLE", "AWS_SESSION_TOKEN"):
         env.pop(name, None)
+    return env
+
+
+def start_stack(log: Path) -> LocalStack:
+    port, aws_port = free_port(), free_port()
+    env = stack_environment(port, aws_port)
     with open(log, "wb") as output:
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run"],

@@ -15,7 +15,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from facematch.local import cli
+from facematch_cli import connection, console, operations
+from facematch_cli import main as cli
 
 URL = "http://facematch.test:3000"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -34,12 +35,12 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[Handler], list[httpx.Req
             seen.append(request)
             return handler(request)
 
-        def client(api: cli.Api) -> httpx.Client:
+        def client(api: connection.Api) -> httpx.Client:
             transport = httpx.MockTransport(record)
             headers = {"x-api-key": api.api_key} if api.api_key else {}
             return httpx.Client(base_url=api.url, timeout=api.timeout, headers=headers, transport=transport)
 
-        monkeypatch.setattr(cli, "_client", client)
+        monkeypatch.setattr(connection, "_client", client)
         return seen
 
     return install
@@ -229,7 +230,7 @@ def test_enroll_json_prints_only_json_on_stdout_while_the_progress_bar_draws_on_
     paths = photos(tmp_path, "a.jpg", "bad.jpg", "c.jpg", "d.jpg", "e.jpg")
     serve(fake_enroll())
     terminal = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=terminal, force_terminal=True))
+    monkeypatch.setattr(console, "err", Console(file=terminal, force_terminal=True))
 
     result = runner.invoke(
         cli.app, ["--url", URL, "enroll", "--org", "acme", "--json", *map(str, paths)]
@@ -384,7 +385,7 @@ def test_a_refused_key_exits_1_with_the_code(serve):
 
 
 def test_sweep_starts_the_job_and_follows_it_until_it_is_done(serve, monkeypatch):
-    monkeypatch.setattr(cli, "SWEEP_POLL_SECONDS", 0)
+    monkeypatch.setattr(operations, "SWEEP_POLL_SECONDS", 0)
     states = iter(["running", "done"])
 
     def api(request: httpx.Request) -> httpx.Response:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from facematch.idempotency import ANSWER_SECONDS, UPLOAD_CLAIM_SECONDS
 from facematch.manifest import RETIREMENT_SECONDS
-from facematch.resources import load_template
 from facematch.uploads import UPLOAD_RECORD_SECONDS
+from facematch_local.resources import load_template
 
 DAY = 24 * 3600
 

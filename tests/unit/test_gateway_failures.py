@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from facematch.local.functions import FunctionError, FunctionTimedOut
-from facematch.local.gateway import LocalGateway
-from facematch.resources import load_template
+from facematch_local.functions import FunctionError, FunctionTimedOut
+from facematch_local.gateway import LocalGateway
+from facematch_local.resources import load_template
 from facematch_testing.events import ALLOW_ALL_POLICY
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from facematch.purges import PITR_DAYS, S3_NONCURRENT_DAYS, backups, older_generation
-from facematch.resources import load_template
+from facematch_local.resources import load_template
 
 
 def test_a_purge_deletes_older_generations_only_never_the_manifest_nor_a_newer_generation():

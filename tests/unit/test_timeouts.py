@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facematch.resources import load_template
+from facematch_local.resources import load_template
 
 API_GATEWAY_INTEGRATION_TIMEOUT_S = 29
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from facematch.local.functions import FunctionError, FunctionSpec, FunctionTimedOut
-from facematch.local.workers import STARTUP_TIMEOUT_S, FunctionWorker
+from facematch_local.functions import FunctionError, FunctionSpec, FunctionTimedOut
+from facematch_local.workers import STARTUP_TIMEOUT_S, FunctionWorker
 
 HANDLER = """
 import os, signal, time

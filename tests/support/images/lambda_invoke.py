@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facematch_local import context
 from facematch_testing.images.base_image import BuiltImage
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
@@ -38,7 +39,8 @@ def invoke(image: BuiltImage, events: list[dict[str, Any]], environment: dict[st
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **image.host_env(), **environment}
     before = _files(image.root)
     done = subprocess.run(
-        [str(image.python), "-I", "-S", str(BOOTSTRAP), str(image.task_root), handler, str(events_path), str(result_path)],
+        [str(image.python), "-I", "-S", str(BOOTSTRAP), str(image.task_root), handler, str(events_path), str(result_path),
+         context.__file__],
         env=env, capture_output=True, text=True, timeout=timeout,
     )
     if done.returncode != 0:

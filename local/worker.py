@@ -1,4 +1,4 @@
-"""One Lambda execution environment: ``python -m facematch.local.worker EVENTS ANSWERS NAME``.
+"""One Lambda execution environment: ``python -m facematch_local.worker EVENTS ANSWERS NAME``.
 
 It reads its function's spec from the pipe EVENTS, runs the function's init (imports the
 handler: model, clients), says on the pipe ANSWERS that it is ready, then answers one event at
@@ -12,7 +12,7 @@ import sys
 import warnings
 from multiprocessing.connection import Connection
 
-from facematch.local.functions import FunctionError, FunctionSpec
+from facematch_local.functions import FunctionError, FunctionSpec
 
 
 def serve(events: Connection, answers: Connection) -> int:

@@ -1,7 +1,7 @@
 """Generate openapi.json from both functions' Powertools routes and models.
 
-    python -m facematch.local.openapi            write openapi.json
-    python -m facematch.local.openapi --check    exit 1 if openapi.json is out of date
+    python -m facematch_local.openapi            write openapi.json
+    python -m facematch_local.openapi --check    exit 1 if openapi.json is out of date
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from facematch import __version__
 from facematch.access import API_KEY_HEADER
-from facematch.config import get_settings
 from facematch.http import PUBLIC_ROUTES
-from facematch.local.functions import InProcessFunctions
+from facematch_local.functions import InProcessFunctions
+from facematch_local.project import OPENAPI_FILE
 
 TITLE = "FaceMatch"
 DESCRIPTION = (
@@ -75,7 +75,7 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    path = get_settings().openapi_file
+    path = OPENAPI_FILE
     expected = render(generate())
     if "--check" in sys.argv[1:]:
         if not path.exists() or path.read_text() != expected:

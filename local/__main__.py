@@ -4,6 +4,8 @@
     FACEMATCH_AWS_PORT      embedded S3/DynamoDB/SQS port (default 4566)
     FACEMATCH_ADMIN_KEY     the admin API key (default: a new random one, printed at start)
     FACEMATCH_PAGE_TOKEN_SECRET  signs page tokens (default: a new random one)
+    FACEMATCH_PROJECT_ROOT  the checkout: template.yaml, openapi.json, functions/ (the Makefile
+                            sets it; default: the current directory)
     FACEMATCH_AWS_ENDPOINT  use this AWS-compatible endpoint instead of the embedded one
     FACEMATCH_BUCKET, FACEMATCH_TABLE with real AWS credentials and no endpoint: use real AWS
                             (and FACEMATCH_JOB_QUEUE_URL, the stack's JobQueue, for purges too long
@@ -23,6 +25,9 @@ import time
 
 from werkzeug.serving import make_server
 
+from facematch_local.project import OPENAPI_FILE
+from facematch_local.terminal import own_foreground_group
+
 HOST = "127.0.0.1"
 LOCAL_BUCKET = "facematch-local"
 LOCAL_TABLE = "facematch-local"
@@ -38,6 +43,8 @@ def _configure_environment() -> str:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("FACEMATCH_ADMIN_KEY", secrets.token_urlsafe(32))
     os.environ.setdefault("FACEMATCH_PAGE_TOKEN_SECRET", secrets.token_urlsafe(32))
+    # The image names its copy of the document; here it is the project's own.
+    os.environ.setdefault("FACEMATCH_OPENAPI_FILE", str(OPENAPI_FILE))
     if os.environ.get("FACEMATCH_AWS_ENDPOINT"):
         return EXTERNAL
     if os.environ.get("FACEMATCH_BUCKET") and os.environ.get("FACEMATCH_TABLE"):
@@ -56,7 +63,7 @@ def _configure_environment() -> str:
 
 
 def _start_embedded_aws() -> object:
-    from facematch.local.embedded_aws import start_moto_server
+    from facematch_local.embedded_aws import start_moto_server
 
     server, endpoint = start_moto_server(int(os.environ.get("FACEMATCH_AWS_PORT", "4566")))
     os.environ["FACEMATCH_AWS_ENDPOINT"] = endpoint
@@ -91,6 +98,11 @@ def _banner(
 
 
 def main() -> None:
+    with own_foreground_group():
+        _serve()
+
+
+def _serve() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     # One line per API request (ours); the embedded servers' per-request logs are noise.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -107,11 +119,11 @@ def main() -> None:
 
     # Imported after the environment is set: configuration is read once.
     from facematch.config import get_settings
-    from facematch.local.functions import FunctionError
-    from facematch.local.gateway import LocalGateway
-    from facematch.local.queues import QueuePoller
-    from facematch.local.workers import WorkerFunctions
-    from facematch.resources import create_resources
+    from facematch_local.functions import FunctionError
+    from facematch_local.gateway import LocalGateway
+    from facematch_local.queues import QueuePoller
+    from facematch_local.resources import create_resources
+    from facematch_local.workers import WorkerFunctions
 
     settings = get_settings()
     queue_urls = create_resources(settings.bucket, settings.table) if mode != REAL_AWS else {}

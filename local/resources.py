@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from facematch.aws import client
+from facematch_local.project import TEMPLATE
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 _TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes")
 
 

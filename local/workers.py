@@ -17,9 +17,9 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
 
-from facematch.local.functions import FunctionError, FunctionSpec, FunctionTimedOut, function_specs
+from facematch_local.functions import FunctionError, FunctionSpec, FunctionTimedOut, function_specs
 
-log = logging.getLogger("facematch.local")
+log = logging.getLogger("facematch_local")
 # How long `make run` waits for every worker's init (imports, model load) on a busy laptop.
 STARTUP_TIMEOUT_S = 180
 # How long a stopping worker may take to finish what it is doing before it is killed.
@@ -27,7 +27,7 @@ STOP_GRACE_S = 5
 
 
 class FunctionWorker:
-    """The gateway's side of one worker process (``facematch.local.worker``) and its two pipes:
+    """The gateway's side of one worker process (``facematch_local.worker``) and its two pipes:
     events to it, answers from it (OS pipes, not sockets: they end when either side does)."""
 
     def __init__(self, spec: FunctionSpec) -> None:
@@ -53,7 +53,7 @@ class FunctionWorker:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "facematch.local.worker", *map(str, theirs), self.spec.name],
+                [sys.executable, "-m", "facematch_local.worker", *map(str, theirs), self.spec.name],
                 pass_fds=theirs,
             )
         finally:

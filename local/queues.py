@@ -10,7 +10,7 @@ from typing import Any
 
 from facematch.aws import client
 
-log = logging.getLogger("facematch.local")
+log = logging.getLogger("facematch_local")
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from facematch.local.functions import FunctionError, Functions, FunctionTimedOut, function_specs
 from facematch.openapi import document
-from facematch.resources import load_template
+from facematch_local.functions import FunctionError, Functions, FunctionTimedOut, function_specs
+from facematch_local.resources import load_template
 
 # API Gateway's payload quota, and Lambda's limit on a synchronous invocation's event.
 MAX_GATEWAY_BODY = 10 * 1024 * 1024
@@ -36,7 +36,7 @@ INTEGRATION_TIMEOUT_S = 29
 # Local-only: Swagger UI over the committed OpenAPI document (the deployed API serves the JSON).
 SWAGGER_PATH = "/api/swagger"
 
-log = logging.getLogger("facematch.local")
+log = logging.getLogger("facematch_local")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The template's Lambda functions: where each handler is, and running them in this process.
 
 In-process invocation serves the tests (under moto's in-process mock) and the OpenAPI
-generator; ``make run`` runs each function in its own worker process (``facematch.local.workers``).
+generator; ``make run`` runs each function in its own worker process (``facematch_local.workers``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
-from facematch.local.context import LambdaContext
-from facematch.resources import load_template
+from facematch_local.context import LambdaContext
+from facematch_local.project import ROOT
+from facematch_local.resources import load_template
 
-ROOT = Path(__file__).resolve().parents[3]
 _CMD = re.compile(r'^CMD\s*\[\s*"([\w.]+)\.(\w+)"\s*\]', re.MULTILINE)
 
 

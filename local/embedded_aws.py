@@ -7,7 +7,7 @@ import socket
 
 from moto.server import ThreadedMotoServer
 
-from facematch.local.moto_atomic import make_writes_atomic
+from facematch_local.moto_atomic import make_writes_atomic
 
 HOST = "127.0.0.1"
 

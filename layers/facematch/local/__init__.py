@@ -1,1 +1,0 @@
-"""Running FaceMatch on a laptop: the local API gateway, embedded AWS services and the CLI."""
