@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 
 from facematch.config import Settings
 from facematch.enrollment import Enrollment
-from facematch.errors import FaceMatchError, InvalidRequest, NothingEnrolled
+from facematch.errors import FaceMatchError, ImageTooLarge, InvalidRequest, NothingEnrolled
 from facematch.idempotency import EnrollOnce, Repeatable, StoredAnswer
 from facematch.inputs import UPLOAD_PREFIX, ImageInput, S3Upload, parse_external_id
 from facematch.models import PresignedUpload, UploadList, UploadOutcome
@@ -55,6 +55,8 @@ class Uploads:
         self, organization: str, *, filename: str, content_type: str, size: int, external_id: str | None = None
     ) -> PresignedUpload:
         """A URL to PUT one photo of up to ``max_upload_bytes`` straight into the upload inbox."""
+        if size > self.settings.max_upload_bytes:
+            raise ImageTooLarge(f"size must be between 1 and {self.settings.max_upload_bytes} bytes.")
         name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[-100:] or "photo"
         key = f"{UPLOAD_PREFIX}{organization}/{uuid.uuid4().hex}-{name}"
         url, headers = self.store.presign(key, content_type=content_type, size=size, external_id=external_id)

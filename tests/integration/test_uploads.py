@@ -168,3 +168,21 @@ def test_an_upload_url_is_signed_with_sigv4_over_the_photos_size_type_and_label(
     assert {name.lower() for name in upload["headers"]} == signed - {"host"}
     assert upload["headers"]["Content-Length"] == "5242880"
     assert upload["headers"]["Content-Type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "size", "status", "code"),
+    [
+        ("image/jpeg", str(20 * 1024 * 1024 + 1), 413, "IMAGE_TOO_LARGE"),  # one byte over max_upload_bytes
+        ("image/jpeg", "0", 400, "VALIDATION_ERROR"),
+        ("image/gif", "1000", 400, "VALIDATION_ERROR"),
+    ],
+)
+def test_no_upload_url_is_issued_for_a_photo_too_large_empty_or_of_another_type(
+    embedding_app, lambda_context, organization, content_type, size, status, code
+):
+    fields = {"organization": organization, "filename": "a.jpg", "content_type": content_type, "size": size}
+    event = multipart_event("enroll-multipart.json", list(fields.items()), [])
+    event.update(path="/api/uploads", resource="/api/uploads")
+    answer, body = invoke(embedding_app, event, lambda_context)
+    assert (answer, body["error"]["code"]) == (status, code), body

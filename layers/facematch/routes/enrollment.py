@@ -1,0 +1,100 @@
+"""Enrolling photos of people into an organization."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import File, Form
+
+from facematch.errors import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    ImageTooLarge,
+    InvalidImage,
+    NoFaceDetected,
+    NothingEnrolled,
+    OrganizationPurging,
+    PurgedDuringWrite,
+    StoreConflict,
+    UnsupportedImageFormat,
+    UnsupportedMediaType,
+)
+from facematch.http import (
+    Caller,
+    IdempotencyKeyField,
+    IdempotencyKeyHeader,
+    ImageField,
+    OrganizationField,
+    documented,
+    image_inputs,
+    json_response,
+    one_idempotency_key,
+)
+from facematch.inputs import EXTERNAL_ID_PATTERN
+from facematch.models import EnrollmentResult, dump
+from facematch.wiring import FaceMatch
+
+metrics = Metrics()
+
+
+def routes(service: FaceMatch) -> Router:
+    router = Router()
+
+    @router.post(
+        "/api/embeddings",
+        summary="Enroll photos",
+        description=(
+            "Embeds the largest face of each photo and stores them under the organization, all or "
+            "none; photos without a usable face are listed as failed. With an Idempotency-Key, a "
+            "retry gets the first answer and enrolls nothing new."
+        ),
+        tags=["Enrollment"],
+        responses=documented(
+            EnrollmentResult,
+            UnsupportedMediaType,
+            InvalidImage,
+            ImageTooLarge,
+            UnsupportedImageFormat,
+            NoFaceDetected,
+            NothingEnrolled,
+            IdempotencyKeyReused,
+            IdempotencyKeyInProgress,
+            OrganizationPurging,
+            PurgedDuringWrite,
+            StoreConflict,
+            status=201,
+        ),
+    )
+    def enroll(
+        caller: Caller,
+        images: Annotated[list[ImageField], File(description="Photos: files, or base64 strings in JSON")],
+        organization: OrganizationField = None,
+        include_embedding: Annotated[bool, Form()] = False,
+        external_id: Annotated[str | None, Form(pattern=EXTERNAL_ID_PATTERN)] = None,
+        idempotency_key_header: IdempotencyKeyHeader = None,
+        idempotency_key: IdempotencyKeyField = None,
+    ):
+        key = one_idempotency_key(idempotency_key_header, idempotency_key)
+        if key is None:
+            result = service.enrollment.enroll(
+                caller.organization_for(organization),
+                image_inputs(images),
+                include_embedding=include_embedding,
+                external_id=external_id,
+            )
+            metrics.add_metric(name="FacesEnrolled", unit="Count", value=len(result.embeddings))
+            return json_response(201, dump(result))
+        answer = service.enrollment.enroll_once(
+            caller.organization_for(organization),
+            image_inputs(images),
+            key=key,
+            include_embedding=include_embedding,
+            external_id=external_id,
+        )
+        if not answer.replayed:
+            metrics.add_metric(name="FacesEnrolled", unit="Count", value=len(answer.body["embeddings"]))
+        return json_response(answer.status, answer.body, {"Idempotent-Replayed": "true"} if answer.replayed else None)
+
+    return router

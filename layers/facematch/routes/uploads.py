@@ -1,0 +1,60 @@
+"""Photos uploaded straight to the bucket: a URL to PUT one, and what became of recent ones."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Form, Query
+
+from facematch.errors import ImageTooLarge, UnsupportedImageFormat
+from facematch.http import Caller, OrganizationField, OrganizationQuery, documented, json_response
+from facematch.inputs import EXTERNAL_ID_PATTERN, MAX_FILENAME_LENGTH
+from facematch.models import PresignedUpload, UploadList, dump
+from facematch.wiring import FaceMatch
+
+TAGS = ["Uploads"]
+
+
+def routes(service: FaceMatch) -> Router:
+    router = Router()
+
+    @router.post(
+        "/api/uploads",
+        summary="Get a URL to upload a large photo",
+        description="PUT the photo to the URL with the headers given; it is enrolled once it lands.",
+        tags=TAGS,
+        responses=documented(PresignedUpload, UnsupportedImageFormat, ImageTooLarge, status=201),
+    )
+    def presign_upload(
+        caller: Caller,
+        filename: Annotated[str, Form(min_length=1, max_length=MAX_FILENAME_LENGTH)],
+        content_type: Annotated[Literal["image/jpeg", "image/png", "image/webp"], Form()],
+        size: Annotated[int, Form(ge=1, description="The photo's exact size in bytes")],
+        organization: OrganizationField = None,
+        external_id: Annotated[str | None, Form(pattern=EXTERNAL_ID_PATTERN)] = None,
+    ):
+        upload = service.uploads.presign(
+            caller.organization_for(organization),
+            filename=filename,
+            content_type=content_type,
+            size=size,
+            external_id=external_id,
+        )
+        return json_response(201, dump(upload))
+
+    @router.get(
+        "/api/uploads",
+        summary="Recent uploads",
+        description="The outcomes of the week's uploads, newest first.",
+        tags=TAGS,
+        responses=documented(UploadList),
+    )
+    def uploads(
+        caller: Caller,
+        organization: OrganizationQuery = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    ) -> UploadList:
+        return service.uploads.recent(caller.organization_for(organization), limit)
+
+    return router
