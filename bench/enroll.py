@@ -11,7 +11,7 @@ Measures, on every .jpg of FACEMATCH_FACES_DIR (default ../shared/faces/deepface
 - cold start, process start to first embedding (median of N, after one untimed run of each to
   warm the page cache), and the peak RSS of that process: plain ``python -c 'from deepface import
   DeepFace; DeepFace.represent(...)'`` against Lambda init + first invocation of
-  functions/embedding/app.py with a multipart enrollment event, its S3 and DynamoDB a moto server
+  functions/api/app.py with a multipart enrollment event, its S3 and DynamoDB a moto server
   in this process (reached over HTTP, as Lambda reaches AWS); ``facematch_cold_embed_only_s`` is
   the pipeline alone (import, build the service, embed one photo), for reference. Extra photos
   (``--cold-extra-photos``) show how the ratio depends on the photo: DeepFace's cold start is

@@ -4,7 +4,7 @@
         Builds the model, embeds the warm-up photo, answers {"ready": ...}; then reads one JSON
         request per line from stdin ({"path": ..., "size": ...}) and answers one JSON line each.
     worker.py cold-handler PHOTO EVENT_JSON
-        Lambda init + first invocation: import functions/embedding/app.py, call lambda_handler once
+        Lambda init + first invocation: import functions/api/app.py, call lambda_handler once
         with the enrollment event (S3 and DynamoDB: the parent's moto server); checks for 201.
     worker.py cold-embed PHOTO
         The pipeline alone: import facematch.wiring, build FaceMatch, embed one photo.
@@ -37,7 +37,7 @@ def cold_handler(photo: str, event_path: str) -> None:
     from facematch_local.context import LambdaContext
 
     # S3 and DynamoDB are the parent's moto server (FACEMATCH_AWS_ENDPOINT), as AWS is to Lambda.
-    spec = importlib.util.spec_from_file_location("embedding_app", ROOT / "functions" / "embedding" / "app.py")
+    spec = importlib.util.spec_from_file_location("api_app", ROOT / "functions" / "api" / "app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     mark("INIT_DONE")

@@ -127,7 +127,7 @@ def _serve() -> None:
 
     settings = get_settings()
     queue_urls = create_resources(settings.bucket, settings.table) if mode != REAL_AWS else {}
-    if "JobQueue" in queue_urls:  # as template.yaml hands it to the embedding function
+    if "JobQueue" in queue_urls:  # as template.yaml hands it to the API function
         os.environ["FACEMATCH_JOB_QUEUE_URL"] = queue_urls["JobQueue"]
     # Each function in its own process, as Lambda runs it; they inherit this environment.
     functions = WorkerFunctions()

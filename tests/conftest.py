@@ -47,7 +47,7 @@ import aws_xray_sdk.core  # noqa: E402, F401
 import moto  # noqa: E402, F401
 
 # Fixtures that need the real model's weights or the shared photos.
-MODEL_FIXTURES = {"faces_dir", "model_embedding_app", "model_comparison_app", "local_stack"}
+MODEL_FIXTURES = {"faces_dir", "model_api_app", "model_matching_app", "local_stack"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -92,17 +92,17 @@ def lambda_context():
 
 
 @pytest.fixture(scope="session")
-def embedding_app():
+def api_app():
     from facematch_testing.handlers import load_handler
 
-    return load_handler("embedding", stub_faces=True)
+    return load_handler("api", stub_faces=True)
 
 
 @pytest.fixture(scope="session")
-def comparison_app():
+def matching_app():
     from facematch_testing.handlers import load_handler
 
-    return load_handler("comparison", stub_faces=True)
+    return load_handler("matching", stub_faces=True)
 
 
 @pytest.fixture(scope="session")
@@ -116,14 +116,14 @@ def authorizer_app():
 
 
 @pytest.fixture(scope="session")
-def model_embedding_app():
+def model_api_app():
     from facematch_testing.handlers import load_handler
 
-    return load_handler("embedding")
+    return load_handler("api")
 
 
 @pytest.fixture(scope="session")
-def model_comparison_app():
+def model_matching_app():
     from facematch_testing.handlers import load_handler
 
-    return load_handler("comparison")
+    return load_handler("matching")

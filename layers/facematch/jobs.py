@@ -3,7 +3,7 @@
 A job is a kind (each kind registers one step function), the organization it works on, and an
 unguessable id. Submitting one writes its status record and sends the message
 ``{"job": kind, "organization": ..., "job_id": ...}`` to the job queue (``job_store.py``). The
-embedding function receives it (template.yaml: JobQueue, one message per invocation) and runs
+API function receives it (template.yaml: JobQueue, one message per invocation) and runs
 one step: the kind's step function works until a deadline, a margin below the invocation's
 remaining time, and says whether the job is done. Not done: the step's counts are added to the
 record, the message is sent again (a continuation) and the invocation succeeds. Done: the

@@ -128,12 +128,12 @@ def run(images, functions, aws_endpoint, tmp_path_factory):
 # blank picture, and the upload names an object that is not in the bucket.
 SAMPLE_ANSWERS = {
     "authorizer-request.json": ("AuthorizerFunction", "Exception: Unauthorized"),
-    "health.json": ("EmbeddingFunction", "200"),
-    "enroll-multipart.json": ("EmbeddingFunction", "422 NO_FACE_DETECTED"),
-    "enroll-json.json": ("EmbeddingFunction", "422 NO_FACE_DETECTED"),
-    "sqs-s3-upload.json": ("EmbeddingFunction", "batchItemFailures: []"),
-    "compare-multipart.json": ("ComparisonFunction", "422 NO_FACE_DETECTED"),
-    "compare-json.json": ("ComparisonFunction", "422 NO_FACE_DETECTED"),
+    "health.json": ("ApiFunction", "200"),
+    "enroll-multipart.json": ("ApiFunction", "422 NO_FACE_DETECTED"),
+    "enroll-json.json": ("ApiFunction", "422 NO_FACE_DETECTED"),
+    "sqs-s3-upload.json": ("ApiFunction", "batchItemFailures: []"),
+    "compare-multipart.json": ("MatchingFunction", "422 NO_FACE_DETECTED"),
+    "compare-json.json": ("MatchingFunction", "422 NO_FACE_DETECTED"),
 }
 
 
@@ -154,7 +154,7 @@ def invocations(run, faces_dir) -> dict[str, Invocation]:
         "compare-multipart.json", [("organization", organization)], [("image", "img4.jpg", (faces_dir / "img4.jpg").read_bytes())]
     )
     results = {}
-    for logical_id, request in (("AuthorizerFunction", admin), ("EmbeddingFunction", enroll), ("ComparisonFunction", compare)):
+    for logical_id, request in (("AuthorizerFunction", admin), ("ApiFunction", enroll), ("MatchingFunction", compare)):
         samples = [load_event(name) for name, (function, _) in SAMPLE_ANSWERS.items() if function == logical_id]
         results[logical_id] = run(logical_id, [request, *samples])
     return results
@@ -178,7 +178,7 @@ def assert_started_from_the_image_alone(invocation: Invocation) -> None:
 
 
 def test_every_image_function_of_the_template_is_built_and_invoked_here(functions):
-    assert set(functions) == {"AuthorizerFunction", "EmbeddingFunction", "ComparisonFunction"}
+    assert set(functions) == {"AuthorizerFunction", "ApiFunction", "MatchingFunction"}
 
 
 def test_the_authorizer_image_allows_the_admin_key(invocations):
@@ -190,7 +190,7 @@ def test_the_authorizer_image_allows_the_admin_key(invocations):
 
 
 def test_the_embedding_image_enrolls_a_real_photo(invocations):
-    invocation = invocations["EmbeddingFunction"]
+    invocation = invocations["ApiFunction"]
     response = invocation.responses[0]
     assert response["statusCode"] == 201, response
     [embedding] = json.loads(response["body"])["embeddings"]
@@ -199,8 +199,8 @@ def test_the_embedding_image_enrolls_a_real_photo(invocations):
 
 
 def test_the_comparison_image_matches_another_photo_of_the_enrolled_person(invocations):
-    [embedding] = json.loads(invocations["EmbeddingFunction"].responses[0]["body"])["embeddings"]
-    invocation = invocations["ComparisonFunction"]
+    [embedding] = json.loads(invocations["ApiFunction"].responses[0]["body"])["embeddings"]
+    invocation = invocations["MatchingFunction"]
     response = invocation.responses[0]
     assert response["statusCode"] == 200, response
     result = json.loads(response["body"])

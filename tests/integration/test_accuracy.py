@@ -10,8 +10,8 @@ from facematch_testing.photos import master_pairs
 pytestmark = pytest.mark.model
 
 
-def test_master_csv_verification_accuracy_is_at_least_99_percent(model_comparison_app, faces_dir):
-    service = model_comparison_app.service
+def test_master_csv_verification_accuracy_is_at_least_99_percent(model_matching_app, faces_dir):
+    service = model_matching_app.service
     pairs = master_pairs(faces_dir)
     names = sorted({name for x, y, _ in pairs for name in (x, y)})
     vectors = {

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.model
 
 
 @pytest.mark.parametrize("photo", ["img1.jpg", "img17.jpg", "couple.jpg"])
-def test_facematch_embeds_an_aligned_face_exactly_as_deepface_represent_does(model_comparison_app, faces_dir, photo):
+def test_facematch_embeds_an_aligned_face_exactly_as_deepface_represent_does(model_matching_app, faces_dir, photo):
     from deepface import DeepFace
 
-    embedder = model_comparison_app.service.embedder
+    embedder = model_matching_app.service.embedder
     pixels = decode_image((faces_dir / photo).read_bytes(), max_bytes=10**8, max_pixels=10**8)
     face, _ = embedder.align(pixels)
     ours = embedder.represent(face.img)

@@ -49,129 +49,129 @@ def held(app, context, organization: str) -> list[int]:  # noqa: ANN001
     return [embedding["embed_id"] for embedding in body["embeddings"]]
 
 
-def test_a_retry_with_the_same_key_gets_the_first_answer_and_enrolls_nothing_new(embedding_app, lambda_context, organization):
-    first = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "order-1", external_id="ann"))
+def test_a_retry_with_the_same_key_gets_the_first_answer_and_enrolls_nothing_new(api_app, lambda_context, organization):
+    first = call(api_app, lambda_context, keyed_event(organization, ["ann"], "order-1", external_id="ann"))
     # A retry is a new multipart body (curl picks a new boundary), and the header's case may differ.
-    second = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "order-1", "idempotency-key", external_id="ann"))
+    second = call(api_app, lambda_context, keyed_event(organization, ["ann"], "order-1", "idempotency-key", external_id="ann"))
     assert first[0] == second[0] == 201
     assert second[1] == first[1]
     assert "idempotent-replayed" not in first[2] and second[2]["idempotent-replayed"] == "true"
-    assert held(embedding_app, lambda_context, organization) == [first[1]["embed_id"]]
+    assert held(api_app, lambda_context, organization) == [first[1]["embed_id"]]
 
 
-def test_the_same_key_with_another_request_is_a_409(embedding_app, lambda_context, organization):
-    assert call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "k", external_id="ann"))[0] == 201
+def test_the_same_key_with_another_request_is_a_409(api_app, lambda_context, organization):
+    assert call(api_app, lambda_context, keyed_event(organization, ["ann"], "k", external_id="ann"))[0] == 201
     for changed in (
         keyed_event(organization, ["bob"], "k", external_id="ann"),  # another photo
         keyed_event(organization, ["ann"], "k", external_id="bob"),  # another field
         keyed_event(organization, ["ann"], "k", external_id="ann", include_embedding="true"),
         keyed_event(organization, ["ann", "bob"], "k", external_id="ann"),
     ):
-        status, body, _ = call(embedding_app, lambda_context, changed)
+        status, body, _ = call(api_app, lambda_context, changed)
         assert (status, body["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
-    assert len(held(embedding_app, lambda_context, organization)) == 1
+    assert len(held(api_app, lambda_context, organization)) == 1
 
 
-def test_a_key_belongs_to_its_organization(embedding_app, lambda_context, organization):
-    mine = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "shared"))
+def test_a_key_belongs_to_its_organization(api_app, lambda_context, organization):
+    mine = call(api_app, lambda_context, keyed_event(organization, ["ann"], "shared"))
     event = keyed_event("other-" + organization, ["ann"], "shared")
     event["requestContext"]["authorizer"] = organization_key("other-" + organization)
-    theirs = call(embedding_app, lambda_context, event)
+    theirs = call(api_app, lambda_context, event)
     assert mine[0] == theirs[0] == 201
     assert "idempotent-replayed" not in theirs[2]
     assert theirs[1]["organization"] == "other-" + organization
 
 
 def test_a_retry_after_a_crash_between_the_commit_and_the_answer_enrolls_once(
-    embedding_app, lambda_context, organization, monkeypatch
+    api_app, lambda_context, organization, monkeypatch
 ):
     with injecting() as injector:
         # The second PutObject is the manifest commit; the process dies as it lands.
         injector.fault = Fault(1, AFTER, crash(injector), operation="s3.PutObject")
         with pytest.raises(Crash):
-            call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "after-crash"))
-    committed = held(embedding_app, lambda_context, organization)
+            call(api_app, lambda_context, keyed_event(organization, ["ann"], "after-crash"))
+    committed = held(api_app, lambda_context, organization)
     assert len(committed) == 1  # it landed; nobody got the answer
 
-    status, body, _ = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "after-crash"))
+    status, body, _ = call(api_app, lambda_context, keyed_event(organization, ["ann"], "after-crash"))
     assert (status, body["error"]["code"]) == (409, "IN_PROGRESS")  # for all the retry knows, it runs
 
-    clock = embedding_app.service.enrollment.once.clock
-    monkeypatch.setattr(embedding_app.service.enrollment.once, "clock", lambda: clock() + IN_PROGRESS_SECONDS + 1)
-    status, body, headers = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "after-crash"))
+    clock = api_app.service.enrollment.once.clock
+    monkeypatch.setattr(api_app.service.enrollment.once, "clock", lambda: clock() + IN_PROGRESS_SECONDS + 1)
+    status, body, headers = call(api_app, lambda_context, keyed_event(organization, ["ann"], "after-crash"))
     assert status == 201 and [e["embed_id"] for e in body["embeddings"]] == committed
-    assert held(embedding_app, lambda_context, organization) == committed
+    assert held(api_app, lambda_context, organization) == committed
 
 
 def test_a_second_request_while_the_first_runs_gets_409_in_progress_and_nothing_is_enrolled_twice(
-    embedding_app, lambda_context, organization
+    api_app, lambda_context, organization
 ):
     answers: list = []
 
     def second_request(_call) -> None:  # noqa: ANN001
         with injector.paused():
-            answers.append(call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "twice")))
+            answers.append(call(api_app, lambda_context, keyed_event(organization, ["ann"], "twice")))
 
     with injecting() as injector:
         injector.fault = Fault(0, BEFORE, second_request, operation="s3.PutObject")  # mid-way: before its shard
-        first = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "twice"))
+        first = call(api_app, lambda_context, keyed_event(organization, ["ann"], "twice"))
     assert first[0] == 201
     assert [(status, body["error"]["code"]) for status, body, _ in answers] == [(409, "IN_PROGRESS")]
-    assert held(embedding_app, lambda_context, organization) == [first[1]["embed_id"]]
-    again = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "twice"))
+    assert held(api_app, lambda_context, organization) == [first[1]["embed_id"]]
+    again = call(api_app, lambda_context, keyed_event(organization, ["ann"], "twice"))
     assert again[1] == first[1] and again[2]["idempotent-replayed"] == "true"
 
 
-def test_a_client_error_is_replayed_and_a_failure_worth_retrying_is_not_kept(embedding_app, lambda_context, organization):
+def test_a_client_error_is_replayed_and_a_failure_worth_retrying_is_not_kept(api_app, lambda_context, organization):
     event = multipart_event("enroll-multipart.json", [("organization", organization)], [("images", "x.png", b"not an image")])
     event = with_header(event, "Idempotency-Key", "bad-photo")
-    first = call(embedding_app, lambda_context, event)
+    first = call(api_app, lambda_context, event)
     assert first[0] == 400
-    replay = call(embedding_app, lambda_context, event)
+    replay = call(api_app, lambda_context, event)
     assert replay[:2] == first[:2] and replay[2]["idempotent-replayed"] == "true"
 
-    request(embedding_app, lambda_context, "DELETE", f"/api/organizations/{organization}", None, {"organization": organization})
+    request(api_app, lambda_context, "DELETE", f"/api/organizations/{organization}", None, {"organization": organization})
     with injecting() as injector:  # S3 fails the commit: a 500 worth retrying
         injector.fault = Fault(1, BEFORE, lambda _call: (_ for _ in ()).throw(ConnectionError("S3 down")), operation="s3.PutObject")
-        assert call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "retry-me"))[0] == 500
-    assert call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "retry-me"))[0] == 201
+        assert call(api_app, lambda_context, keyed_event(organization, ["ann"], "retry-me"))[0] == 500
+    assert call(api_app, lambda_context, keyed_event(organization, ["ann"], "retry-me"))[0] == 201
 
 
-def test_the_body_can_carry_the_key_instead_of_the_header(embedding_app, lambda_context, organization):
+def test_the_body_can_carry_the_key_instead_of_the_header(api_app, lambda_context, organization):
     photo = base64.b64encode(synthetic_photo("ann")).decode()
     payload = {"organization": organization, "images": [photo], "idempotency_key": "in-the-body"}
-    first = invoke(embedding_app, json_event("enroll-json.json", payload), lambda_context)
-    second = invoke(embedding_app, json_event("enroll-json.json", payload), lambda_context)
+    first = invoke(api_app, json_event("enroll-json.json", payload), lambda_context)
+    second = invoke(api_app, json_event("enroll-json.json", payload), lambda_context)
     assert first == second and first[0] == 201
-    assert held(embedding_app, lambda_context, organization) == [first[1]["embed_id"]]
+    assert held(api_app, lambda_context, organization) == [first[1]["embed_id"]]
     both = with_header(json_event("enroll-json.json", payload), "Idempotency-Key", "another")
-    status, body = invoke(embedding_app, both, lambda_context)
+    status, body = invoke(api_app, both, lambda_context)
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
 
 
 @pytest.mark.parametrize("key", ["", " padded", "padded ", "x" * 256, "tab\there", "ünïcode"])
-def test_a_malformed_key_is_a_400_and_enrolls_nothing(embedding_app, lambda_context, organization, key):
-    status, body, _ = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], key))
+def test_a_malformed_key_is_a_400_and_enrolls_nothing(api_app, lambda_context, organization, key):
+    status, body, _ = call(api_app, lambda_context, keyed_event(organization, ["ann"], key))
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
-    assert held(embedding_app, lambda_context, organization) == []
+    assert held(api_app, lambda_context, organization) == []
 
 
-def test_stored_answers_are_erased_with_the_faces_they_name(embedding_app, lambda_context, organization):
-    call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "a", external_id="ann", include_embedding="true"))
-    call(embedding_app, lambda_context, keyed_event(organization, ["bob"], "b", external_id="bob"))
+def test_stored_answers_are_erased_with_the_faces_they_name(api_app, lambda_context, organization):
+    call(api_app, lambda_context, keyed_event(organization, ["ann"], "a", external_id="ann", include_embedding="true"))
+    call(api_app, lambda_context, keyed_event(organization, ["bob"], "b", external_id="bob"))
 
     def answers() -> list[str]:
-        items = client("dynamodb").scan(TableName=embedding_app.service.settings.table)["Items"]
+        items = client("dynamodb").scan(TableName=api_app.service.settings.table)["Items"]
         return [json.dumps(item) for item in items if item["sk"]["S"].startswith(("IDEM#", "SOURCE#"))]
 
     assert len(answers()) == 4
-    request(embedding_app, lambda_context, "DELETE", "/api/embeddings", {"organization": organization, "external_id": "ann"})
+    request(api_app, lambda_context, "DELETE", "/api/embeddings", {"organization": organization, "external_id": "ann"})
     assert len(answers()) == 2 and not [a for a in answers() if "ann" in a]
     # The key is forgotten with the face: the same request enrolls again, as a new one.
-    again = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "a", external_id="ann", include_embedding="true"))
+    again = call(api_app, lambda_context, keyed_event(organization, ["ann"], "a", external_id="ann", include_embedding="true"))
     assert again[0] == 201 and "idempotent-replayed" not in again[2]
 
-    request(embedding_app, lambda_context, "DELETE", f"/api/organizations/{organization}", None, {"organization": organization})
+    request(api_app, lambda_context, "DELETE", f"/api/organizations/{organization}", None, {"organization": organization})
     assert answers() == []
 
 
@@ -183,10 +183,10 @@ def keyed_enrollment(service, organization: str, key: str):  # noqa: ANN001, ANN
     )
 
 
-def test_at_every_call_of_a_keyed_enrollment_a_retry_or_a_crash_never_enrolls_twice(embedding_app, monkeypatch):
+def test_at_every_call_of_a_keyed_enrollment_a_retry_or_a_crash_never_enrolls_twice(api_app, monkeypatch):
     from facematch.errors import FaceMatchError
 
-    service = embedding_app.service
+    service = api_app.service
     with injecting() as counting:
         keyed_enrollment(service, "org-count-calls", "k")
     clock = service.writes.once.clock
@@ -220,17 +220,17 @@ def test_at_every_call_of_a_keyed_enrollment_a_retry_or_a_crash_never_enrolls_tw
 
 
 def test_a_claim_left_behind_by_an_interrupted_deletion_is_not_answered_with_an_erased_face(
-    embedding_app, lambda_context, organization
+    api_app, lambda_context, organization
 ):
-    table = embedding_app.service.settings.table
-    first = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "stale", external_id="ann"))
+    table = api_app.service.settings.table
+    first = call(api_app, lambda_context, keyed_event(organization, ["ann"], "stale", external_id="ann"))
     claims = [
         item for item in client("dynamodb").scan(TableName=table)["Items"]
         if item["pk"]["S"] == f"ORG#{organization}" and item["sk"]["S"].startswith("SOURCE#")
     ]
-    request(embedding_app, lambda_context, "DELETE", "/api/embeddings", {"organization": organization, "external_id": "ann"})
+    request(api_app, lambda_context, "DELETE", "/api/embeddings", {"organization": organization, "external_id": "ann"})
     client("dynamodb").put_item(TableName=table, Item=claims[0])  # as if the deletion stopped before it
 
-    again = call(embedding_app, lambda_context, keyed_event(organization, ["ann"], "stale", external_id="ann"))
+    again = call(api_app, lambda_context, keyed_event(organization, ["ann"], "stale", external_id="ann"))
     assert again[0] == 201 and again[1]["embed_id"] != first[1]["embed_id"]
-    assert held(embedding_app, lambda_context, organization) == [again[1]["embed_id"]]
+    assert held(api_app, lambda_context, organization) == [again[1]["embed_id"]]

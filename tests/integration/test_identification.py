@@ -11,13 +11,13 @@ pytestmark = pytest.mark.usefixtures("aws")
 
 
 def test_each_enrolled_person_is_identified_from_a_photo_held_out_of_enrollment(
-    model_embedding_app, model_comparison_app, lambda_context, faces_dir, organization
+    model_api_app, model_matching_app, lambda_context, faces_dir, organization
 ):
     people = identities(faces_dir)
     owner = {}
     for person, files in people.items():
         status, body = enroll(
-            model_embedding_app, lambda_context, organization, [photo(faces_dir, f) for f in files[:-1]]
+            model_api_app, lambda_context, organization, [photo(faces_dir, f) for f in files[:-1]]
         )
         assert status == 201, body
         assert body["failed"] == []
@@ -27,7 +27,7 @@ def test_each_enrolled_person_is_identified_from_a_photo_held_out_of_enrollment(
     assert len(owner) == sum(len(files) - 1 for files in people.values())
 
     for person, files in people.items():
-        status, body = compare(model_comparison_app, lambda_context, organization, photo(faces_dir, files[-1]))
+        status, body = compare(model_matching_app, lambda_context, organization, photo(faces_dir, files[-1]))
         assert status == 200, body
         assert owner[body["embed_id"]] == person, (files[-1], body)
         assert body["match"] is True, (files[-1], body)
@@ -35,22 +35,22 @@ def test_each_enrolled_person_is_identified_from_a_photo_held_out_of_enrollment(
 
 
 def test_a_person_who_was_not_enrolled_does_not_match(
-    model_embedding_app, model_comparison_app, lambda_context, faces_dir, organization
+    model_api_app, model_matching_app, lambda_context, faces_dir, organization
 ):
     people = identities(faces_dir)
     for person in ("angelina", "jennifer", "mark"):
-        status, _ = enroll(model_embedding_app, lambda_context, organization, [photo(faces_dir, people[person][0])])
+        status, _ = enroll(model_api_app, lambda_context, organization, [photo(faces_dir, people[person][0])])
         assert status == 201
-    status, body = compare(model_comparison_app, lambda_context, organization, photo(faces_dir, people["elon"][0]))
+    status, body = compare(model_matching_app, lambda_context, organization, photo(faces_dir, people["elon"][0]))
     assert status == 200
     assert body["match"] is False
     assert body["distance"] > body["threshold"]
 
 
 def test_the_largest_of_two_real_faces_is_enrolled_and_both_are_counted(
-    model_embedding_app, lambda_context, faces_dir, organization
+    model_api_app, lambda_context, faces_dir, organization
 ):
-    status, body = enroll(model_embedding_app, lambda_context, organization, [photo(faces_dir, "couple.jpg")])
+    status, body = enroll(model_api_app, lambda_context, organization, [photo(faces_dir, "couple.jpg")])
     assert status == 201
     (embedding,) = body["embeddings"]
     assert embedding["faces_in_image"] == 2

@@ -45,8 +45,8 @@ def synthetic_face() -> Image.Image:
     return Image.open(io.BytesIO(synthetic_photo("alice", size=(800, 600)))).convert("RGB")
 
 
-def enroll_one(embedding_app, lambda_context, organization, name, content):
-    return enroll(embedding_app, lambda_context, organization, [(name, content)])
+def enroll_one(api_app, lambda_context, organization, name, content):
+    return enroll(api_app, lambda_context, organization, [(name, content)])
 
 
 BAD_INPUTS = {
@@ -62,31 +62,31 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
 def test_a_bad_image_gets_its_documented_status_and_code(
-    embedding_app, lambda_context, organization, synthetic_face, case
+    api_app, lambda_context, organization, synthetic_face, case
 ):
     make, status, code = BAD_INPUTS[case]
-    got_status, body = enroll_one(embedding_app, lambda_context, organization, "photo.jpg", make(synthetic_face))
+    got_status, body = enroll_one(api_app, lambda_context, organization, "photo.jpg", make(synthetic_face))
     assert (got_status, body["error"]["code"]) == (status, code), body
 
 
 @pytest.mark.parametrize("length", [256, 4096, 500_000])
 def test_a_file_name_over_255_characters_is_refused_without_echoing_it(
-    embedding_app, comparison_app, lambda_context, organization, synthetic_face, length
+    api_app, matching_app, lambda_context, organization, synthetic_face, length
 ):
     name = "n" * (length - 4) + ".jpg"
     photo = encode(synthetic_face, "JPEG", quality=90)
-    status, body = enroll_one(embedding_app, lambda_context, organization, name, photo)
+    status, body = enroll_one(api_app, lambda_context, organization, name, photo)
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR"), str(body)[:300]
     assert name not in str(body)
     event = multipart_event("compare-multipart.json", [("organization", organization)], [("image", name, photo)])
-    status, body = invoke(comparison_app, event, lambda_context)
+    status, body = invoke(matching_app, event, lambda_context)
     assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR"), str(body)[:300]
 
 
-def test_a_file_name_of_255_characters_enrolls(embedding_app, lambda_context, organization, synthetic_face):
+def test_a_file_name_of_255_characters_enrolls(api_app, lambda_context, organization, synthetic_face):
     name = "n" * 251 + ".jpg"
     status, body = enroll_one(
-        embedding_app, lambda_context, organization, name, encode(synthetic_face, "JPEG", quality=90)
+        api_app, lambda_context, organization, name, encode(synthetic_face, "JPEG", quality=90)
     )
     assert status == 201, body
     assert body["embeddings"][0]["image"] == name
@@ -110,33 +110,33 @@ UNUSUAL_INPUTS = {
 
 
 @pytest.mark.parametrize("case", UNUSUAL_INPUTS, ids=list(UNUSUAL_INPUTS))
-def test_an_unusual_but_valid_photo_enrolls(model_embedding_app, lambda_context, organization, face, case):
-    status, body = enroll_one(model_embedding_app, lambda_context, organization, "photo", UNUSUAL_INPUTS[case](face))
+def test_an_unusual_but_valid_photo_enrolls(model_api_app, lambda_context, organization, face, case):
+    status, body = enroll_one(model_api_app, lambda_context, organization, "photo", UNUSUAL_INPUTS[case](face))
     assert status == 201, body
     assert body["embeddings"][0]["faces_in_image"] == 1
 
 
 def test_the_exif_orientation_is_what_makes_the_sideways_photo_usable(
-    model_embedding_app, lambda_context, organization, face
+    model_api_app, lambda_context, organization, face
 ):
     sideways = encode(face.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=92)  # no EXIF tag
-    status, body = enroll_one(model_embedding_app, lambda_context, organization, "sideways.jpg", sideways)
+    status, body = enroll_one(model_api_app, lambda_context, organization, "sideways.jpg", sideways)
     assert (status, body["error"]["code"]) == (422, "NO_FACE_DETECTED")
 
 
 def test_logs_never_contain_image_bytes_embeddings_or_api_keys(
-    embedding_app, comparison_app, lambda_context, organization, synthetic_face, capsys
+    api_app, matching_app, lambda_context, organization, synthetic_face, capsys
 ):
     photo = encode(synthetic_face, "JPEG", quality=90)
     event = multipart_event("enroll-multipart.json", [("organization", organization)], [("images", "p.jpg", photo)])
     event["headers"]["x-api-key"] = "fmk_0123456789ab_super-secret-value"
-    status, body = invoke(embedding_app, event, lambda_context)
+    status, body = invoke(api_app, event, lambda_context)
     assert status == 201
     event = multipart_event("enroll-multipart.json", [("organization", organization), ("include_embedding", "true")], [("images", "q.jpg", b"junk")])
-    invoke(embedding_app, event, lambda_context)
+    invoke(api_app, event, lambda_context)
     compare = multipart_event("compare-multipart.json", [("organization", organization)], [("image", "p.jpg", photo)])
     compare["headers"]["x-api-key"] = "fmk_0123456789ab_super-secret-value"
-    invoke(comparison_app, compare, lambda_context)
+    invoke(matching_app, compare, lambda_context)
     logged = capsys.readouterr()
     output = logged.out + logged.err
     assert "super-secret-value" not in output

@@ -58,9 +58,9 @@ ADMIN_ONLY = {("POST", "/api/organizations/{organization}/keys"), ("DELETE", "/a
 
 
 @pytest.fixture
-def api(embedding_app, comparison_app, authorizer_app):
+def api(api_app, matching_app, authorizer_app):
     functions = InProcessFunctions(
-        modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app, "AuthorizerFunction": authorizer_app}
+        modules={"ApiFunction": api_app, "MatchingFunction": matching_app, "AuthorizerFunction": authorizer_app}
     )
     gateway = LocalGateway(functions)
     return gateway, Client(gateway)

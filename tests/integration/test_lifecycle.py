@@ -49,15 +49,15 @@ def shot(person, variant=0):
 
 
 def test_embeddings_are_listed_page_by_page_filtered_by_label_and_fetched_one_by_one(
-    embedding_app, lambda_context, organization
+    api_app, lambda_context, organization
 ):
-    angelina = enroll(embedding_app, lambda_context, organization, shots("angelina", range(0, 3)), "person-angelina")
-    jennifer = enroll(embedding_app, lambda_context, organization, shots("jennifer", range(0, 2)), "person-jennifer")
+    angelina = enroll(api_app, lambda_context, organization, shots("angelina", range(0, 3)), "person-angelina")
+    jennifer = enroll(api_app, lambda_context, organization, shots("jennifer", range(0, 2)), "person-jennifer")
 
     seen, token = [], None
     while True:
         query = {"organization": organization, "limit": "2"} | ({"next_token": token} if token else {})
-        status, page = request(embedding_app, lambda_context, "GET", "/api/embeddings", query)
+        status, page = request(api_app, lambda_context, "GET", "/api/embeddings", query)
         assert status == 200, page
         assert len(page["embeddings"]) <= 2
         assert all("embedding" not in e for e in page["embeddings"])
@@ -68,13 +68,13 @@ def test_embeddings_are_listed_page_by_page_filtered_by_label_and_fetched_one_by
     assert [e["embed_id"] for e in seen] == angelina + jennifer
 
     status, page = request(
-        embedding_app, lambda_context, "GET", "/api/embeddings",
+        api_app, lambda_context, "GET", "/api/embeddings",
         {"organization": organization, "external_id": "person-jennifer"},
     )
     assert [e["embed_id"] for e in page["embeddings"]] == jennifer
 
     status, one = request(
-        embedding_app, lambda_context, "GET", f"/api/embeddings/{angelina[1]}", {"organization": organization},
+        api_app, lambda_context, "GET", f"/api/embeddings/{angelina[1]}", {"organization": organization},
         {"embed_id": str(angelina[1])},
     )
     assert status == 200
@@ -82,7 +82,7 @@ def test_embeddings_are_listed_page_by_page_filtered_by_label_and_fetched_one_by
     assert one["image_stored"] is False
 
     status, body = request(
-        embedding_app, lambda_context, "GET", "/api/embeddings/999", {"organization": organization}, {"embed_id": "999"}
+        api_app, lambda_context, "GET", "/api/embeddings/999", {"organization": organization}, {"embed_id": "999"}
     )
     assert (status, body["error"]["code"]) == (404, "EMBEDDING_NOT_FOUND")
 
@@ -115,35 +115,35 @@ FORGED_TOKENS = {
 
 @pytest.mark.parametrize("case", FORGED_TOKENS, ids=list(FORGED_TOKENS))
 def test_a_page_token_the_api_did_not_sign_is_refused_with_a_typed_400(
-    embedding_app, lambda_context, organization, case
+    api_app, lambda_context, organization, case
 ):
     token, external_id = FORGED_TOKENS[case]
     query = {"organization": organization, "next_token": token(organization)}
     query |= {"external_id": external_id} if external_id else {}
-    status, body = request(embedding_app, lambda_context, "GET", "/api/embeddings", query)
+    status, body = request(api_app, lambda_context, "GET", "/api/embeddings", query)
     assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), body
 
 
 def test_a_page_token_continues_only_the_listing_it_was_issued_for(
-    embedding_app, lambda_context, organization
+    api_app, lambda_context, organization
 ):
-    enroll(embedding_app, lambda_context, organization, shots("angelina", [0, 1]), "p")
-    status, page = request(embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "limit": "1"})
+    enroll(api_app, lambda_context, organization, shots("angelina", [0, 1]), "p")
+    status, page = request(api_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "limit": "1"})
     token = page["next_token"]
     elsewhere = [
         {"organization": f"{organization}-other"},  # another organization
         {"organization": organization, "external_id": "p"},  # one person's listing
     ]
     for query in elsewhere:
-        status, body = request(embedding_app, lambda_context, "GET", "/api/embeddings", query | {"next_token": token})
+        status, body = request(api_app, lambda_context, "GET", "/api/embeddings", query | {"next_token": token})
         assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), query
     tampered = token[:4] + ("B" if token[4] == "A" else "A") + token[5:]
     status, body = request(
-        embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": tampered}
+        api_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": tampered}
     )
     assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN")
     status, body = request(
-        embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": token}
+        api_app, lambda_context, "GET", "/api/embeddings", {"organization": organization, "next_token": token}
     )
     assert (status, len(body["embeddings"]), body.get("next_token")) == (200, 1, None)
 
@@ -160,77 +160,77 @@ def test_page_tokens_are_signed_with_the_key_held_in_ssm(organization):
 
 
 def test_a_deleted_embedding_is_never_matched_again_even_by_a_warm_comparison_function(
-    embedding_app, comparison_app, lambda_context, organization
+    api_app, matching_app, lambda_context, organization
 ):
-    (first,) = enroll(embedding_app, lambda_context, organization, shots("angelina", [0]), "person-angelina")
-    others = enroll(embedding_app, lambda_context, organization, [shot("jennifer"), shot("jack")])
-    status, before = compare(comparison_app, lambda_context, organization, shot("angelina", 1))
+    (first,) = enroll(api_app, lambda_context, organization, shots("angelina", [0]), "person-angelina")
+    others = enroll(api_app, lambda_context, organization, [shot("jennifer"), shot("jack")])
+    status, before = compare(matching_app, lambda_context, organization, shot("angelina", 1))
     assert (status, before["embed_id"], before["match"]) == (200, first, True)  # shards now cached
 
     status, deleted = request(
-        embedding_app, lambda_context, "DELETE", f"/api/embeddings/{first}", {"organization": organization},
+        api_app, lambda_context, "DELETE", f"/api/embeddings/{first}", {"organization": organization},
         {"embed_id": str(first)},
     )
     assert status == 200, deleted
     assert [e["embed_id"] for e in deleted["deleted"]] == [first]
 
-    status, after = compare(comparison_app, lambda_context, organization, shot("angelina", 1), top_k=100)
+    status, after = compare(matching_app, lambda_context, organization, shot("angelina", 1), top_k=100)
     assert status == 200
     assert first not in [m["embed_id"] for m in after["matches"]]
     assert sorted(m["embed_id"] for m in after["matches"]) == sorted(others)
     assert stored_ids(organization) == sorted(others)  # physically gone, all versions
     status, _ = request(
-        embedding_app, lambda_context, "DELETE", f"/api/embeddings/{first}", {"organization": organization},
+        api_app, lambda_context, "DELETE", f"/api/embeddings/{first}", {"organization": organization},
         {"embed_id": str(first)},
     )
     assert status == 404
 
 
 def test_deleting_by_external_id_removes_every_embedding_of_that_person(
-    embedding_app, comparison_app, lambda_context, organization
+    api_app, matching_app, lambda_context, organization
 ):
-    angelina = enroll(embedding_app, lambda_context, organization, shots("angelina", range(0, 2)), "person-angelina")
-    angelina += enroll(embedding_app, lambda_context, organization, shots("angelina", range(2, 4)), "person-angelina")
-    jennifer = enroll(embedding_app, lambda_context, organization, shots("jennifer", range(0, 1)), "person-jennifer")
-    compare(comparison_app, lambda_context, organization, shot("angelina", 5))  # warm the cache
+    angelina = enroll(api_app, lambda_context, organization, shots("angelina", range(0, 2)), "person-angelina")
+    angelina += enroll(api_app, lambda_context, organization, shots("angelina", range(2, 4)), "person-angelina")
+    jennifer = enroll(api_app, lambda_context, organization, shots("jennifer", range(0, 1)), "person-jennifer")
+    compare(matching_app, lambda_context, organization, shot("angelina", 5))  # warm the cache
 
     status, deleted = request(
-        embedding_app, lambda_context, "DELETE", "/api/embeddings",
+        api_app, lambda_context, "DELETE", "/api/embeddings",
         {"organization": organization, "external_id": "person-angelina"},
     )
     assert status == 200, deleted
     assert len(deleted["deleted"]) == 4 and {e["external_id"] for e in deleted["deleted"]} == {"person-angelina"}
-    status, result = compare(comparison_app, lambda_context, organization, shot("angelina", 5), top_k=10)
+    status, result = compare(matching_app, lambda_context, organization, shot("angelina", 5), top_k=10)
     assert [m["embed_id"] for m in result["matches"]] == jennifer
     assert result["match"] is False
     assert stored_ids(organization) == jennifer
-    status, listing = request(embedding_app, lambda_context, "GET", "/api/embeddings", {"organization": organization})
+    status, listing = request(api_app, lambda_context, "GET", "/api/embeddings", {"organization": organization})
     assert [e["embed_id"] for e in listing["embeddings"]] == jennifer
     for embed_id in angelina:
         status, body = request(
-            embedding_app, lambda_context, "GET", f"/api/embeddings/{embed_id}", {"organization": organization},
+            api_app, lambda_context, "GET", f"/api/embeddings/{embed_id}", {"organization": organization},
             {"embed_id": str(embed_id)},
         )
         assert (status, body["error"]["code"]) == (404, "EMBEDDING_NOT_FOUND")
 
 
 def test_purging_an_organization_leaves_nothing_of_it_and_spares_the_others(
-    embedding_app, comparison_app, lambda_context, organization
+    api_app, matching_app, lambda_context, organization
 ):
     from facematch_local.queues import sqs_event
     from facematch_local.resources import create_resources
 
-    enroll(embedding_app, lambda_context, organization, [shot("angelina"), shot("jennifer")], "someone")
-    enroll(embedding_app, lambda_context, "bystander", [shot("angelina")], "someone")
+    enroll(api_app, lambda_context, organization, [shot("angelina"), shot("jennifer")], "someone")
+    enroll(api_app, lambda_context, "bystander", [shot("angelina")], "someone")
     client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/drop.jpg", Body=shot("angelina", 2)[1])
     client("s3").put_object(Bucket=BUCKET, Key=f"uploads/{organization}/left-over.jpg", Body=b"x")
     queue = create_resources(BUCKET, TABLE)["UploadQueue"]
     messages = client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-    embedding_app.lambda_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q"), lambda_context)
-    compare(comparison_app, lambda_context, organization, shot("angelina", 1))  # warm the cache
+    api_app.lambda_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q"), lambda_context)
+    compare(matching_app, lambda_context, organization, shot("angelina", 1))  # warm the cache
 
     status, body = request(
-        embedding_app, lambda_context, "DELETE", f"/api/organizations/{organization}", None, {"organization": organization}
+        api_app, lambda_context, "DELETE", f"/api/organizations/{organization}", None, {"organization": organization}
     )
     assert status == 200, body
 
@@ -243,18 +243,18 @@ def test_purging_an_organization_leaves_nothing_of_it_and_spares_the_others(
     items = client("dynamodb").scan(TableName=TABLE)["Items"]
     assert [item["sk"]["S"] for item in items if organization in json.dumps(item)] == ["COUNTER"]
     assert any(item["pk"]["S"] == "ORG#bystander" for item in items)
-    status, result = compare(comparison_app, lambda_context, organization, shot("angelina", 1))
+    status, result = compare(matching_app, lambda_context, organization, shot("angelina", 1))
     assert (status, result["error"]["code"]) == (404, "ORGANIZATION_NOT_FOUND")
-    status, result = compare(comparison_app, lambda_context, "bystander", shot("angelina", 1))
+    status, result = compare(matching_app, lambda_context, "bystander", shot("angelina", 1))
     assert status == 200 and result["match"] is True
 
 
 def test_top_k_returns_the_best_matches_best_first_with_the_best_at_the_top_level(
-    embedding_app, comparison_app, lambda_context, organization
+    api_app, matching_app, lambda_context, organization
 ):
-    enroll(embedding_app, lambda_context, organization, shots("angelina", range(0, 3)), "angelina")
-    enroll(embedding_app, lambda_context, organization, shots("mark", range(0, 2)), "mark")
-    status, result = compare(comparison_app, lambda_context, organization, shot("angelina", 4), top_k=4)
+    enroll(api_app, lambda_context, organization, shots("angelina", range(0, 3)), "angelina")
+    enroll(api_app, lambda_context, organization, shots("mark", range(0, 2)), "mark")
+    status, result = compare(matching_app, lambda_context, organization, shot("angelina", 4), top_k=4)
     assert status == 200
     matches = result["matches"]
     assert len(matches) == 4
@@ -262,14 +262,14 @@ def test_top_k_returns_the_best_matches_best_first_with_the_best_at_the_top_leve
     assert {k: result[k] for k in matches[0]} == matches[0]
     assert [m["external_id"] for m in matches[:3]] == ["angelina"] * 3
     for bad in ("0", "101", "many"):
-        status, body = compare(comparison_app, lambda_context, organization, shot("angelina", 4), top_k=bad)
+        status, body = compare(matching_app, lambda_context, organization, shot("angelina", 4), top_k=bad)
         assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
 
 
 def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embedding(
-    embedding_app, organization
+    api_app, organization
 ):
-    base = embedding_app.service
+    base = api_app.service
     service = FaceMatch(
         Settings(bucket=BUCKET, table=TABLE, store_images=True), base.embedder, Catalog(TABLE), ShardStore(BUCKET)
     )
@@ -286,25 +286,25 @@ def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embe
     assert versions(key) == []
 
 
-def test_by_default_no_photo_is_kept(embedding_app, organization):
-    embedding_app.service.enrollment.enroll(organization, [ImageInput("img1.jpg", synthetic_photo("angelina"))])
+def test_by_default_no_photo_is_kept(api_app, organization):
+    api_app.service.enrollment.enroll(organization, [ImageInput("img1.jpg", synthetic_photo("angelina"))])
     keys = [v["Key"] for v in versions(f"orgs/{organization}/")]
     assert keys and all(key.endswith((".npy", "manifest.json")) for key in keys)
 
 
 def test_the_committed_openapi_document_is_what_the_code_generates_and_what_is_served(
-    embedding_app, comparison_app, lambda_context
+    api_app, matching_app, lambda_context
 ):
     from facematch_local.functions import InProcessFunctions
     from facematch_local.gateway import LocalGateway
 
     functions = InProcessFunctions(
-        modules={"EmbeddingFunction": embedding_app, "ComparisonFunction": comparison_app}
+        modules={"ApiFunction": api_app, "MatchingFunction": matching_app}
     )
     gateway = LocalGateway(functions)
     generated = render(generate(functions))
     assert document() == json.loads(generated), "openapi.json is out of date: run make openapi"
-    status, served = request(embedding_app, lambda_context, "GET", "/api/openapi.json")
+    status, served = request(api_app, lambda_context, "GET", "/api/openapi.json")
     assert status == 200 and served == document()
     template_routes = {(r.method.lower(), r.resource) for r in gateway.routes}
     documented_routes = {(m, p) for p, ops in served["paths"].items() for m in ops}

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.usefixtures("aws")
 
 
 def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_are_found(
-    embedding_app, comparison_app, organization
+    api_app, matching_app, organization
 ):
     files = [f"person-{n}.jpg" for n in range(1, 9)]
     photos = {name: synthetic_photo(name) for name in files}
-    service = embedding_app.service
+    service = api_app.service
     # Embedded first: the model runs one photo at a time, so enrolling through it would never
     # let two enrollments reach the id counter and the manifest at once.
     faces = {name: service.enrollment.embed(ImageInput(name=name, data=photos[name])) for name in files}
@@ -50,17 +50,17 @@ def test_concurrent_enrollments_into_one_organization_all_get_distinct_ids_and_a
         dynamodb.meta.events.unregister("after-call.dynamodb", unique_id="all-ask-at-once")
 
     assert sorted(ids.values()) == list(range(1, len(files) + 1))
-    assert comparison_app.service.vectors.refresh(organization, "Dlib") == len(files)
+    assert matching_app.service.vectors.refresh(organization, "Dlib") == len(files)
     for name in files:
-        result = comparison_app.service.matching.compare(organization, ImageInput(name=name, data=photos[name]))
+        result = matching_app.service.matching.compare(organization, ImageInput(name=name, data=photos[name]))
         assert result.embed_id == ids[name]
         assert result.distance == pytest.approx(0.0, abs=1e-5)
 
 
 def test_a_failed_commit_leaves_no_shard_and_no_metadata_and_ids_are_not_reused(
-    embedding_app, organization, monkeypatch
+    api_app, organization, monkeypatch
 ):
-    service = embedding_app.service
+    service = api_app.service
     photo = ImageInput(name="alice.jpg", data=synthetic_photo("alice"))
     first = service.enrollment.enroll(organization, [photo]).embeddings[0].embed_id
     versions_before, items_before = sorted((v["Key"], v["VersionId"]) for v in versions()), all_items()

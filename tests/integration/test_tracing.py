@@ -72,23 +72,23 @@ def xray() -> Iterator[SentDocuments]:
 
 
 def test_traces_carry_no_api_key_vector_match_or_upload_outcome(
-    xray, embedding_app, comparison_app, lambda_context, organization
+    xray, api_app, matching_app, lambda_context, organization
 ):
     photo = synthetic_photo("alice")
     event = api_event("POST", f"/api/organizations/{organization}/keys", path_parameters={"organization": organization})
-    _, key = xray.traced(lambda: invoke(embedding_app, event, lambda_context))
+    _, key = xray.traced(lambda: invoke(api_app, event, lambda_context))
     event = multipart_event(
         "enroll-multipart.json",
         [("organization", organization), ("include_embedding", "true")],
         [("images", "img1.jpg", photo)],
     )
-    _, enrolled = xray.traced(lambda: invoke(embedding_app, event, lambda_context))
+    _, enrolled = xray.traced(lambda: invoke(api_app, event, lambda_context))
     # Another photo of the person: a score with six digits, which no timestamp in a trace repeats by chance.
     query = synthetic_photo("alice", 1)
     event = multipart_event("compare-multipart.json", [("organization", organization)], [("image", "img2.jpg", query)])
-    _, compared = xray.traced(lambda: invoke(comparison_app, event, lambda_context))
+    _, compared = xray.traced(lambda: invoke(matching_app, event, lambda_context))
     label = f"label-{organization}"
-    _upload_and_handle(embedding_app, lambda_context, f"uploads/{organization}/a.jpg", photo, label, xray)
+    _upload_and_handle(api_app, lambda_context, f"uploads/{organization}/a.jpg", photo, label, xray)
 
     sent = xray.text()
     assert "## lambda_handler" in sent and "enroll_upload" in sent  # the documents were captured
@@ -101,14 +101,14 @@ def test_traces_carry_no_api_key_vector_match_or_upload_outcome(
 
 
 def test_traces_carry_no_error_raised_in_a_traced_method(
-    xray, embedding_app, lambda_context, organization, monkeypatch
+    xray, api_app, lambda_context, organization, monkeypatch
 ):
     def throttled(*args, **kwargs):
         raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject")
 
     monkeypatch.setattr("facematch.upload_store.UploadStore.read", throttled)
     photo = synthetic_photo("alice")
-    failures = _upload_and_handle(embedding_app, lambda_context, f"uploads/{organization}/a.jpg", photo, "x", xray)
+    failures = _upload_and_handle(api_app, lambda_context, f"uploads/{organization}/a.jpg", photo, "x", xray)
     assert len(failures) == 1  # the error went through enroll_upload's trace
     assert "enroll_upload" in xray.text()
     assert xray.metadata() == []
@@ -125,7 +125,7 @@ def test_the_template_turns_response_and_error_capture_off_for_every_function():
         assert not {"POWERTOOLS_TRACER_CAPTURE_RESPONSE", "POWERTOOLS_TRACER_CAPTURE_ERROR"} & set(overrides), name
 
 
-def _upload_and_handle(embedding_app, lambda_context, key: str, photo: bytes, label: str, xray) -> list:
+def _upload_and_handle(api_app, lambda_context, key: str, photo: bytes, label: str, xray) -> list:
     """Drop a photo into the inbox and hand its notification to the function, traced."""
     bucket = os.environ["FACEMATCH_BUCKET"]
     queue_url = create_resources(bucket, os.environ["FACEMATCH_TABLE"])["UploadQueue"]
@@ -133,5 +133,5 @@ def _upload_and_handle(embedding_app, lambda_context, key: str, photo: bytes, la
     messages = client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
     messages = [m for m in messages if "Records" in json.loads(m["Body"])]
     arn = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    response = xray.traced(lambda: embedding_app.lambda_handler(sqs_event(messages, arn), lambda_context))
+    response = xray.traced(lambda: api_app.lambda_handler(sqs_event(messages, arn), lambda_context))
     return response["batchItemFailures"]

@@ -1,4 +1,4 @@
-"""Photos dropped under uploads/<organization>/ reach the embedding function through SQS, once."""
+"""Photos dropped under uploads/<organization>/ reach the API function through SQS, once."""
 
 from __future__ import annotations
 
@@ -40,29 +40,29 @@ def delivered(queue_url: str) -> list[dict]:
     return messages
 
 
-def handle(embedding_app, lambda_context, messages, queue_url) -> list[str]:
+def handle(api_app, lambda_context, messages, queue_url) -> list[str]:
     """Hand the messages to the function as one batch; returns the ids it reports as failed."""
     arn = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    response = embedding_app.lambda_handler(sqs_event(messages, arn["Attributes"]["QueueArn"]), lambda_context)
+    response = api_app.lambda_handler(sqs_event(messages, arn["Attributes"]["QueueArn"]), lambda_context)
     return [item["itemIdentifier"] for item in response["batchItemFailures"]]
 
 
-def uploads_listing(embedding_app, lambda_context, organization) -> list[dict]:
-    status, body = invoke(embedding_app, api_event("GET", "/api/uploads", {"organization": organization}), lambda_context)
+def uploads_listing(api_app, lambda_context, organization) -> list[dict]:
+    status, body = invoke(api_app, api_event("GET", "/api/uploads", {"organization": organization}), lambda_context)
     assert status == 200, body
     return body["uploads"]
 
 
 def test_uploaded_photos_are_enrolled_with_their_label_and_found_by_compare(
-    embedding_app, comparison_app, lambda_context, organization, queue_url
+    api_app, matching_app, lambda_context, organization, queue_url
 ):
     upload(f"uploads/{organization}/angelina.jpg", synthetic_photo("angelina"), **{"external-id": "person:angelina"})
     upload(f"uploads/{organization}/jennifer.jpg", synthetic_photo("jennifer"))
-    assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
+    assert handle(api_app, lambda_context, delivered(queue_url), queue_url) == []
 
-    result = comparison_app.service.matching.compare(organization, ImageInput("q", synthetic_photo("angelina", 1)))
+    result = matching_app.service.matching.compare(organization, ImageInput("q", synthetic_photo("angelina", 1)))
     assert result.match and result.external_id == "person:angelina"
-    statuses = {u["key"]: (u["status"], u.get("external_id")) for u in uploads_listing(embedding_app, lambda_context, organization)}
+    statuses = {u["key"]: (u["status"], u.get("external_id")) for u in uploads_listing(api_app, lambda_context, organization)}
     assert statuses == {
         f"uploads/{organization}/angelina.jpg": ("enrolled", "person:angelina"),
         f"uploads/{organization}/jennifer.jpg": ("enrolled", None),
@@ -70,25 +70,25 @@ def test_uploaded_photos_are_enrolled_with_their_label_and_found_by_compare(
 
 
 def test_the_same_message_handled_twice_enrolls_one_embedding(
-    embedding_app, lambda_context, organization, queue_url
+    api_app, lambda_context, organization, queue_url
 ):
     upload(f"uploads/{organization}/a.jpg", synthetic_photo("angelina"))
     messages = delivered(queue_url)
-    assert handle(embedding_app, lambda_context, messages, queue_url) == []
-    assert handle(embedding_app, lambda_context, messages, queue_url) == []
-    assert embedding_app.service.vectors.refresh(organization, "Dlib") == 1
-    assert len(uploads_listing(embedding_app, lambda_context, organization)) == 1
+    assert handle(api_app, lambda_context, messages, queue_url) == []
+    assert handle(api_app, lambda_context, messages, queue_url) == []
+    assert api_app.service.vectors.refresh(organization, "Dlib") == 1
+    assert len(uploads_listing(api_app, lambda_context, organization)) == 1
 
 
 def test_a_bad_photo_in_a_batch_is_recorded_as_failed_and_not_retried(
-    embedding_app, lambda_context, organization, queue_url
+    api_app, lambda_context, organization, queue_url
 ):
     upload(f"uploads/{organization}/good.jpg", synthetic_photo("angelina"))
     upload(f"uploads/{organization}/wall.png", blank_image())
     upload(f"uploads/{organization}/notes.jpg", b"not a photo")
     upload(f"uploads/{organization}/huge.jpg", b"\0" * (20 * 1024 * 1024 + 1))
-    assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
-    listing = {u["key"].rsplit("/", 1)[-1]: u for u in uploads_listing(embedding_app, lambda_context, organization)}
+    assert handle(api_app, lambda_context, delivered(queue_url), queue_url) == []
+    listing = {u["key"].rsplit("/", 1)[-1]: u for u in uploads_listing(api_app, lambda_context, organization)}
     assert listing["good.jpg"]["status"] == "enrolled" and listing["good.jpg"]["embed_id"] == 1
     assert {name: u["error"]["code"] for name, u in listing.items() if u["status"] == "failed"} == {
         "wall.png": "NO_FACE_DETECTED",
@@ -98,19 +98,19 @@ def test_a_bad_photo_in_a_batch_is_recorded_as_failed_and_not_retried(
 
 
 def test_keys_with_spaces_plus_signs_and_unicode_are_decoded(
-    embedding_app, lambda_context, organization, queue_url
+    api_app, lambda_context, organization, queue_url
 ):
     keys = [f"uploads/{organization}/summer 2026/Zoë + friend.jpg", f"uploads/{organization}/日本語.jpg"]
     for key in keys:
         upload(key, synthetic_photo("angelina"))
-    assert handle(embedding_app, lambda_context, delivered(queue_url), queue_url) == []
-    listing = uploads_listing(embedding_app, lambda_context, organization)
+    assert handle(api_app, lambda_context, delivered(queue_url), queue_url) == []
+    listing = uploads_listing(api_app, lambda_context, organization)
     assert sorted(u["key"] for u in listing) == sorted(keys)
     assert all(u["status"] == "enrolled" for u in listing)
 
 
 def test_a_transient_failure_is_reported_for_retry_and_the_retry_enrolls(
-    embedding_app, lambda_context, organization, queue_url, monkeypatch
+    api_app, lambda_context, organization, queue_url, monkeypatch
 ):
     upload(f"uploads/{organization}/a.jpg", synthetic_photo("angelina"))
     messages = [m for m in delivered(queue_url) if "Records" in json.loads(m["Body"])]
@@ -120,24 +120,24 @@ def test_a_transient_failure_is_reported_for_retry_and_the_retry_enrolls(
         raise throttled
 
     monkeypatch.setattr("facematch.upload_store.UploadStore.read", slow_down)
-    assert handle(embedding_app, lambda_context, messages, queue_url) == [messages[0]["MessageId"]]
-    assert uploads_listing(embedding_app, lambda_context, organization) == []
+    assert handle(api_app, lambda_context, messages, queue_url) == [messages[0]["MessageId"]]
+    assert uploads_listing(api_app, lambda_context, organization) == []
     monkeypatch.undo()
-    assert handle(embedding_app, lambda_context, messages, queue_url) == []
-    assert [u["status"] for u in uploads_listing(embedding_app, lambda_context, organization)] == ["enrolled"]
+    assert handle(api_app, lambda_context, messages, queue_url) == []
+    assert [u["status"] for u in uploads_listing(api_app, lambda_context, organization)] == ["enrolled"]
 
 
 def test_the_s3_test_event_and_objects_outside_uploads_enroll_nothing(
-    embedding_app, lambda_context, organization, queue_url
+    api_app, lambda_context, organization, queue_url
 ):
     upload(f"orgs/{organization}/elsewhere.jpg", synthetic_photo("angelina"))
     messages = delivered(queue_url)
     assert all("Records" not in json.loads(m["Body"]) for m in messages)  # only s3:TestEvent
-    assert handle(embedding_app, lambda_context, messages, queue_url) == []
-    assert embedding_app.service.vectors.refresh(organization, "Dlib") == 0
+    assert handle(api_app, lambda_context, messages, queue_url) == []
+    assert api_app.service.vectors.refresh(organization, "Dlib") == 0
 
 
-def test_the_committed_sample_upload_event_is_read_as_a_decoded_key(embedding_app):
+def test_the_committed_sample_upload_event_is_read_as_a_decoded_key(api_app):
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from facematch.events import uploads_in
@@ -150,12 +150,12 @@ def test_the_committed_sample_upload_event_is_read_as_a_decoded_key(embedding_ap
 
 
 def test_an_upload_url_is_signed_with_sigv4_over_the_photos_size_type_and_label(
-    embedding_app, lambda_context, organization
+    api_app, lambda_context, organization
 ):
     fields = {"organization": organization, "filename": "big.jpg", "content_type": "image/jpeg", "size": "5242880"}
     event = multipart_event("enroll-multipart.json", [*fields.items(), ("external_id", "person-1")], [])
     event.update(path="/api/uploads", resource="/api/uploads")
-    status, upload = invoke(embedding_app, event, lambda_context)
+    status, upload = invoke(api_app, event, lambda_context)
     assert status == 201, upload
     query = parse_qs(urlsplit(upload["url"]).query)
     # SigV2 (AWSAccessKeyId, Signature) signs no header: S3 would take a PUT of any size.
@@ -179,10 +179,10 @@ def test_an_upload_url_is_signed_with_sigv4_over_the_photos_size_type_and_label(
     ],
 )
 def test_no_upload_url_is_issued_for_a_photo_too_large_empty_or_of_another_type(
-    embedding_app, lambda_context, organization, content_type, size, status, code
+    api_app, lambda_context, organization, content_type, size, status, code
 ):
     fields = {"organization": organization, "filename": "a.jpg", "content_type": content_type, "size": size}
     event = multipart_event("enroll-multipart.json", list(fields.items()), [])
     event.update(path="/api/uploads", resource="/api/uploads")
-    answer, body = invoke(embedding_app, event, lambda_context)
+    answer, body = invoke(api_app, event, lambda_context)
     assert (answer, body["error"]["code"]) == (status, code), body

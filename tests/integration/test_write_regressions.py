@@ -102,7 +102,7 @@ def test_a_commit_whose_reply_was_lost_holds_its_vectors_once_and_they_go_with_t
 
 
 def test_an_upload_is_enrolled_once_when_something_after_its_commit_failed(
-    embedding_app, lambda_context, organization, aws, monkeypatch
+    api_app, lambda_context, organization, aws, monkeypatch
 ):
     """Was: recording the upload's outcome failed after the commit, the message was delivered
     again, and the photo was enrolled a second time."""
@@ -110,18 +110,18 @@ def test_an_upload_is_enrolled_once_when_something_after_its_commit_failed(
     client("s3").put_object(Bucket=bucket, Key=f"uploads/{organization}/ann.jpg", Body=synthetic_photo("ann"))
     messages = client("sqs").receive_message(QueueUrl=aws["UploadQueue"], MaxNumberOfMessages=10)["Messages"]
     event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:UploadQueue")
-    service = embedding_app.service
+    service = api_app.service
     record_upload = service.uploads.store.record
 
     def fails_after_the_commit(record) -> None:  # noqa: ANN001
         raise ConnectionError("DynamoDB went away")
 
     monkeypatch.setattr(service.uploads.store, "record", fails_after_the_commit)
-    failed = embedding_app.lambda_handler(event, lambda_context)["batchItemFailures"]
+    failed = api_app.lambda_handler(event, lambda_context)["batchItemFailures"]
     assert len(failed) == len([m for m in messages if "ann.jpg" in m["Body"]]) == 1
     monkeypatch.setattr(service.uploads.store, "record", record_upload)
 
-    assert embedding_app.lambda_handler(event, lambda_context)["batchItemFailures"] == []  # redelivered
+    assert api_app.lambda_handler(event, lambda_context)["batchItemFailures"] == []  # redelivered
     held = service.holdings.list_embeddings(organization).embeddings
     assert [e.source for e in held] == [f"uploads/{organization}/ann.jpg"]
     assert stored_ids(organization) == [held[0].embed_id]

@@ -15,7 +15,7 @@ def resources() -> dict:
 
 
 def test_the_sweeper_runs_every_hour_on_the_embedding_function():
-    events = resources()["EmbeddingFunction"]["Properties"]["Events"]
+    events = resources()["ApiFunction"]["Properties"]["Events"]
     schedules = [e["Properties"] for e in events.values() if e["Type"] == "Schedule"]
     assert schedules == [{"Schedule": "rate(1 hour)", "Input": '{"facematch": "sweep"}'}]
 

@@ -17,7 +17,7 @@ from facematch_testing.events import ALLOW_ALL_POLICY
 class FailingFunctions:
     """Invoking ``failing`` raises ``error``; the authorizer, unless it is the one failing, allows all."""
 
-    def __init__(self, error: FunctionError, failing: str = "EmbeddingFunction") -> None:
+    def __init__(self, error: FunctionError, failing: str = "ApiFunction") -> None:
         self.error = error
         self.failing = failing
         self.invoked: list[str] = []
@@ -31,13 +31,13 @@ class FailingFunctions:
 
 
 def get_uploads(functions: FailingFunctions, template: dict | None = None) -> tuple[int, str]:
-    """GET /api/uploads (EmbeddingFunction, behind the authorizer): the status and error code."""
+    """GET /api/uploads (ApiFunction, behind the authorizer): the status and error code."""
     response = Client(LocalGateway(functions, template)).get("/api/uploads", headers={"x-api-key": "any"})
     return response.status_code, response.get_json()["error"]["code"]
 
 
 @pytest.mark.parametrize(
-    "message", ["EmbeddingFunction's worker exited (signal SIGSEGV)", "division by zero"]
+    "message", ["ApiFunction's worker exited (signal SIGSEGV)", "division by zero"]
 )
 def test_a_crashed_or_failed_function_is_a_502_in_the_api_error_format(message):
     assert get_uploads(FailingFunctions(FunctionError(message))) == (502, "GATEWAY_ERROR")
@@ -45,13 +45,13 @@ def test_a_crashed_or_failed_function_is_a_502_in_the_api_error_format(message):
 
 def test_a_function_allowed_api_gateways_whole_29_s_that_runs_out_is_a_504():
     template = load_template()
-    template["Resources"]["EmbeddingFunction"]["Properties"]["Timeout"] = 29
-    timed_out = FunctionTimedOut("EmbeddingFunction timed out after 29 s")
+    template["Resources"]["ApiFunction"]["Properties"]["Timeout"] = 29
+    timed_out = FunctionTimedOut("ApiFunction timed out after 29 s")
     assert get_uploads(FailingFunctions(timed_out), template) == (504, "GATEWAY_ERROR")
 
 
 def test_the_template_functions_run_out_before_api_gateway_and_that_is_a_502():
-    timed_out = FunctionTimedOut("EmbeddingFunction timed out after 25 s")
+    timed_out = FunctionTimedOut("ApiFunction timed out after 25 s")
     assert get_uploads(FailingFunctions(timed_out)) == (502, "GATEWAY_ERROR")
 
 

@@ -24,4 +24,4 @@ def test_every_function_stops_before_api_gateway_answers_504_so_no_write_lands_u
 
 def test_an_upload_message_stays_invisible_for_six_function_timeouts():
     queue = load_template()["Resources"]["UploadQueue"]["Properties"]
-    assert queue["VisibilityTimeout"] == 6 * function_timeouts()["EmbeddingFunction"]
+    assert queue["VisibilityTimeout"] == 6 * function_timeouts()["ApiFunction"]

@@ -1,4 +1,4 @@
-"""Embedding function: every route but /api/face-compare (facematch.routes), the photos dropped
+"""API function: every route but /api/face-compare (facematch.routes), the photos dropped
 into the bucket under uploads/ (S3 -> SQS), the long jobs sent to the job queue, and the hourly
 schedule's sweep."""
 

@@ -1,4 +1,4 @@
-"""Comparison function: finds who in an organization a photo shows (/api/face-compare). It is
+"""Matching function: finds who in an organization a photo shows (/api/face-compare). It is
 its own function so that matching scales, and keeps its vectors warm, apart from writes."""
 
 from aws_lambda_powertools import Metrics, Tracer
