@@ -186,3 +186,24 @@ def test_no_upload_url_is_issued_for_a_photo_too_large_empty_or_of_another_type(
     event.update(path="/api/uploads", resource="/api/uploads")
     answer, body = invoke(api_app, event, lambda_context)
     assert (answer, body["error"]["code"]) == (status, code), body
+
+
+@pytest.mark.parametrize("label", ["has space", "person/1", "x" * 256])
+def test_an_upload_whose_label_metadata_is_malformed_is_recorded_as_failed_and_enrolls_nothing(
+    api_app, lambda_context, organization, queue_url, label
+):
+    # Whoever can write the bucket writes the metadata, past the presigned URL's checks.
+    upload(f"uploads/{organization}/a.jpg", synthetic_photo("angelina"), **{"external-id": label})
+    assert handle(api_app, lambda_context, delivered(queue_url), queue_url) == []
+    (outcome,) = uploads_listing(api_app, lambda_context, organization)
+    assert (outcome["status"], outcome["error"]["code"]) == ("failed", "VALIDATION_ERROR")
+    assert api_app.service.vectors.refresh(organization, "Dlib") == 0
+
+
+@pytest.mark.parametrize("key", ["uploads/../x.jpg", "uploads/acme corp/x.jpg", "uploads/-rf/x.jpg", "uploads/x.jpg"])
+def test_an_upload_outside_any_valid_organization_is_answered_as_failed_and_enrolls_nothing(
+    api_app, lambda_context, queue_url, key
+):
+    upload(key, synthetic_photo("angelina"))
+    assert handle(api_app, lambda_context, delivered(queue_url), queue_url) == []
+    assert client("dynamodb").scan(TableName=api_app.service.settings.table)["Items"] == []
