@@ -30,9 +30,13 @@ def own_foreground_group() -> Iterator[None]:
         yield
         return
     _give_terminal(fd, os.getpgrp())
+    # Ctrl-Z would stop the stack but not make, which the shell waits for: a terminal that answers
+    # nothing, Ctrl-C included. So the stack (and its workers, which inherit this) ignores it.
+    suspend = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
     try:
         yield
     finally:
+        signal.signal(signal.SIGTSTP, suspend)
         _give_terminal(fd, previous)
 
 

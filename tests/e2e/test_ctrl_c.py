@@ -1,5 +1,5 @@
 """Ctrl-C pressed at a terminal stops `make run` cleanly: make exits with status 0, and nothing
-prints a traceback or make's "Interrupt"."""
+prints a traceback or make's "Interrupt". Ctrl-Z before it changes nothing."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def read_until(master: int, output: bytearray, done, seconds: float) -> bool:
     return True
 
 
-def test_ctrl_c_at_the_terminal_stops_make_run_with_status_0_and_no_traceback():
+def test_ctrl_c_at_the_terminal_stops_make_run_with_status_0_and_no_traceback_even_after_ctrl_z():
     env = stack_environment(free_port(), free_port())
     # make as a person's shell runs it: in the foreground of a terminal of its own.
     pid, master = pty.fork()
@@ -51,6 +51,8 @@ def test_ctrl_c_at_the_terminal_stops_make_run_with_status_0_and_no_traceback():
     try:
         ready = read_until(master, output, lambda out: READY in out, 240)
         assert ready and READY in output, output.decode(errors="replace")
+        os.write(master, b"\x1a")  # Ctrl-Z first: ignored, or make would wait on a stopped stack
+        time.sleep(1)
         os.write(master, b"\x03")  # Ctrl-C
         assert read_until(master, output, lambda out: False, 120), output.decode(errors="replace")
         _, status = os.waitpid(pid, 0)
