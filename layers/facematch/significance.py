@@ -25,7 +25,12 @@ from facematch.tail_fit import body_knots, fit_lower_tail, tail_distance, tail_p
 # How many of the smallest distances of a compare from_query wants (the search returns
 # max(top_k, QUERY_TAIL) candidates).
 QUERY_TAIL = 64
-# Fewer points than this above the excluded candidates: no fit of its own, the reference serves.
+# The lowest ranks of a compare never feed its fit, whatever ``exclude`` says: other photos of the
+# person found are there, and would make every stranger look closer (bench/significance.py).
+QUERY_CENSORED = 8
+# A compare of fewer faces has no tail of its own to fit (64 of 640 is already the lowest 10 %).
+QUERY_MIN_SEARCHED = 10 * QUERY_TAIL
+# Fewer points than this above the censored ones: no fit of its own, the reference serves.
 MIN_FIT_POINTS = 16
 # Stranger pairs drawn per newly enrolled face, and the most the organization's sample keeps.
 PAIRS_PER_FACE = 32
@@ -142,7 +147,7 @@ def _above(model: str, threshold: float, mass: float) -> tuple[tuple[float, floa
 def fit_query(smallest_distances: np.ndarray, searched: int, model: str, exclude: int = 1) -> TailEstimate | None:
     """The per-query fit alone (None when too few points): from_query without the blend."""
     distances = np.sort(np.asarray(smallest_distances, dtype=np.float64).ravel())[: max(0, searched)]
-    count = distances.size
+    count, exclude = distances.size, max(exclude, QUERY_CENSORED)
     if count - exclude < MIN_FIT_POINTS or searched <= 0:
         return None
     ranks = np.arange(1, count + 1)
@@ -157,12 +162,13 @@ def fit_query(smallest_distances: np.ndarray, searched: int, model: str, exclude
 def from_query(smallest_distances: np.ndarray, searched: int, model: str, exclude: int = 1) -> TailEstimate:
     """The tail from one compare's ``QUERY_TAIL`` smallest distances out of ``searched``.
 
-    The first ``exclude`` (the candidates under test) are censored: under the null hypothesis
-    they are strangers too, so the others keep their ranks 2..M among N. Blended with the
-    reference while N is small.
+    The first ``max(exclude, QUERY_CENSORED)`` are censored: under the null hypothesis they are
+    strangers too, so the others keep their ranks among N. Under QUERY_MIN_SEARCHED faces, the
+    reference (best_estimate then prefers the organization's estimate). Not blended above it:
+    the blend made the E-values worse at every size measured (docs/significance.md).
     """
-    own = fit_query(smallest_distances, searched, model, exclude)
-    return _fallback(model) if own is None else _blend(own, model)
+    own = fit_query(smallest_distances, searched, model, exclude) if searched >= QUERY_MIN_SEARCHED else None
+    return _fallback(model) if own is None else own
 
 
 class StrangerSample:

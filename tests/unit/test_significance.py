@@ -55,18 +55,21 @@ def test_distance_at_inverts_probability(estimate):
     assert set(estimate.quantiles()) == {"0.000001", "0.0001", "0.01", "0.5"}
 
 
-@pytest.mark.parametrize("searched", [1_000, 100_000, 1_000_000])
-def test_the_query_fit_puts_the_median_e_value_of_one_within_a_factor_four_of_the_truth(searched):
+@pytest.mark.parametrize(("searched", "cautious"), [(1_000, 20), (100_000, 4), (1_000_000, 4)])
+def test_the_query_fit_at_e_of_one_is_never_4_times_too_bold_and_cautious_within_a_stated_factor(
+    searched, cautious
+):
     # A known distribution (normal); the fit sees only the QUERY_TAIL smallest of `searched` draws
     # and extrapolates to the distance where one stranger in `searched` is expected. One fit can be
-    # off by more (a normal tail is lighter than most the fit allows: it errs towards large P).
+    # off by more (a normal tail is lighter than most the fit allows: it errs towards large P,
+    # most at small N, where the lowest QUERY_CENSORED ranks are a large part of the tail).
     ratios = []
     for seed in range(11):
         draws = strangers(searched, seed)
         tail = np.sort(np.partition(draws, sig.QUERY_TAIL)[: sig.QUERY_TAIL])
         estimate = sig.fit_query(tail, searched, "Dlib")
         ratios.append((1 / searched) / normal_cdf(estimate.distance_at(1 / searched)))
-    assert 1 / 4 < float(np.median(ratios)) < 4
+    assert 1 / 4 < float(np.median(ratios)) < cautious
 
 
 def test_the_organization_fit_is_within_a_factor_three_of_the_truth_at_one_in_ten_thousand():
@@ -77,20 +80,21 @@ def test_the_organization_fit_is_within_a_factor_three_of_the_truth_at_one_in_te
     assert 1 / 3 < float(np.exp(np.mean(np.log(errors)))) < 3
 
 
-def test_the_excluded_candidate_does_not_feed_the_query_fit():
+def test_the_candidates_and_the_lowest_ranks_do_not_feed_the_query_fit():
     tail = np.sort(strangers(100_000, 3))[: sig.QUERY_TAIL]
     moved = tail.copy()
-    moved[0] = 0.0  # a genuine match, far closer than any stranger
-    a, b = sig.fit_query(tail, 100_000, "Dlib"), sig.fit_query(moved, 100_000, "Dlib")
+    moved[: sig.QUERY_CENSORED] = 0.0  # other photos of the person found, far closer than strangers
+    a, b = sig.fit_query(tail, 100_000, "Dlib"), sig.fit_query(moved, 100_000, "Dlib", exclude=1)
     assert (a.threshold, a.shape, a.scale) == (b.threshold, b.shape, b.scale)
 
 
-def test_a_small_search_is_blended_with_the_reference_and_a_tiny_one_uses_it_alone():
-    assert sig.from_query(np.sort(strangers(10, 4)), 10, "Dlib").source == "reference"
-    small = sig.from_query(np.sort(strangers(100, 4))[: sig.QUERY_TAIL], 100, "Dlib")
-    assert small.source == "query+reference"
-    weights = [w for w, _ in small.parts]
-    assert weights[0] == pytest.approx(99 / (99 + sig.PRIOR_PAIRS)) and sum(weights) == pytest.approx(1)
+def test_a_small_search_uses_the_reference_and_a_small_organization_is_blended_with_it():
+    small = np.sort(strangers(sig.QUERY_MIN_SEARCHED - 1, 4))[: sig.QUERY_TAIL]
+    assert sig.from_query(small, sig.QUERY_MIN_SEARCHED - 1, "Dlib").source == "reference"
+    blended = sig.from_sample(sig.StrangerSample(strangers(1000, 4)), "Dlib")
+    assert blended.source == "organization+reference"
+    weights = [w for w, _ in blended.parts]
+    assert weights[0] == pytest.approx(1000 / (1000 + sig.PRIOR_PAIRS)) and sum(weights) == pytest.approx(1)
 
 
 def test_without_a_reference_too_few_distances_make_nothing_significant():
