@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
     # The committed OpenAPI document, served at GET /api/openapi.json: the image copies it next to
     # the handler and names it; the local stack and the tests name the checkout's. No guess.
     openapi_file: Path | None = None
+    # What makes a compare's answer a match (a request may choose otherwise): "threshold", the
+    # distance alone, or "significance", the distance and an E-value under the maximum below.
+    match_rule: Literal["threshold", "significance"] = "threshold"
+    # The E-value under which a match is significant: chance matches expected in a search this size.
+    max_expected_false_matches: float = Field(default=0.01, gt=0)
     # Keep each enrolled photo (encrypted) next to its embedding; by default only embeddings are kept.
     store_images: bool = False
     # Long jobs (jobs.py): the queue they are sent to (template.yaml's JobQueue), and how long a

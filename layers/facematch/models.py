@@ -57,18 +57,34 @@ class ErrorResponse(BaseModel):
     failed: list[FailedImage] | None = None
 
 
+MatchRule = Literal["threshold", "significance"]
+
+
 class Match(BaseModel):
     embed_id: int
     external_id: str | None = None
     similarity_score: float = Field(description="1 - cosine distance")
     distance: float = Field(description="cosine distance")
-    match: bool
+    match: bool = Field(
+        description="threshold rule: distance <= threshold; significance rule: that, and significant"
+    )
+    false_match_probability: float = Field(
+        description="The chance that a stranger's face is this close to one given enrolled face."
+    )
+    expected_false_matches: float = Field(
+        description="The E-value: false_match_probability times the faces searched, the chance matches "
+        "this good a search this size expects."
+    )
+    significant: bool = Field(description="expected_false_matches < max_expected_false_matches")
 
 
 class ComparisonResult(Match):
     """The best match at the top level (the original contract), and the ``top_k`` best in ``matches``."""
 
     threshold: float
+    match_rule: MatchRule
+    max_expected_false_matches: float
+    faces_searched: int = Field(description="The organization's faces the photo was compared with.")
     model: str
     face: Face
     matches: list[Match]

@@ -29,6 +29,14 @@ class Candidate:
     similarity: float
 
 
+@dataclass(frozen=True)
+class Neighbours:
+    """The nearest candidates, best first, and how many faces the search compared the query with."""
+
+    candidates: list[Candidate]
+    searched: int
+
+
 def parallel_map(function, items, concurrency: int) -> list:  # noqa: ANN001
     """Run S3 reads in parallel: one request per item, all in flight at once."""
     items = list(items)
@@ -122,11 +130,17 @@ class VectorStore:
         self, organization: str, model: str, query: np.ndarray, k: int, *, revalidate: bool = True
     ) -> list[Candidate]:
         """The ``k`` best matches; ``revalidate=False`` when ``refresh`` just ran for this request."""
+        return self.nearest(organization, model, query, k, revalidate=revalidate).candidates
+
+    def nearest(
+        self, organization: str, model: str, query: np.ndarray, k: int, *, revalidate: bool = True
+    ) -> Neighbours:
+        """``search``, with the number of faces searched, read under the same lock."""
         index = self._index(organization, model)
         with index.lock:
             if revalidate:
                 self._refresh(index, organization, model)
-            return index.top_k(query, k)
+            return Neighbours(index.top_k(query, k), len(index))
 
     def refresh(self, organization: str, model: str) -> int:
         """Bring the warm copy up to the committed manifest; returns the number of vectors."""

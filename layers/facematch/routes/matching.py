@@ -19,7 +19,7 @@ from facematch.errors import (
 )
 from facematch.http import Caller, ImageField, OrganizationField, documented, image_input
 from facematch.matching import MAX_TOP_K
-from facematch.models import ComparisonResult
+from facematch.models import ComparisonResult, MatchRule
 from facematch.wiring import FaceMatch
 
 metrics = Metrics()
@@ -32,8 +32,11 @@ def routes(service: FaceMatch) -> Router:
         "/api/face-compare",
         summary="Find who a photo shows",
         description=(
-            "The organization's enrolled faces nearest to the photo's largest face, best first; "
-            "match says whether the best is within the threshold (cosine distance)."
+            "The organization's enrolled faces nearest to the photo's largest face, best first, each "
+            "with the chance a stranger comes as close (false_match_probability) and the number of "
+            "such chance matches a search this size expects (expected_false_matches, the E-value); "
+            "match says whether the best is within the threshold (cosine distance), and under the "
+            "significance rule significant too."
         ),
         tags=["Matching"],
         responses=documented(
@@ -47,9 +50,17 @@ def routes(service: FaceMatch) -> Router:
         organization: OrganizationField = None,
         threshold: Annotated[float | None, Form(ge=0.0, le=2.0)] = None,
         top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = 1,
+        match_rule: Annotated[
+            MatchRule | None,
+            Form(description="threshold: distance alone; significance: distance and E-value (default: the deployment's)"),
+        ] = None,
+        max_expected_false_matches: Annotated[
+            float | None, Form(gt=0, le=1_000_000, description="The E-value under which a match is significant")
+        ] = None,
     ) -> ComparisonResult:
         result = service.matching.compare(
-            caller.organization_for(organization), image_input(image), threshold=threshold, top_k=top_k
+            caller.organization_for(organization), image_input(image), threshold=threshold, top_k=top_k,
+            match_rule=match_rule, max_expected_false_matches=max_expected_false_matches,
         )
         metrics.add_metric(name="Matches" if result.match else "NonMatches", unit="Count", value=1)
         return result

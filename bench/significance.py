@@ -1,0 +1,373 @@
+"""Significance benchmark: the stranger-distance tail, its calibration, FNIR at FPIR, its costs.
+
+    .venv/bin/python bench/significance.py        (env SIZES, default 1000,100000,1000000)
+
+1. Embeds the test photos with FaceMatch's pipeline (Dlib, dlib detector, 480), cached in
+   .cache/significance/. Labels: identities.csv, and for the photos it leaves out, the groups
+   that face-recognition-pivot.csv's "Yes" pairs join. Stranger pairs: every pair of different
+   labels. Fits the reference tail (the constants in facematch.significance).
+2. A synthetic face space: a Gaussian with the real embeddings' mean and covariance, shrunk
+   towards a multiple of the identity by the lambda whose stranger distances best match the real
+   ones (Kolmogorov-Smirnov), then L2-normalised. Every synthetic vector is a different person.
+3. Calibration per size N: galleries A and B of N synthetic faces, Q synthetic stranger queries.
+   Each source's estimate (query: from A's smallest distances; organization: a sample of 4,096
+   stranger pairs of A; reference) gives t = distance_at(c / N); the number of B's faces within t
+   (the true count, an independent gallery) is summed over the queries and compared with Q * c.
+4. FNIR and FPIR on the real photos: each photo is a probe; mated search against every other
+   photo, non-mated search against every photo of other people; galleries filled with synthetic
+   faces to each size. Rules: threshold (d <= 0.07) and significance (E < 0.01 and d <= 0.07).
+5. Costs of the estimator itself: the per-query fit, the extra of a top-64 over a top-1 search,
+   and the per-enrollment sample update.
+
+Prints Markdown tables; writes bench/results/significance.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "layers"))
+
+from facematch import significance as sig  # noqa: E402
+from facematch.tail_fit import body_knots, fit_lower_tail  # noqa: E402
+
+THRESHOLD = 0.07
+MAX_E = 0.01
+MODEL = "Dlib"
+REFERENCE_TAIL_FRACTION = 0.10
+CACHE = ROOT / ".cache" / "significance"
+RESULTS = ROOT / "bench" / "results" / "significance.json"
+SIZES = [int(s) for s in os.environ.get("SIZES", "1000,100000,1000000").split(",")]
+FACES = Path(os.environ.get("FACEMATCH_FACES_DIR", ROOT.parent / "shared" / "faces" / "deepface"))
+
+
+def labels() -> dict[str, str]:
+    found = {r["file"]: r["identity"] for r in csv.DictReader((FACES / "identities.csv").open())}
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for row in csv.DictReader((FACES / "face-recognition-pivot.csv").open()):
+        a, b = row["file_x"].split("/")[-1], row["file_y"].split("/")[-1]
+        root(a), root(b)
+        if row["decision"] == "Yes":
+            parent[root(a)] = root(b)
+    for name in list(parent):
+        if name not in found:
+            found[name] = "group-" + root(name)
+    return found
+
+
+def embeddings() -> tuple[list[str], list[str], np.ndarray]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / "dlib.npz"
+    named = labels()
+    names = sorted(named, key=lambda n: int("".join(c for c in n if c.isdigit())))
+    if path.exists():
+        cached = np.load(path)
+        if list(cached["names"]) == names:
+            return names, [named[n] for n in names], cached["vectors"]
+    os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    from facematch.faces import FaceEmbedder
+
+    embedder = FaceEmbedder.load("Dlib", "dlib", 480)
+    vectors = np.stack(
+        [embedder.embed_photo((FACES / n).read_bytes(), max_bytes=20 << 20, max_pixels=40_000_000).vector for n in names]
+    )
+    np.savez(path, names=np.array(names), vectors=vectors)
+    return names, [named[n] for n in names], vectors
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def poisson_ci(k: int, z: float = 1.96) -> tuple[float, float]:
+    """Approximate 95 % interval of a Poisson mean from a count (Wilson-Hilferty)."""
+    low = 0.0 if k == 0 else k * (1 - 1 / (9 * k) - z / (3 * math.sqrt(k))) ** 3
+    high = (k + 1) * (1 - 1 / (9 * (k + 1)) + z / (3 * math.sqrt(k + 1))) ** 3
+    return low, high
+
+
+def table(headers: list[str], rows: list[list]) -> None:
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "---|" * len(headers))
+    for row in rows:
+        print("| " + " | ".join(str(x) for x in row) + " |")
+    print()
+
+
+def real_data() -> dict:
+    names, people, vectors = embeddings()
+    people_arr = np.array(people)
+    distances = 1.0 - vectors @ vectors.T
+    upper = np.triu_indices(len(names), 1)
+    same = (people_arr[:, None] == people_arr[None, :])[upper]
+    d = distances[upper].astype(np.float64)
+    strangers, genuine = np.sort(d[~same & (d > 1e-6)]), np.sort(d[same])
+    mean, sd = strangers.mean(), strangers.std(ddof=1)
+    normal_p = 0.5 * math.erfc((mean - THRESHOLD) / (sd * math.sqrt(2)))
+    tail = int(round(REFERENCE_TAIL_FRACTION * strangers.size))
+    u, shape, scale = fit_lower_tail(strangers[:tail], np.arange(1, tail + 1), tail)
+    knots = body_knots(strangers, strangers.size, tail, points=24)
+    reference = {
+        "pairs": int(strangers.size), "threshold": round(u, 6), "mass": round(tail / strangers.size, 6),
+        "shape": shape, "scale": round(scale, 6), "knots": [[round(x, 6), round(p, 6)] for x, p in knots],
+    }
+    summary = {
+        "photos": len(names), "people": len(set(people)), "stranger_pairs": int(strangers.size),
+        "genuine_pairs": int(genuine.size), "closest_strangers": round(float(strangers[0]), 4),
+        "farthest_genuine": round(float(genuine[-1]), 4), "stranger_mean": round(mean, 4),
+        "stranger_sd": round(sd, 4), "normal_p_at_threshold": normal_p,
+        "empirical_p_at_threshold": float(np.mean(strangers <= THRESHOLD)),
+        "genuine_above_threshold": int(np.sum(genuine > THRESHOLD)),
+        "reference": reference,
+    }
+    print("## Real Dlib distances of the test photos\n")
+    table(list(summary)[:11], [[summary[k] if not isinstance(summary[k], float) else f"{summary[k]:.4g}"
+                                for k in list(summary)[:11]]])
+    print(f"Reference tail (paste into significance._REFERENCES): {json.dumps(reference)}\n")
+    return {"summary": summary, "names": names, "people": people, "vectors": vectors, "strangers": strangers}
+
+
+class Space:
+    """The synthetic face space: x = normalise(mean + L z)."""
+
+    def __init__(self, vectors: np.ndarray, shrink: float, spread: float = 1.0) -> None:
+        self.mean = vectors.mean(axis=0).astype(np.float64)
+        cov = np.cov(vectors.T.astype(np.float64)) * spread**2
+        target = np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
+        self.factor = np.linalg.cholesky((1 - shrink) * cov + shrink * target + 1e-12 * np.eye(cov.shape[0]))
+        self.shrink, self.spread = shrink, spread
+
+    def draw(self, n: int, rng: np.random.Generator, chunk: int = 250_000) -> np.ndarray:
+        out = np.empty((n, self.mean.size), np.float32)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            x = (rng.standard_normal((stop - start, self.mean.size)) @ self.factor.T + self.mean).astype(np.float32)
+            out[start:stop] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
+
+
+def ks(a: np.ndarray, b: np.ndarray) -> float:
+    grid = np.concatenate([a, b])
+    return float(np.max(np.abs(np.searchsorted(np.sort(a), grid, "right") / a.size
+                               - np.searchsorted(np.sort(b), grid, "right") / b.size)))
+
+
+def synthetic_space(real: dict, rng: np.random.Generator) -> tuple[Space, dict]:
+    strangers = real["strangers"]
+    rows = []
+    best = None
+    grid = [(a, b) for a in np.round(np.linspace(0.0, 1.0, 5), 2) for b in np.round(np.linspace(0.9, 1.5, 7), 2)]
+    for shrink, spread in grid:
+        space = Space(real["vectors"], float(shrink), float(spread))
+        x = space.draw(800, rng)
+        d = (1.0 - x[:400] @ x[400:].T).ravel()
+        rows.append([shrink, spread, round(ks(d, strangers), 4)])
+        if best is None or rows[-1][2] < best[1]:
+            best = (space, rows[-1][2], d)
+    space, distance, d = best
+    quantiles = [0.001, 0.01, 0.05, 0.25, 0.5]
+    match = {
+        "shrink": space.shrink, "spread": space.spread, "ks": distance, "ks_by_shrink": rows,
+        "quantiles": {str(q): [round(float(np.quantile(strangers, q)), 4), round(float(np.quantile(d, q)), 4)]
+                      for q in quantiles},
+        "p_at_threshold": [float(np.mean(strangers <= THRESHOLD)), float(np.mean(d <= THRESHOLD))],
+    }
+    print(f"## Synthetic face space (shrink {space.shrink}, spread {space.spread}, "
+          f"KS distance to the real strangers {distance})\n")
+    table(["quantile", "real strangers", "synthetic strangers"],
+          [[q, *match["quantiles"][str(q)]] for q in quantiles] + [["P(d<=0.07)", *match["p_at_threshold"]]])
+    return space, match
+
+
+def smallest(distances: np.ndarray, m: int) -> np.ndarray:
+    m = min(m, distances.size)
+    return np.sort(np.partition(distances, m - 1)[:m])
+
+
+def organization_sample(gallery: np.ndarray, rng: np.random.Generator) -> sig.StrangerSample:
+    i = rng.integers(0, gallery.shape[0], sig.SAMPLE_CAPACITY)
+    j = (i + rng.integers(1, gallery.shape[0], i.size)) % gallery.shape[0]
+    return sig.StrangerSample(np.einsum("ij,ij->i", gallery[i], gallery[j]) * -1 + 1, sig.SAMPLE_CAPACITY)
+
+
+def calibration(space: Space, rng: np.random.Generator) -> list[dict]:
+    out = []
+    levels = [0.1, 1.0, 10.0]
+    for n in SIZES:
+        queries = 200 if n <= 100_000 else 100
+        a, b, q = space.draw(n, rng), space.draw(n, rng), space.draw(queries, rng)
+        org = sig.from_sample(organization_sample(a, rng), MODEL)
+        sources = ["query", "query only", "organization", "reference"]
+        counts = {(s, c): [] for s in sources for c in levels}
+        at_threshold = {s: 0.0 for s in sources}
+        true_at_threshold = 0
+        for start in range(0, queries, 20):
+            da, db = 1.0 - q[start:start + 20] @ a.T, 1.0 - q[start:start + 20] @ b.T
+            for row_a, row_b in zip(da, db, strict=True):
+                tail = smallest(row_a, sig.QUERY_TAIL)
+                estimates = {"query": sig.from_query(tail, n, MODEL), "query only": sig.fit_query(tail, n, MODEL),
+                             "organization": org, "reference": sig.reference(MODEL)}
+                true_at_threshold += int(np.sum(row_b <= THRESHOLD))
+                for s, est in estimates.items():
+                    at_threshold[s] += sig.expected_false_matches(est.probability(THRESHOLD), n)
+                    for c in levels:
+                        counts[(s, c)].append(int(np.sum(row_b <= est.distance_at(c / n))))
+        for s in sources:
+            row = {"N": n, "source": s, "queries": queries,
+                   "E_at_0.07": round(at_threshold[s] / queries, 3),
+                   "true_at_0.07": round(true_at_threshold / queries, 3)}
+            for c in levels:
+                k = int(np.sum(counts[(s, c)]))
+                low, high = poisson_ci(k)
+                expected = queries * c
+                row[f"E={c:g}"] = {"expected": expected, "observed": k, "ratio": round(k / expected, 3),
+                                   "ratio_ci": [round(low / expected, 3), round(high / expected, 3)],
+                                   "dispersion": round(float(np.var(counts[(s, c)]) / max(1e-9, np.mean(counts[(s, c)]))), 2)}
+            out.append(row)
+        del a, b
+    print("## Calibration: observed chance hits in an independent gallery / the E-value (95 % CI)\n")
+    table(["N", "source", "E=0.1 obs/exp", "E=1 obs/exp", "E=10 obs/exp", "dispersion at E=10",
+           "mean E at 0.07", "true mean at 0.07"],
+          [[r["N"], r["source"], *[f'{r[f"E={c:g}"]["ratio"]} [{r[f"E={c:g}"]["ratio_ci"][0]}, '
+                                   f'{r[f"E={c:g}"]["ratio_ci"][1]}]' for c in levels],
+            r["E=10"]["dispersion"], r["E_at_0.07"], r["true_at_0.07"]] for r in out])
+    return out
+
+
+def identification(real: dict, space: Space, rng: np.random.Generator) -> list[dict]:
+    vectors, people = real["vectors"], np.array(real["people"])
+    count = len(people)
+    real_d = 1.0 - vectors @ vectors.T
+    out = []
+    for n in [count - 1, *SIZES]:
+        fill = space.draw(max(0, n - (count - 1)), rng)
+        fill_d = 1.0 - vectors @ fill.T if fill.size else np.zeros((count, 0), np.float32)
+        fill_p = float(np.mean(fill_d <= THRESHOLD)) if fill.size else float("nan")
+        tallies = {rule: {"fp": 0, "fn": 0} for rule in ("threshold", "significance")}
+        searches = {"mated": 0, "non-mated": 0}
+        for p in range(count):
+            for kind in ("mated", "non-mated"):
+                keep = np.arange(count) != p if kind == "mated" else people != people[p]
+                d = np.concatenate([real_d[p, keep], fill_d[p]])
+                mates = np.concatenate([people[keep] == people[p], np.zeros(fill_d.shape[1], bool)])
+                searched = d.size
+                order = np.argsort(d)[: max(1, sig.QUERY_TAIL)] if searched < 4 * sig.QUERY_TAIL else None
+                if order is None:
+                    m = min(sig.QUERY_TAIL, searched)
+                    part = np.argpartition(d, m - 1)[:m]
+                    order = part[np.argsort(d[part])]
+                estimate = sig.best_estimate(sig.from_query(d[order], searched, MODEL), None, MODEL)
+                best = order[0]
+                e = sig.expected_false_matches(estimate.probability(d[best]), searched)
+                accepted = {"threshold": d[best] <= THRESHOLD, "significance": d[best] <= THRESHOLD and e < MAX_E}
+                searches[kind] += 1
+                for rule, yes in accepted.items():
+                    if kind == "mated" and not (yes and mates[best]):
+                        tallies[rule]["fn"] += 1
+                    if kind == "non-mated" and yes:
+                        tallies[rule]["fp"] += 1
+        for rule, t in tallies.items():
+            out.append({"N": n, "rule": rule, "mated": searches["mated"], "non_mated": searches["non-mated"],
+                        "fn": t["fn"], "fnir": t["fn"] / searches["mated"],
+                        "fnir_ci": wilson(t["fn"], searches["mated"]), "fp": t["fp"],
+                        "fpir": t["fp"] / searches["non-mated"], "fpir_ci": wilson(t["fp"], searches["non-mated"]),
+                        "fill_p_at_threshold": fill_p})
+        del fill, fill_d
+    print("## FNIR and FPIR on the test photos, galleries filled with synthetic faces (95 % Wilson CI)\n")
+    table(["gallery N", "rule", "FPIR (fp/searches)", "FPIR CI", "FNIR (fn/searches)", "FNIR CI",
+           "P(real probe to synthetic face <= 0.07)"],
+          [[r["N"], r["rule"], f'{r["fpir"]:.3f} ({r["fp"]}/{r["non_mated"]})',
+            f'[{r["fpir_ci"][0]:.3f}, {r["fpir_ci"][1]:.3f}]', f'{r["fnir"]:.3f} ({r["fn"]}/{r["mated"]})',
+            f'[{r["fnir_ci"][0]:.3f}, {r["fnir_ci"][1]:.3f}]', f'{r["fill_p_at_threshold"]:.2e}'] for r in out])
+    return out
+
+
+def timed(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1000
+
+
+def costs(space: Space, rng: np.random.Generator) -> dict:
+    out = {"fit_ms": {}, "top64_extra_ms": {}}
+    q = space.draw(1, rng)[0]
+    for n in SIZES:
+        gallery = space.draw(n, rng)
+        d = 1.0 - gallery @ q
+        tail = smallest(d, sig.QUERY_TAIL)
+        out["fit_ms"][n] = round(timed(lambda: sig.best_estimate(sig.from_query(tail, n, MODEL), None, MODEL)
+                                       .probability(float(tail[0])), 50), 3)
+        top1 = timed(lambda: np.argmin(d), 20)
+        top64 = timed(lambda: smallest(d, sig.QUERY_TAIL), 20)
+        out["top64_extra_ms"][n] = round(top64 - top1, 3)
+        gallery = d = None
+    gallery = space.draw(100_000, rng)
+    labels = [f"person-{i}" for i in range(gallery.shape[0])]
+    sample = sig.StrangerSample(rng.uniform(0.1, 0.3, sig.SAMPLE_CAPACITY), 10**6)
+    blob = sample.to_bytes()
+
+    def enroll_one() -> None:
+        new = sig.stranger_distances(gallery[:1], ["new"], gallery, labels, rng)
+        updated = sig.StrangerSample.from_bytes(blob).add(new, rng)
+        updated.to_bytes()
+        sig.from_sample(updated, MODEL)
+
+    out["enrollment_update_ms"] = round(timed(enroll_one, 30), 3)
+    out["sample_bytes"] = len(blob)
+    enroll = json.loads((ROOT / "bench" / "results" / "enroll.json").read_text())
+    out["enrollment_ms"] = round(enroll["facematch_s_per_image"] * 1000, 1)
+    out["enrollment_share"] = round(out["enrollment_update_ms"] / out["enrollment_ms"], 4)
+    print("## Costs of the estimator (median ms)\n")
+    table(["N", "fit from the 64 smallest", "top-64 over top-1 selection"],
+          [[n, out["fit_ms"][n], out["top64_extra_ms"][n]] for n in SIZES])
+    print(f"Per enrollment (32 stranger pairs against 100k faces, sample read, update, write, refit): "
+          f"{out['enrollment_update_ms']} ms = {100 * out['enrollment_share']:.2f} % of one enrollment "
+          f"({out['enrollment_ms']} ms, bench/results/enroll.json); sample {out['sample_bytes']} bytes.\n")
+    return out
+
+
+def main() -> None:
+    rng = np.random.default_rng(20240607)
+    started = time.time()
+    real = real_data()
+    space, match = synthetic_space(real, rng)
+    results = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "real": real["summary"], "synthetic_space": match,
+        "query_tail": sig.QUERY_TAIL, "calibration": calibration(space, rng),
+        "identification": identification(real, space, rng), "costs": costs(space, rng),
+    }
+    results["seconds"] = round(time.time() - started, 1)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"Wrote {RESULTS.relative_to(ROOT)} in {results['seconds']} s.")
+
+
+if __name__ == "__main__":
+    main()
