@@ -94,11 +94,7 @@ class Matching:
             # A face erased since the vectors were read has lost its metadata: search again.
             if all(c.embed_id in labels for c in best):
                 break
-        tail = significance.best_estimate(
-            significance.from_query(_distances(found.candidates), found.searched, self.settings.model),
-            None,
-            self.settings.model,
-        )
+        tail = significance.from_query(_distances(found.candidates), found.searched, self.settings.model)
         matches = []
         for candidate in best:
             if candidate.embed_id not in labels:

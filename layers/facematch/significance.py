@@ -2,25 +2,23 @@
 matches a search of N faces should expect (an E-value, as BLAST reports for alignments).
 
 The null distribution is that of the cosine distance between a query and the face of a stranger.
-Its lower tail is estimated from one of three sources (docs/significance.md has the maths and
-the measurements behind each choice):
+Its lower tail is estimated per query (``from_query``) from the smallest distances the compare
+computes anyway, nearly all of them to strangers; a search too small to have a tail of its own
+uses ``reference``, constants fitted offline to Dlib stranger distances. An organization's
+calibration (``mixture``) pools the per-query fits of some of its own faces used as queries.
+docs/significance.md has the maths, and the measurements that chose these sources over a stored
+sample of each organization's stranger pairs.
 
-- ``from_query``: the smallest distances of the compare itself (nearly all to strangers);
-- ``from_sample``: a bounded sample of stranger pairs of the organization (``StrangerSample``),
-  kept current from each enrollment by ``stranger_distances``;
-- ``reference``: constants fitted offline to Dlib stranger distances of the test photos.
-
-Pure numpy and standard library: no I/O here; the callers store the sample beside the shards.
+Pure numpy and standard library: no I/O here.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from facematch.tail_fit import body_knots, fit_lower_tail, tail_distance, tail_probability
+from facematch.tail_fit import fit_lower_tail, tail_distance, tail_probability
 
 # How many of the smallest distances of a compare from_query wants (the search returns
 # max(top_k, QUERY_TAIL) candidates).
@@ -32,14 +30,8 @@ QUERY_CENSORED = 8
 QUERY_MIN_SEARCHED = 10 * QUERY_TAIL
 # Fewer points than this above the censored ones: no fit of its own, the reference serves.
 MIN_FIT_POINTS = 16
-# Stranger pairs drawn per newly enrolled face, and the most the organization's sample keeps.
-PAIRS_PER_FACE = 32
-SAMPLE_CAPACITY = 4096
-# The share of the organization's sample that the tail fit uses (its lowest distances).
-SAMPLE_TAIL_FRACTION = 0.05
-# A fit from n stranger distances gets weight n / (n + PRIOR_PAIRS) against the reference.
-PRIOR_PAIRS = 256
-DUPLICATE_DISTANCE = 1e-6
+# The probabilities at which an estimate reports its distances (the calibration's quantiles).
+QUANTILES = ("0.000001", "0.00001", "0.0001", "0.001", "0.01", "0.1", "0.5")
 
 # Fitted to the Dlib stranger distances of the test photos by bench/significance.py (see
 # docs/significance.md): 1,690 pairs of different people among 61 photos of 13 people, the
@@ -92,8 +84,16 @@ class TailEstimate:
         xs, ps = self._body()
         return float(np.interp(probability, ps, xs))
 
+    def covers(self) -> float:
+        """The largest probability whose distance was seen rather than guessed: a per-query fit
+        sees only the lowest QUERY_TAIL of N distances (and the reference's knots above them)."""
+        if self.parts:
+            return min(part.covers() for _, part in self.parts)
+        return max([self.mass, *(p for _, p in self.knots)])
+
     def quantiles(self) -> dict[str, float]:
-        return {key: round(self.distance_at(float(key)), 6) for key in ("0.000001", "0.0001", "0.01", "0.5")}
+        """The distance within which each share of QUANTILES of the strangers lies, where covered."""
+        return {key: round(self.distance_at(float(key)), 6) for key in QUANTILES if float(key) <= self.covers()}
 
     def _body(self) -> tuple[np.ndarray, np.ndarray]:
         points = [(self.threshold, self.mass), *self.knots]
@@ -122,17 +122,8 @@ def reference(model: str) -> TailEstimate | None:
     )
 
 
-def _blend(own: TailEstimate, model: str) -> TailEstimate:
-    prior = reference(model)
-    if prior is None:
-        return own
-    weight = own.pairs / (own.pairs + PRIOR_PAIRS)
-    return TailEstimate(
-        f"{own.source}+reference", own.pairs, parts=((weight, own), (1.0 - weight, prior))
-    )
-
-
-def _fallback(model: str) -> TailEstimate:
+def fallback(model: str) -> TailEstimate:
+    """The reference, or where none was measured an estimate under which nothing is significant."""
     return reference(model) or _NOTHING_KNOWN
 
 
@@ -145,7 +136,7 @@ def _above(model: str, threshold: float, mass: float) -> tuple[tuple[float, floa
 
 
 def fit_query(smallest_distances: np.ndarray, searched: int, model: str, exclude: int = 1) -> TailEstimate | None:
-    """The per-query fit alone (None when too few points): from_query without the blend."""
+    """The per-query fit (None when too few points): from_query without the reference."""
     distances = np.sort(np.asarray(smallest_distances, dtype=np.float64).ravel())[: max(0, searched)]
     count, exclude = distances.size, max(exclude, QUERY_CENSORED)
     if count - exclude < MIN_FIT_POINTS or searched <= 0:
@@ -164,96 +155,11 @@ def from_query(smallest_distances: np.ndarray, searched: int, model: str, exclud
 
     The first ``max(exclude, QUERY_CENSORED)`` are censored: under the null hypothesis they are
     strangers too, so the others keep their ranks among N. Under QUERY_MIN_SEARCHED faces, the
-    reference (best_estimate then prefers the organization's estimate). Not blended above it:
-    the blend made the E-values worse at every size measured (docs/significance.md).
+    reference. Not blended with it above: the blend made the E-values worse at every size
+    measured (docs/significance.md).
     """
     own = fit_query(smallest_distances, searched, model, exclude) if searched >= QUERY_MIN_SEARCHED else None
-    return _fallback(model) if own is None else own
-
-
-class StrangerSample:
-    """A uniform sample (reservoir, at most SAMPLE_CAPACITY) of an organization's stranger distances."""
-
-    __slots__ = ("distances", "seen")
-
-    def __init__(self, distances: np.ndarray | None = None, seen: int = 0) -> None:
-        values = np.zeros(0, np.float32) if distances is None else np.asarray(distances, np.float32).ravel()
-        self.distances = values[:SAMPLE_CAPACITY]
-        self.seen = max(int(seen), values.size)
-
-    def add(self, distances: np.ndarray, rng: np.random.Generator) -> StrangerSample:
-        """A new sample holding ``distances`` too (Vitter's algorithm R: each of the ``seen``
-        distances ever offered is kept with the same probability)."""
-        offered = np.asarray(distances, np.float32).ravel()
-        room = max(0, SAMPLE_CAPACITY - self.distances.size)
-        kept = np.concatenate([self.distances, offered[:room]])
-        rest = offered[room:]
-        if rest.size:
-            positions = self.seen + room + np.arange(1, rest.size + 1)
-            slots = rng.integers(0, positions)
-            chosen = slots < SAMPLE_CAPACITY
-            slots, values = slots[chosen][::-1], rest[chosen][::-1]
-            slots, last = np.unique(slots, return_index=True)
-            kept[slots] = values[last]
-        return StrangerSample(kept, self.seen + offered.size)
-
-    def to_bytes(self) -> bytes:
-        values = [round(float(v), 6) for v in self.distances]
-        return json.dumps({"version": 1, "seen": self.seen, "distances": values}, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> StrangerSample:
-        document = json.loads(data)
-        return cls(np.asarray(document["distances"], np.float32), int(document["seen"]))
-
-
-def stranger_distances(
-    new_vectors: np.ndarray,
-    new_labels: list[str | None],
-    gallery_vectors: np.ndarray,
-    gallery_labels: list[str | None],
-    rng: np.random.Generator,
-    per_face: int = PAIRS_PER_FACE,
-) -> np.ndarray:
-    """Distances from each new face to up to ``per_face`` random gallery faces of other labels
-    (None shares nothing), exact duplicates (distance < 1e-6) left out. O(new * per_face * dims)."""
-    new_vectors = np.atleast_2d(np.asarray(new_vectors, np.float32))
-    gallery = np.asarray(gallery_vectors, np.float32)
-    size = gallery.shape[0] if gallery.ndim == 2 else 0
-    if size == 0 or per_face <= 0:
-        return np.zeros(0, np.float32)
-    found = []
-    for vector, label in zip(new_vectors, new_labels, strict=True):
-        if size <= 2 * per_face:
-            picks = rng.permutation(size)
-        else:
-            picks = np.unique(rng.integers(0, size, 2 * per_face))
-            rng.shuffle(picks)
-        if label is not None:
-            picks = np.array([i for i in picks if gallery_labels[i] != label], dtype=np.int64)
-        distances = 1.0 - gallery[picks] @ vector if picks.size else np.zeros(0, np.float32)
-        found.append(distances[distances >= DUPLICATE_DISTANCE][:per_face])
-    return np.concatenate(found).astype(np.float32) if found else np.zeros(0, np.float32)
-
-
-def fit_sample(sample: StrangerSample, model: str) -> TailEstimate | None:
-    """The per-organization fit alone (None when the sample is too small): from_sample without the blend."""
-    distances = np.sort(sample.distances.astype(np.float64))
-    count = distances.size
-    tail = max(MIN_FIT_POINTS, int(round(SAMPLE_TAIL_FRACTION * count)))
-    if count < 2 * tail:
-        return None
-    threshold, shape, scale = fit_lower_tail(distances[:tail], np.arange(1, tail + 1), tail)
-    return TailEstimate(
-        "organization", count, threshold=threshold, mass=tail / count, shape=shape, scale=scale,
-        knots=body_knots(distances, count, tail),
-    )
-
-
-def from_sample(sample: StrangerSample, model: str) -> TailEstimate:
-    """The organization's estimate, blended with the reference while its sample is small."""
-    own = fit_sample(sample, model)
-    return _fallback(model) if own is None else _blend(own, model)
+    return fallback(model) if own is None else own
 
 
 def expected_false_matches(probability: float, searched: int) -> float:
@@ -268,9 +174,12 @@ def significant_duplicate(
     return expected_false_matches(estimate.probability(distance), comparisons) < max_expected_false_matches
 
 
-def best_estimate(query: TailEstimate | None, organization: TailEstimate | None, model: str) -> TailEstimate:
-    """The estimate a compare uses: the query's own when it has one (docs/significance.md)."""
-    for candidate in (query, organization):
-        if candidate is not None and candidate.source != "reference":
-            return candidate
-    return _fallback(model)
+def mixture(estimates: list[TailEstimate], source: str) -> TailEstimate:
+    """The distribution of a stranger's distance to a query drawn from ``estimates``' queries:
+    the mean of their probabilities, backed by all their pairs."""
+    if len(estimates) == 1:
+        return estimates[0]
+    weight = 1.0 / len(estimates)
+    return TailEstimate(
+        source, sum(estimate.pairs for estimate in estimates), parts=tuple((weight, e) for e in estimates)
+    )

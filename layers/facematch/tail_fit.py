@@ -36,18 +36,21 @@ def fit_lower_tail(smallest: np.ndarray, ranks: np.ndarray, count_below: int) ->
     keep = ranks < count_below
     excess = threshold - smallest[keep].astype(np.float64)
     survival = (ranks[keep] - 0.5) / count_below
-    best = (float("inf"), 0.0, max(float(np.mean(excess)), 1e-6))
+    fallback = (threshold, 0.0, max(float(np.mean(excess)), 1e-6) if excess.size else 1e-6)
     if excess.size < 3 or not np.any(excess > 0):
-        return threshold, best[1], best[2]
-    for shape in SHAPES:
-        g = _excess_quantile(survival, float(shape))
-        scale = float(np.dot(excess, g) / np.dot(g, g))
-        if scale <= 0:
-            continue
-        error = float(np.sum((excess - scale * g) ** 2))
-        if error < best[0]:
-            best = (error, float(shape), scale)
-    return threshold, best[1], best[2]
+        return fallback
+    # One row per shape of the grid, all at once: the fit runs on every compare.
+    logs = -np.log(survival)
+    shapes = SHAPES[:, None]
+    safe = np.where(np.abs(shapes) < 1e-9, 1.0, shapes)
+    g = np.where(np.abs(shapes) < 1e-9, logs, np.expm1(shapes * logs) / safe)
+    scales = (g @ excess) / np.einsum("ij,ij->i", g, g)
+    errors = np.sum((excess - scales[:, None] * g) ** 2, axis=1)
+    errors[scales <= 0] = np.inf
+    best = int(np.argmin(errors))
+    if not np.isfinite(errors[best]):
+        return fallback
+    return threshold, float(SHAPES[best]), float(scales[best])
 
 
 def tail_probability(distance: float, threshold: float, mass: float, shape: float, scale: float) -> float:
@@ -66,13 +69,3 @@ def tail_distance(probability: float, threshold: float, mass: float, shape: floa
     if probability <= 0:
         return threshold + scale / shape if shape < 0 else float("-inf")
     return threshold - scale * float(_excess_quantile(np.array([probability / mass]), shape)[0])
-
-
-def body_knots(distances: np.ndarray, total: int, start: int, points: int = 48) -> tuple[tuple[float, float], ...]:
-    """Knots (distance, P(d <= distance)) of the empirical distribution above rank ``start``,
-    ``distances`` being the ascending smallest of ``total``."""
-    n = distances.size
-    if n <= start:
-        return ()
-    ranks = np.unique(np.linspace(start, n, points).round().astype(int))
-    return tuple((float(distances[r - 1]), float(r / total)) for r in ranks)

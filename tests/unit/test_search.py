@@ -26,7 +26,7 @@ def random_vectors(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.
 @pytest.mark.parametrize(
     ("size", "k"),
     [(1, 1), (1, 5), (2, 1), (7, 5), (7, 7), (7, 50), (500, 1), (500, 5), (10_000, 1)]
-    + [(10_000, 100)],
+    + [(10_000, 100), (20_000, 2), (60_000, 64), (60_000, 100), (200_000, 64)],
 )
 def test_top_k_matches_brute_force_ranking_and_dot_products(size, k):
     rng = np.random.default_rng(size * 1000 + k)
@@ -41,6 +41,30 @@ def test_top_k_matches_brute_force_ranking_and_dot_products(size, k):
     assert [c.embed_id for c in found] == ids[expected].tolist()
     assert [c.similarity for c in found] == pytest.approx(scores[expected].tolist(), abs=1e-6)
     assert all(isinstance(c.embed_id, int) and isinstance(c.similarity, float) for c in found)
+
+
+@pytest.mark.parametrize(
+    "order", ["ascending", "descending", "every 97th the best", "all equal", "a few equal at the cutoff"]
+)
+def test_the_k_largest_are_exact_whatever_the_order_of_the_scores(order):
+    size, k = 50_000, 64
+    scores = np.random.default_rng(7).normal(size=size).astype(np.float32)
+    if order == "ascending":
+        scores.sort()
+    elif order == "descending":
+        scores[::-1].sort()
+    elif order == "every 97th the best":  # the sampled scores are the largest: the cutoff lets too few through
+        scores[::97] += 100
+    elif order == "all equal":
+        scores[:] = 0.5
+    else:
+        scores = np.round(scores, 1)
+    ids = np.arange(size, dtype=np.int64)
+    vectors = np.zeros((size, 2), np.float32)
+    vectors[:, 0] = scores
+    found = top_k(ids, vectors, np.array([1.0, 0.0], np.float32), k)
+    assert sorted(c.similarity for c in found) == sorted(np.sort(scores)[-k:].tolist())
+    assert len({c.embed_id for c in found}) == k
 
 
 def test_top_k_finds_an_enrolled_vector_itself_with_similarity_one():

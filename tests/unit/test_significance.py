@@ -1,5 +1,5 @@
 """The significance estimator: bounds, monotonicity, calibration on draws from a known
-distribution, the organization's reservoir, the stranger pairs it is fed, and the duplicate rule."""
+distribution, censoring, the pooled estimate of a calibration, and the duplicate rule."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def estimates() -> list[sig.TailEstimate]:
         sig.reference("Dlib"),
         sig.from_query(tail, draws.size, "Dlib"),
         sig.from_query(tail, draws.size, "no-such-model"),
-        sig.from_sample(sig.StrangerSample(draws[:4096]), "Dlib"),
-        sig.from_sample(sig.StrangerSample(draws[:100]), "Dlib"),
+        sig.mixture([sig.fit_query(np.sort(strangers(10_000, seed))[: sig.QUERY_TAIL], 10_000, "Dlib")
+                     for seed in (2, 3, 4)], "query"),
     ]
 
 
@@ -52,7 +52,9 @@ def test_distance_at_inverts_probability(estimate):
             assert estimate.probability(distance) == pytest.approx(p, rel=1e-3)
         else:  # the fitted tail may put more than p below 0, where no distance lies
             assert estimate.probability(0.0) >= p
-    assert set(estimate.quantiles()) == {"0.000001", "0.0001", "0.01", "0.5"}
+    quantiles = estimate.quantiles()
+    assert set(quantiles) == {key for key in sig.QUANTILES if float(key) <= estimate.covers()}
+    assert "0.000001" in quantiles and list(quantiles.values()) == sorted(quantiles.values())
 
 
 @pytest.mark.parametrize(("searched", "cautious"), [(1_000, 20), (100_000, 4), (1_000_000, 4)])
@@ -72,14 +74,6 @@ def test_the_query_fit_at_e_of_one_is_never_4_times_too_bold_and_cautious_within
     assert 1 / 4 < float(np.median(ratios)) < cautious
 
 
-def test_the_organization_fit_is_within_a_factor_three_of_the_truth_at_one_in_ten_thousand():
-    errors = []
-    for seed in range(5):
-        estimate = sig.fit_sample(sig.StrangerSample(strangers(sig.SAMPLE_CAPACITY, seed)), "Dlib")
-        errors.append(1e-4 / normal_cdf(estimate.distance_at(1e-4)))
-    assert 1 / 3 < float(np.exp(np.mean(np.log(errors)))) < 3
-
-
 def test_the_candidates_and_the_lowest_ranks_do_not_feed_the_query_fit():
     tail = np.sort(strangers(100_000, 3))[: sig.QUERY_TAIL]
     moved = tail.copy()
@@ -88,85 +82,16 @@ def test_the_candidates_and_the_lowest_ranks_do_not_feed_the_query_fit():
     assert (a.threshold, a.shape, a.scale) == (b.threshold, b.shape, b.scale)
 
 
-def test_a_small_search_uses_the_reference_and_a_small_organization_is_blended_with_it():
+def test_a_search_of_under_641_faces_uses_the_reference():
     small = np.sort(strangers(sig.QUERY_MIN_SEARCHED - 1, 4))[: sig.QUERY_TAIL]
     assert sig.from_query(small, sig.QUERY_MIN_SEARCHED - 1, "Dlib").source == "reference"
-    blended = sig.from_sample(sig.StrangerSample(strangers(1000, 4)), "Dlib")
-    assert blended.source == "organization+reference"
-    weights = [w for w, _ in blended.parts]
-    assert weights[0] == pytest.approx(1000 / (1000 + sig.PRIOR_PAIRS)) and sum(weights) == pytest.approx(1)
+    assert sig.from_query(small, sig.QUERY_MIN_SEARCHED, "Dlib").source == "query"
 
 
 def test_without_a_reference_too_few_distances_make_nothing_significant():
     estimate = sig.from_query(np.array([0.01, 0.2]), 2, "no-such-model")
     assert estimate.probability(0.0) == pytest.approx(1.0)
     assert sig.reference("no-such-model") is None
-
-
-def test_the_reservoir_never_exceeds_its_capacity_and_counts_every_offer():
-    rng = np.random.default_rng(5)
-    sample = sig.StrangerSample()
-    for _ in range(300):
-        sample = sample.add(rng.uniform(0, 1, 32), rng)
-    assert sample.distances.size == sig.SAMPLE_CAPACITY
-    assert sample.seen == 300 * 32
-
-
-def test_the_reservoir_keeps_every_offer_with_the_same_probability():
-    rng = np.random.default_rng(6)
-    offers = 4 * sig.SAMPLE_CAPACITY
-    kept = np.zeros(offers)
-    for _ in range(40):
-        sample = sig.StrangerSample()
-        for start in range(0, offers, 512):
-            sample = sample.add(np.arange(start, start + 512, dtype=np.float32), rng)
-        kept[sample.distances.astype(int)] += 1
-    quarters = kept.reshape(4, -1).sum(axis=1) / (40 * sig.SAMPLE_CAPACITY)
-    assert np.allclose(quarters, 0.25, atol=0.02)
-
-
-def test_adding_leaves_the_original_sample_unchanged():
-    rng = np.random.default_rng(7)
-    sample = sig.StrangerSample(np.full(sig.SAMPLE_CAPACITY, 0.5), 10_000)
-    sample.add(np.zeros(1000), rng)
-    assert np.all(sample.distances == 0.5) and sample.seen == 10_000
-
-
-def test_the_sample_survives_bytes_and_stays_small():
-    sample = sig.StrangerSample(strangers(sig.SAMPLE_CAPACITY, 8), 123_456)
-    data = sample.to_bytes()
-    again = sig.StrangerSample.from_bytes(data)
-    assert again.seen == 123_456
-    assert np.allclose(again.distances, sample.distances, atol=1e-6)
-    assert len(data) < 64 * 1024
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def test_stranger_pairs_leave_out_same_label_pairs_and_exact_duplicates():
-    rng = np.random.default_rng(9)
-    gallery = unit(rng.normal(size=(6, 128)))
-    labels = ["ann", "ann", "bob", None, None, "cid"]
-    new = gallery[[0]]  # ann's first face again: itself is a duplicate, the second face shares the label
-    found = sig.stranger_distances(new, ["ann"], gallery, labels, rng, per_face=10)
-    expected = sorted(1.0 - gallery[[2, 3, 4, 5]] @ new[0])
-    assert np.allclose(sorted(found), expected, atol=1e-6)
-
-
-def test_unlabelled_faces_share_nothing_but_duplicates_are_still_left_out():
-    rng = np.random.default_rng(10)
-    gallery = unit(rng.normal(size=(4, 128)))
-    found = sig.stranger_distances(gallery[[3]], [None], gallery, [None, None, None, None], rng, per_face=10)
-    assert found.size == 3 and np.all(found >= 1e-6)
-
-
-def test_stranger_pairs_are_bounded_per_face_whatever_the_gallery_size():
-    rng = np.random.default_rng(11)
-    gallery = unit(rng.normal(size=(5000, 128)))
-    found = sig.stranger_distances(gallery[:3], ["a", "b", "c"], gallery, [str(i) for i in range(5000)], rng)
-    assert found.size == 3 * sig.PAIRS_PER_FACE
 
 
 def test_the_e_value_is_the_probability_times_the_faces_searched():
@@ -181,10 +106,10 @@ def test_a_duplicate_is_significant_only_when_corrected_for_its_comparisons():
     assert sig.significant_duplicate(distance, 10_000, estimate, max_expected_false_matches=0.5)
 
 
-def test_the_compare_prefers_its_own_fit_then_the_organization_then_the_reference():
-    query = sig.fit_query(np.sort(strangers(100_000, 12))[:64], 100_000, "Dlib")
-    organization = sig.fit_sample(sig.StrangerSample(strangers(4096, 13)), "Dlib")
-    assert sig.best_estimate(query, organization, "Dlib") is query
-    assert sig.best_estimate(None, organization, "Dlib") is organization
-    assert sig.best_estimate(sig.reference("Dlib"), None, "Dlib").source == "reference"
-    assert sig.best_estimate(None, None, "no-such-model").source == "none"
+def test_a_pooled_estimate_averages_its_parts_and_counts_all_their_pairs():
+    fits = [sig.fit_query(np.sort(strangers(10_000, seed))[: sig.QUERY_TAIL], 10_000, "Dlib") for seed in (5, 6)]
+    pooled = sig.mixture(fits, "query")
+    assert pooled.pairs == sum(fit.pairs for fit in fits)
+    for distance in (0.02, 0.06, 0.1, 0.2):
+        assert pooled.probability(distance) == pytest.approx(np.mean([f.probability(distance) for f in fits]))
+    assert sig.mixture(fits[:1], "query") is fits[0]
