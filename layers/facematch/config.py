@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # distance alone, or "significance", the distance and an E-value under the maximum below.
     match_rule: Literal["threshold", "significance"] = "threshold"
     # The E-value under which a match is significant: chance matches expected in a search this size.
-    max_expected_false_matches: float = Field(default=0.01, gt=0)
+    max_expected_false_matches: float = Field(default=0.01, gt=0, le=1_000_000)
     # Keep each enrolled photo (encrypted) next to its embedding; by default only embeddings are kept.
     store_images: bool = False
     # Long jobs (jobs.py): the queue they are sent to (template.yaml's JobQueue), and how long a

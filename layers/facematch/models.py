@@ -90,6 +90,31 @@ class ComparisonResult(Match):
     matches: list[Match]
 
 
+class Calibration(BaseModel):
+    """How close a stranger's face comes to a query in this organization, at its size today."""
+
+    organization: str
+    model: str
+    faces: int = Field(description="The faces a compare searches today.")
+    source: Literal["query", "reference", "none"] = Field(
+        description="query: per-query fits of some of the organization's own faces used as queries; "
+        "reference: constants fitted offline to the model's stranger distances (under 641 faces); "
+        "none: no reference for this model, so no match is significant under 641 faces."
+    )
+    probes: int = Field(description="The organization's faces used as queries (0 for the reference).")
+    pairs: int = Field(description="The stranger distances behind the estimate.")
+    quantiles: dict[str, float] = Field(
+        description="Probability -> cosine distance: the distance within which that share of strangers lies; "
+        "only the shares the estimate saw (a compare's fit sees its lowest 64 of N distances)."
+    )
+    max_expected_false_matches: float
+    significant_distance: float = Field(
+        description="The distance under which a match is significant at this size: "
+        "false_match_probability * faces < max_expected_false_matches."
+    )
+    threshold: float = Field(description="The model's distance threshold, the default rule.")
+
+
 class StoredEmbedding(BaseModel):
     """What FaceMatch holds about one embedding (never the vector)."""
 

@@ -1,6 +1,7 @@
 """FaceMatch assembled: the stores, the write module and the use cases, built once per process
 (at Lambda init, where the model load is what a cold start pays for). Each route calls one use
-case: ``enrollment``, ``matching``, ``holdings``, ``keys``, ``uploads`` or ``long_jobs``."""
+case: ``enrollment``, ``matching``, ``calibrations``, ``holdings``, ``keys``, ``uploads`` or
+``long_jobs``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 
 from facematch import __version__
 from facematch.aws import client
+from facematch.calibration import Calibrations
 from facematch.catalog import Catalog
 from facematch.config import Settings, get_settings
 from facematch.enrollment import Enrollment
@@ -55,6 +57,7 @@ class FaceMatch:
         self.jobs.register(SWEEP, Sweeper(self.writes).job_step)
         self.enrollment = Enrollment(settings, embedder, self.writes, self.writes.once)
         self.matching = Matching(settings, embedder, self.vectors, catalog)
+        self.calibrations = Calibrations(settings, embedder, self.vectors)
         self.holdings = Holdings(settings, catalog, self.writes, self.vectors, self.jobs, clock)
         self.keys = Keys(ApiKeys(catalog.table_name), clock)
         self.uploads = Uploads(

@@ -54,3 +54,25 @@ def test_the_largest_of_two_real_faces_is_enrolled_and_both_are_counted(
     assert status == 201
     (embedding,) = body["embeddings"]
     assert embedding["faces_in_image"] == 2
+
+
+def test_held_out_photos_of_enrolled_people_are_significant_matches_and_a_strangers_photos_are_not(
+    model_api_app, model_matching_app, lambda_context, faces_dir, organization
+):
+    people = identities(faces_dir)
+    stranger = people.pop("elon")
+    for files in people.values():
+        status, _ = enroll(model_api_app, lambda_context, organization, [photo(faces_dir, f) for f in files[:-1]])
+        assert status == 201
+    for files in people.values():
+        _, body = compare(
+            model_matching_app, lambda_context, organization, photo(faces_dir, files[-1]), match_rule="significance"
+        )
+        assert body["significant"] is True and body["match"] is True, (files[-1], body)
+        assert body["expected_false_matches"] < 0.01
+    for file in stranger:
+        _, body = compare(
+            model_matching_app, lambda_context, organization, photo(faces_dir, file), match_rule="significance"
+        )
+        assert body["match"] is False, (file, body)
+        assert body["expected_false_matches"] > 0.01, (file, body)

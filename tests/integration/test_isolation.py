@@ -45,6 +45,7 @@ PROBES = {
     ("DELETE", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),
     ("POST", "/api/face-compare"): lambda org: ("/api/face-compare", {}, multipart({"organization": org}, {"image": blank_image("JPEG", (32, 32))})),
     ("DELETE", "/api/organizations/{organization}"): lambda org: (f"/api/organizations/{org}", {}, {}),
+    ("GET", "/api/organizations/{organization}/calibration"): lambda org: (f"/api/organizations/{org}/calibration", {}, {}),
     ("POST", "/api/organizations/{organization}/keys"): lambda org: (f"/api/organizations/{org}/keys", {}, {}),
     ("DELETE", "/api/organizations/{organization}/keys/{key_id}"): lambda org: (f"/api/organizations/{org}/keys/0123456789ab", {}, {}),
     ("GET", "/api/uploads"): lambda org: ("/api/uploads", {"organization": org}, {}),

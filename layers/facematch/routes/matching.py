@@ -1,4 +1,4 @@
-"""Finding who in an organization a photo shows."""
+"""Finding who in an organization a photo shows, and how sure such an answer can be there."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import File, Form
+from aws_lambda_powertools.event_handler.openapi.params import File, Form, Query
 
 from facematch.errors import (
     ImageTooLarge,
@@ -17,12 +17,14 @@ from facematch.errors import (
     UnsupportedImageFormat,
     UnsupportedMediaType,
 )
-from facematch.http import Caller, ImageField, OrganizationField, documented, image_input
+from facematch.http import Caller, ImageField, OrganizationField, OrganizationPath, documented, image_input
 from facematch.matching import MAX_TOP_K
-from facematch.models import ComparisonResult, MatchRule
+from facematch.models import Calibration, ComparisonResult, MatchRule
 from facematch.wiring import FaceMatch
 
 metrics = Metrics()
+# The E-value under which a match is significant (default: the deployment's setting).
+MAX_EXPECTED = {"gt": 0, "le": 1_000_000, "description": "The E-value under which a match is significant"}
 
 
 def routes(service: FaceMatch) -> Router:
@@ -54,9 +56,7 @@ def routes(service: FaceMatch) -> Router:
             MatchRule | None,
             Form(description="threshold: distance alone; significance: distance and E-value (default: the deployment's)"),
         ] = None,
-        max_expected_false_matches: Annotated[
-            float | None, Form(gt=0, le=1_000_000, description="The E-value under which a match is significant")
-        ] = None,
+        max_expected_false_matches: Annotated[float | None, Form(**MAX_EXPECTED)] = None,
     ) -> ComparisonResult:
         result = service.matching.compare(
             caller.organization_for(organization), image_input(image), threshold=threshold, top_k=top_k,
@@ -64,5 +64,23 @@ def routes(service: FaceMatch) -> Router:
         )
         metrics.add_metric(name="Matches" if result.match else "NonMatches", unit="Count", value=1)
         return result
+
+    @router.get(
+        "/api/organizations/<organization>/calibration",
+        summary="How sure a match can be in an organization",
+        description=(
+            "The estimate of how close strangers come that compares use here: its source, the stranger "
+            "distances behind it, its quantiles, and the distance under which a match is significant "
+            "at the organization's size today (expected_false_matches < max_expected_false_matches)."
+        ),
+        tags=["Matching"],
+        responses=documented(Calibration, OrganizationNotFound, OrganizationPurging),
+    )
+    def calibration(
+        caller: Caller,
+        organization: OrganizationPath,
+        max_expected_false_matches: Annotated[float | None, Query(**MAX_EXPECTED)] = None,
+    ) -> Calibration:
+        return service.calibrations.of(caller.organization_for(organization), max_expected_false_matches)
 
     return router
