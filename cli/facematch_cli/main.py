@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from facematch_cli.calibration import calibration
 from facematch_cli.compare import compare
 from facematch_cli.connection import DEFAULT_URL, Api
 from facematch_cli.enroll import enroll
@@ -39,6 +40,7 @@ def _options(
 
 app.command()(enroll)
 app.command()(compare)
+app.command()(calibration)
 app.command()(health)
 app.command()(sweep)
 app.add_typer(keys, name="keys")

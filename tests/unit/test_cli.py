@@ -316,6 +316,92 @@ def test_compare_json_prints_the_servers_body_and_keeps_the_exit_code(
     assert json.loads(result.stdout) == comparison(match=match)
 
 
+def significance(body: dict[str, object], *, significant: bool, rule: str = "threshold") -> dict[str, object]:
+    return {
+        **body, "false_match_probability": 3e-8 if significant else 0.02, "significant": significant,
+        "expected_false_matches": 3e-5 if significant else 20.0, "faces_searched": 1000,
+        "match_rule": rule, "max_expected_false_matches": 0.01,
+    }
+
+
+def test_compare_says_how_many_chance_matches_a_search_this_size_expects(serve, tmp_path: Path) -> None:
+    (probe,) = photos(tmp_path, "probe.jpg")
+    serve(lambda request: httpx.Response(200, json=significance(comparison(match=True), significant=True)))
+
+    result = runner.invoke(cli.app, ["--url", URL, "compare", "--org", "acme", str(probe)])
+
+    assert result.exit_code == 0
+    assert result.stdout.strip() == (
+        "match: embed_id 7 (similarity 0.9612, distance 0.0388 <= threshold 0.07); chance matches this close "
+        "expected among 1,000 faces: 3e-05, significant (< 0.01; rule: threshold)"
+    )
+
+
+def test_compare_under_the_significance_rule_sends_it_and_says_why_a_close_face_is_no_match(
+    serve, tmp_path: Path
+) -> None:
+    (probe,) = photos(tmp_path, "probe.jpg")
+    close_but_chance = significance(comparison(match=True), significant=False, rule="significance") | {"match": False}
+    requests = serve(lambda request: httpx.Response(200, json=close_but_chance))
+
+    result = runner.invoke(
+        cli.app,
+        ["--url", URL, "compare", "--org", "acme", "--rule", "significance", "--max-expected", "0.5", str(probe)],
+    )
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith("no match: closest embed_id 7 (similarity 0.9612, distance 0.0388 <= threshold")
+    assert "expected among 1,000 faces: 20, not significant (< 0.01; rule: significance)" in result.stdout
+    fields = form(requests[0])
+    assert (fields["match_rule"], fields["max_expected_false_matches"]) == ("significance", "0.5")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_compare_refuses_a_bound_that_is_not_a_positive_number(serve, tmp_path: Path, value: str) -> None:
+    (probe,) = photos(tmp_path, "probe.jpg")
+    requests = serve(lambda request: httpx.Response(200, json=comparison(match=True)))
+
+    result = runner.invoke(cli.app, ["--url", URL, "compare", "--org", "acme", "--max-expected", value, str(probe)])
+
+    assert result.exit_code == 2
+    assert requests == []
+
+
+CALIBRATION = {
+    "organization": "acme", "model": "Dlib", "faces": 12000, "source": "query", "probes": 32, "pairs": 383712,
+    "quantiles": {"0.000001": 0.0312, "0.00001": 0.0405, "0.0001": 0.0519},
+    "max_expected_false_matches": 0.01, "significant_distance": 0.0277, "threshold": 0.07,
+}
+
+
+def test_calibration_prints_the_significant_distance_and_the_estimate_in_words(serve) -> None:
+    requests = serve(lambda request: httpx.Response(200, json=CALIBRATION))
+
+    result = runner.invoke(cli.app, ["--url", URL, "calibration", "--org", "acme", "--max-expected", "0.1"])
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "acme: 12,000 faces (Dlib).",
+        "A match is significant at a distance under 0.0277: fewer than 0.01 strangers that close expected by "
+        "chance. The threshold is 0.07.",
+        "Estimate: fits to the nearest faces of 32 of its own faces, 383,712 stranger distances.",
+        "Strangers: 1e-06 within 0.0312, 1e-05 within 0.0405, 0.0001 within 0.0519.",
+    ]
+    (request,) = requests
+    assert str(request.url) == f"{URL}/api/organizations/acme/calibration?max_expected_false_matches=0.1"
+
+
+def test_calibration_json_prints_the_servers_body_and_an_error_exits_1(serve) -> None:
+    serve(lambda request: httpx.Response(200, json=CALIBRATION))
+    result = runner.invoke(cli.app, ["--url", URL, "calibration", "--org", "acme", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == CALIBRATION
+
+    serve(lambda request: error(404, "ORGANIZATION_NOT_FOUND", "No faces enrolled in 'acme'."))
+    result = runner.invoke(cli.app, ["--url", URL, "calibration", "--org", "acme"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error ORGANIZATION_NOT_FOUND: No faces enrolled in 'acme'."
+
+
 def test_health_prints_the_servers_body(serve) -> None:
     health = {"status": "ok", "model": "Dlib", "detector": "opencv", "version": "1.0.0"}
     requests = serve(lambda request: httpx.Response(200, json=health))
