@@ -16,7 +16,7 @@ WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 # The fast loop: neither the face model nor the photos nor any socket.
 UNIT_TESTS := -m "not model and not network and not protocol" --disable-socket
 
-.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search
+.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search bench-significance
 
 install: $(VENV)/.installed weights
 
@@ -89,6 +89,9 @@ openapi: install
 # Benchmarks print Markdown tables and write bench/results/*.json; they are not tests.
 bench-enroll: install
 	$(PYTHON) bench/enroll.py
+
+bench-significance: install
+	$(PYTHON) bench/significance.py
 
 SIZES ?= 10000,100000,1000000
 bench-search: install
