@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-# The shapes tried by the fit. Below -0.1 a fit from a few dozen points puts the end of the tail
-# (P = 0) within reach of ordinary strangers, and bench/significance.py measured E-values 1.6 to 3
-# times too small at E = 0.1 with the bound at -0.15 to -0.3; above 0.5 no tail seen is as heavy.
-SHAPES = np.round(np.linspace(-0.1, 0.5, 61), 4)
+# The shapes tried by the fit. Distances are bounded below by 0, so the true lower tail has a
+# shape of at most 0; a fit from about 56 points that allows more (up to 0.5 was tried) fits their
+# noise, and its heavy extrapolations left half the mated searches of the test photos
+# insignificant (bench/significance.py). Below -0.1 a fit puts the end of the tail (P = 0) within
+# reach of ordinary strangers: E-values 1.6 to 3 times too small at E = 0.1 with the bound at
+# -0.15 to -0.3.
+SHAPES = np.round(np.linspace(-0.1, 0.0, 11), 4)
 
 
 def _excess_quantile(survival: np.ndarray, shape: float) -> np.ndarray:
