@@ -69,9 +69,56 @@ class FaceEmbedder:
         """Decode a photo file (refusing one over ``max_bytes`` or ``max_pixels``) and embed its largest face."""
         return self.embed(decode_image(photo, max_bytes=max_bytes, max_pixels=max_pixels))
 
+    def embed_photo_faces(
+        self, photo: bytes, *, max_bytes: int, max_pixels: int, max_faces: int
+    ) -> tuple[list[EmbeddedFace], int]:
+        """Every face of a photo file, largest first, at most ``max_faces`` of them; and how many
+        were found."""
+        image = decode_image(photo, max_bytes=max_bytes, max_pixels=max_pixels)
+        regions = self.detect(image)
+        faces = []
+        for region in regions[:max_faces]:
+            try:
+                faces.append(self._embed_region(image, region, len(regions)))
+            except NoFaceDetected:  # this one lies outside the image; the others still count
+                continue
+        if not faces:
+            raise NoFaceDetected("The detected faces lie outside the image.")
+        return faces, len(regions)
+
     def embed(self, image_bgr: np.ndarray) -> EmbeddedFace:
         """Embed the largest face of the photo."""
-        face, faces_in_image = self.align(image_bgr)
+        regions = self.detect(image_bgr)
+        return self._embed_region(image_bgr, regions[0], len(regions))
+
+    def align(self, image_bgr: np.ndarray) -> tuple[DetectedFace, int]:
+        """The largest face, cut out and aligned from the full photo; and how many faces were found."""
+        regions = self.detect(image_bgr)
+        return self._cut_out(image_bgr, regions[0]), len(regions)
+
+    def detect(self, image_bgr: np.ndarray) -> list[FacialAreaRegion]:
+        """Every face, found on a small copy and placed on the full photo, largest first.
+
+        Largest is measured at full resolution by the distance between the eyes: a detector's
+        boxes come in steps (dlib's about 20 % apart), so two faces 554 and 665 pixels wide can
+        both be 129 on the small copy, while the eyes' landmarks scale with the face. Without
+        eyes for every face, the boxes decide; ties keep the detector's order."""
+        scale = min(1.0, self.detection_max_side / max(image_bgr.shape[:2]))
+        small = (
+            cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            if scale < 1.0
+            else image_bgr
+        )
+        with _native_face_code:
+            regions = self._detector.detect_faces(small)
+        if not regions:
+            raise NoFaceDetected("No face was found in the image.")
+        regions = [_rescale(region, 1.0 / scale) for region in regions]
+        with_eyes = all(region.left_eye and region.right_eye for region in regions)
+        return sorted(regions, key=_eye_distance if with_eyes else _box_area, reverse=True)
+
+    def _embed_region(self, image_bgr: np.ndarray, region: FacialAreaRegion, faces_in_image: int) -> EmbeddedFace:
+        face = self._cut_out(image_bgr, region)
         box = face.facial_area
         return EmbeddedFace(
             box=Face(
@@ -85,22 +132,9 @@ class FaceEmbedder:
             faces_in_image=faces_in_image,
         )
 
-    def align(self, image_bgr: np.ndarray) -> tuple[DetectedFace, int]:
-        """The largest face, found on a small copy, cut out and aligned from the full photo;
-        and how many faces were found."""
-        scale = min(1.0, self.detection_max_side / max(image_bgr.shape[:2]))
-        small = (
-            cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            if scale < 1.0
-            else image_bgr
-        )
-        with _native_face_code:
-            regions = self._detector.detect_faces(small)
-        if not regions:
-            raise NoFaceDetected("No face was found in the image.")
-        largest = _rescale(max(regions, key=lambda region: region.w * region.h), 1.0 / scale)
+    def _cut_out(self, image_bgr: np.ndarray, region: FacialAreaRegion) -> DetectedFace:
         face = detection.extract_face(
-            facial_area=largest,
+            facial_area=region,
             img=image_bgr,
             align=True,
             expand_percentage=0,
@@ -110,7 +144,7 @@ class FaceEmbedder:
         )
         if face.img.size == 0:
             raise NoFaceDetected("The detected face lies outside the image.")
-        return face, len(regions)
+        return face
 
     def represent(self, face_bgr: np.ndarray) -> np.ndarray:
         """The unit vector of an aligned face: DeepFace.represent's preprocessing and model."""
@@ -126,6 +160,14 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     """L2-normalise vectors along the last axis, so a dot product is the cosine similarity."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32)
+
+
+def _eye_distance(region: FacialAreaRegion) -> float:
+    return float(np.hypot(region.left_eye[0] - region.right_eye[0], region.left_eye[1] - region.right_eye[1]))
+
+
+def _box_area(region: FacialAreaRegion) -> float:
+    return float(region.w * region.h)
 
 
 def _rescale(region: FacialAreaRegion, factor: float) -> FacialAreaRegion:

@@ -51,6 +51,45 @@ def test_the_largest_face_is_embedded_and_every_face_counted():
     assert float(face.vector @ alone.vector) > 0.93
 
 
+class SteppedDetector(StubDetector):
+    """Boxes in steps, as dlib's come (its 129 px box stands for faces of 118 to 141 px), while the
+    eyes stay where they are."""
+
+    def detect_faces(self, image_bgr):
+        regions = super().detect_faces(image_bgr)
+        for region in regions:
+            region.w = region.h = 129
+        return sorted(regions, key=lambda region: region.x)  # the small face first, as a tie would leave it
+
+
+def large_and_small_face() -> np.ndarray:
+    """Two faces of 160 and 120 pixels on a 480 x 360 photo, the small one first from the left."""
+    image = np.full((360, 480, 3), 220, np.uint8)
+    small, large = pixels(synthetic_photo("bob", size=(240, 240))), pixels(synthetic_photo("alice", size=(320, 320)))
+    image[40 : 40 + 120, 20 : 20 + 120] = small[60:180, 30:150]
+    image[40 : 40 + 160, 240 : 240 + 160] = large[80:240, 40:200]
+    return image
+
+
+def test_the_largest_face_is_ranked_at_full_resolution_by_its_eyes_not_by_the_detectors_box_steps():
+    image = large_and_small_face()
+    regions = embedder(SteppedDetector()).detect(image)
+    assert [region.w for region in regions] == [129, 129]
+    assert [region.x for region in regions] == [240, 20]  # the 160 px face first
+    face = embedder(SteppedDetector()).embed(image)
+    assert face.box.x == 240 and face.faces_in_image == 2
+
+
+def test_every_face_is_embedded_largest_first_up_to_the_limit():
+    photo = synthetic_photo("alice", size=(1200, 400), faces=4)
+    faces, found = embedder(StubDetector()).embed_photo_faces(photo, max_bytes=10**8, max_pixels=10**8, max_faces=3)
+    assert found == 4 and len(faces) == 3
+    assert [face.box.w for face in faces] == sorted((face.box.w for face in faces), reverse=True)
+    largest = embedder(StubDetector()).embed(pixels(photo))
+    assert np.array_equal(faces[0].vector, largest.vector)
+    assert len({face.box.x for face in faces}) == 3
+
+
 def test_the_vector_is_a_float32_unit_vector_of_the_models_length():
     face = embedder(StubDetector()).embed(pixels(synthetic_photo("alice")))
     assert face.vector.dtype == np.float32 and face.vector.shape == (128,)
