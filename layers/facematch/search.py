@@ -58,18 +58,26 @@ def parallel_map(function, items, concurrency: int) -> list:  # noqa: ANN001
 
 def top_k(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> list[Candidate]:
     """The ``k`` most similar vectors (cosine similarity of unit vectors), best first."""
+    return top_k_each(ids, vectors, np.asarray(query)[None, :], k)[0]
+
+
+def top_k_each(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int) -> list[list[Candidate]]:
+    """``top_k`` for each row of ``queries``, scored in one matrix product."""
     if k < 1:
         raise ValueError("k must be at least 1")
     if not len(ids):
-        return []
-    scores = vectors @ query
-    k = min(k, len(scores))
-    if k == 1:  # a single pass, no partial sort
-        best = np.array([np.argmax(scores)])
-    else:
-        best = _largest(scores, k)
-        best = best[np.argsort(scores[best])[::-1]]
-    return [Candidate(int(ids[i]), float(scores[i])) for i in best]
+        return [[] for _ in queries]
+    every_score = vectors @ queries.T if len(queries) > 1 else (vectors @ queries[0])[:, None]
+    k = min(k, len(ids))
+    found = []
+    for scores in every_score.T:
+        if k == 1:  # a single pass, no partial sort
+            best = np.array([np.argmax(scores)])
+        else:
+            best = _largest(scores, k)
+            best = best[np.argsort(scores[best])[::-1]]
+        found.append([Candidate(int(ids[i]), float(scores[i])) for i in best])
+    return found
 
 
 # Above this many scores, the k largest are looked for among those over a cutoff first.
@@ -115,6 +123,9 @@ class OrganizationIndex:
 
     def top_k(self, query: np.ndarray, k: int) -> list[Candidate]:
         return top_k(self.ids[: self.size], self.vectors[: self.size], query, k)
+
+    def top_k_each(self, queries: np.ndarray, k: int) -> list[list[Candidate]]:
+        return top_k_each(self.ids[: self.size], self.vectors[: self.size], queries, k)
 
     def drop(self, keys: set[str]) -> None:
         """Forget shards, moving later rows down over the gap (in place: no second matrix)."""
@@ -167,11 +178,25 @@ class VectorStore:
         self, organization: str, model: str, query: np.ndarray, k: int, *, revalidate: bool = True
     ) -> Neighbours:
         """``search``, with the number of faces searched, read under the same lock."""
+        return self.nearest_each(organization, model, np.asarray(query)[None, :], k, revalidate=revalidate)[0]
+
+    def nearest_each(
+        self, organization: str, model: str, queries: np.ndarray, k: int, *, revalidate: bool = True
+    ) -> list[Neighbours]:
+        """``nearest`` for each row of ``queries``: one matrix product over the same vectors."""
         index = self._index(organization, model)
         with index.lock:
             if revalidate:
                 self._refresh(index, organization, model)
-            return Neighbours(index.top_k(query, k), len(index))
+            return [Neighbours(found, len(index)) for found in index.top_k_each(queries, k)]
+
+    def distances(self, organization: str, model: str, queries: np.ndarray, embed_ids: list[int]) -> np.ndarray:
+        """The cosine distances from each query (a row) to those of ``embed_ids`` that are searched
+        now (a column each): one pass over the ids, whatever the number of queries."""
+        index = self._index(organization, model)
+        with index.lock:
+            rows = np.flatnonzero(np.isin(index.ids[: index.size], np.asarray(embed_ids, np.int64)))
+            return np.maximum(0.0, 1.0 - queries @ index.vectors[rows].T)
 
     def sample(self, organization: str, model: str, count: int) -> Sample:
         """Up to ``count`` of the committed faces (copies), the same ones until the manifest changes."""

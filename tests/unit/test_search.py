@@ -7,7 +7,7 @@ import pytest
 
 from facematch.faces import normalize
 from facematch.manifest import ModelShards, ShardRef
-from facematch.search import OrganizationIndex, top_k
+from facematch.search import OrganizationIndex, top_k, top_k_each
 from facematch.writes import FULL_SHARD_VECTORS, MAX_SMALL_SHARDS, shards_to_merge
 
 DIMENSIONS = 128
@@ -65,6 +65,19 @@ def test_the_k_largest_are_exact_whatever_the_order_of_the_scores(order):
     found = top_k(ids, vectors, np.array([1.0, 0.0], np.float32), k)
     assert sorted(c.similarity for c in found) == sorted(np.sort(scores)[-k:].tolist())
     assert len({c.embed_id for c in found}) == k
+
+
+@pytest.mark.parametrize(("size", "k"), [(1, 3), (500, 1), (500, 64), (30_000, 64)])
+def test_several_queries_in_one_product_find_what_each_finds_alone(size, k):
+    rng = np.random.default_rng(size + k)
+    ids, vectors = random_vectors(rng, size)
+    queries = unit_vectors(rng, 5)
+    together = top_k_each(ids, vectors, queries, k)
+    alone = [top_k(ids, vectors, query, k) for query in queries]
+    assert [[c.embed_id for c in found] for found in together] == [[c.embed_id for c in found] for found in alone]
+    # A matrix product and a matrix-vector product may round the last float32 bit differently.
+    for found, expected in zip(together, alone, strict=True):
+        assert [c.similarity for c in found] == pytest.approx([c.similarity for c in expected], abs=1e-6)
 
 
 def test_top_k_finds_an_enrolled_vector_itself_with_similarity_one():
