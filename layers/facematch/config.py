@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_images_per_request: int = 10
+    # A compare with faces=all searches at most this many faces, the largest (the rest are counted).
+    max_faces_per_image: int = Field(default=20, ge=1, le=100)
     # Detection runs on a copy no larger than this; alignment and embedding use the full photo.
     detection_max_side: int = 480
     shard_load_concurrency: int = 16

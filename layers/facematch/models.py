@@ -58,6 +58,8 @@ class ErrorResponse(BaseModel):
 
 
 MatchRule = Literal["threshold", "significance"]
+FaceChoice = Literal["largest", "all"]
+GroupBy = Literal["embedding", "person"]
 
 
 class Match(BaseModel):
@@ -76,10 +78,23 @@ class Match(BaseModel):
         "this good a search this size expects."
     )
     significant: bool = Field(description="expected_false_matches < max_expected_false_matches")
+    faces_matched: int | None = Field(
+        default=None,
+        description="group_by=person only: how many of the person's faces lie within the threshold "
+        "(an unlabelled face is a person of its own)",
+    )
+
+
+class FaceComparison(Match):
+    """One face of the photo (faces=all): its best match at the top level, and its own ``matches``."""
+
+    face: Face
+    matches: list[Match]
 
 
 class ComparisonResult(Match):
-    """The best match at the top level (the original contract), and the ``top_k`` best in ``matches``."""
+    """The best match at the top level (the original contract), and the ``top_k`` best in ``matches``.
+    Both describe the photo's largest face; with faces=all, ``faces`` describes every face."""
 
     threshold: float
     match_rule: MatchRule
@@ -88,6 +103,14 @@ class ComparisonResult(Match):
     model: str
     face: Face
     matches: list[Match]
+    faces: list[FaceComparison] | None = Field(
+        default=None, description="faces=all only: every face of the photo, largest first"
+    )
+    faces_left_out: int | None = Field(
+        default=None,
+        description="faces=all only: faces found but not searched (beyond FACEMATCH_MAX_FACES_PER_IMAGE, "
+        "or lying outside the image)",
+    )
 
 
 class Calibration(BaseModel):
@@ -131,6 +154,19 @@ class StoredEmbedding(BaseModel):
 class EmbeddingPage(BaseModel):
     organization: str
     embeddings: list[StoredEmbedding]
+    next_token: str | None = Field(default=None, description="Pass it back to get the next page.")
+
+
+class Person(BaseModel):
+    external_id: str
+    faces: int = Field(description="The person's faces held now.")
+    first_enrolled_at: str
+    last_enrolled_at: str
+
+
+class PersonPage(BaseModel):
+    organization: str
+    persons: list[Person]
     next_token: str | None = Field(default=None, description="Pass it back to get the next page.")
 
 

@@ -17,9 +17,17 @@ from facematch.errors import (
     UnsupportedImageFormat,
     UnsupportedMediaType,
 )
-from facematch.http import Caller, ImageField, OrganizationField, OrganizationPath, documented, image_input
+from facematch.http import (
+    Caller,
+    ImageField,
+    OrganizationField,
+    OrganizationPath,
+    documented,
+    image_input,
+    json_response,
+)
 from facematch.matching import MAX_TOP_K
-from facematch.models import Calibration, ComparisonResult, MatchRule
+from facematch.models import Calibration, ComparisonResult, FaceChoice, GroupBy, MatchRule
 from facematch.wiring import FaceMatch
 
 metrics = Metrics()
@@ -38,7 +46,8 @@ def routes(service: FaceMatch) -> Router:
             "with the chance a stranger comes as close (false_match_probability) and the number of "
             "such chance matches a search this size expects (expected_false_matches, the E-value); "
             "match says whether the best is within the threshold (cosine distance), and under the "
-            "significance rule significant too."
+            "significance rule significant too. faces=all answers every face of the photo in faces; "
+            "group_by=person lists each person's best face, with how many of theirs match."
         ),
         tags=["Matching"],
         responses=documented(
@@ -57,13 +66,22 @@ def routes(service: FaceMatch) -> Router:
             Form(description="threshold: distance alone; significance: distance and E-value (default: the deployment's)"),
         ] = None,
         max_expected_false_matches: Annotated[float | None, Form(**MAX_EXPECTED)] = None,
-    ) -> ComparisonResult:
+        faces: Annotated[
+            FaceChoice, Form(description="largest: the largest face; all: every face, answered in faces")
+        ] = "largest",
+        group_by: Annotated[
+            GroupBy,
+            Form(description="embedding: one entry per face; person: one per person (external_id), its best face"),
+        ] = "embedding",
+    ):
         result = service.matching.compare(
             caller.organization_for(organization), image_input(image), threshold=threshold, top_k=top_k,
             match_rule=match_rule, max_expected_false_matches=max_expected_false_matches,
+            faces=faces, group_by=group_by,
         )
         metrics.add_metric(name="Matches" if result.match else "NonMatches", unit="Count", value=1)
-        return result
+        # Only what was asked for: a default request gets the answer it always got.
+        return json_response(200, result.model_dump(mode="json", exclude_unset=True))
 
     @router.get(
         "/api/organizations/<organization>/calibration",
