@@ -9,6 +9,7 @@ from facematch.aws import client
 from facematch.table import (
     COUNTER,
     EMBEDDING_PREFIX,
+    PERSON_PREFIX,
     Key,
     Table,
     embedding_sk,
@@ -115,6 +116,28 @@ class Catalog:
             page, last = self.list_embeddings(organization, limit=1000, external_id=external_id, start_key=last)
             records += page
         return records
+
+    def persons_page(
+        self, organization: str, *, limit: int, start_key: dict[str, Any] | None = None
+    ) -> tuple[list[list[EmbeddingRecord]], dict[str, Any] | None]:
+        """Up to ``limit`` persons in external_id order after ``start_key``, each with all of
+        their records (a person's items are contiguous under their prefix), and the key the next
+        page starts after (None on the last page)."""
+        persons: list[list[EmbeddingRecord]] = []
+        previous: dict[str, Any] | None = None
+        while True:
+            items, last = self.table.query_page(organization, prefix=PERSON_PREFIX, start_key=start_key, Limit=1000)
+            for item in items:
+                record = embedding_record(item)
+                if not persons or persons[-1][0].external_id != record.external_id:
+                    if len(persons) == limit:
+                        return persons, to_item(in_organization(organization, previous["sk"]))
+                    persons.append([])
+                persons[-1].append(record)
+                previous = item
+            if last is None:
+                return persons, None
+            start_key = last
 
     def labels(self, organization: str, embed_ids: list[int]) -> dict[int, str | None]:
         """The label (or None) of each of these embeddings that still has metadata, in one

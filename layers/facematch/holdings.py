@@ -10,12 +10,16 @@ from facematch.catalog import Catalog, EmbeddingRecord
 from facematch.config import Settings
 from facematch.errors import EmbeddingNotFound
 from facematch.jobs import Deadline, Jobs, step_seconds
-from facematch.models import Deletion, EmbeddingPage, Face, Purge, StoredEmbedding
+from facematch.models import Deletion, EmbeddingPage, Face, Person, PersonPage, Purge, StoredEmbedding
 from facematch.page_tokens import PageTokens
 from facematch.purges import KIND as PURGE
 from facematch.purges import backups as purge_backups
 from facematch.search import VectorStore
 from facematch.writes import Writes, timestamp
+
+# The listing a persons page token is signed for: no external_id holds '#', so it never
+# collides with one person's embeddings listing.
+PERSONS_LISTING = "#persons"
 
 
 def stored(record: EmbeddingRecord) -> StoredEmbedding:
@@ -60,6 +64,28 @@ class Holdings:
             organization=organization,
             embeddings=[stored(r) for r in self.writes.live(organization, records)],
             next_token=self.page_tokens.issue(last_key, organization, external_id),
+        )
+
+    def list_persons(self, organization: str, *, limit: int = 50, next_token: str | None = None) -> PersonPage:
+        """The organization's persons (external_id), a page at a time: how many faces each has
+        now, and when the first and last were enrolled."""
+        start_key = self.page_tokens.start_key(next_token, organization, PERSONS_LISTING)
+        pages, last_key = self.catalog.persons_page(organization, limit=limit, start_key=start_key)
+        persons = []
+        for records in pages:
+            live = self.writes.live(organization, records)
+            if live:  # a person whose faces are all in flight or erased is nobody yet
+                enrolled = sorted(record.created_at for record in live)
+                persons.append(
+                    Person(
+                        external_id=live[0].external_id, faces=len(live),
+                        first_enrolled_at=enrolled[0], last_enrolled_at=enrolled[-1],
+                    )
+                )
+        return PersonPage(
+            organization=organization,
+            persons=persons,
+            next_token=self.page_tokens.issue(last_key, organization, PERSONS_LISTING),
         )
 
     def get_embedding(self, organization: str, embed_id: int) -> StoredEmbedding:

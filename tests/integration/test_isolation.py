@@ -40,6 +40,7 @@ def multipart(fields: dict, files: dict | None = None) -> dict:
 PROBES = {
     ("POST", "/api/embeddings"): lambda org: ("/api/embeddings", {}, multipart({"organization": org}, {"images": blank_image("JPEG", (32, 32))})),
     ("GET", "/api/embeddings"): lambda org: ("/api/embeddings", {"organization": org}, {}),
+    ("GET", "/api/persons"): lambda org: ("/api/persons", {"organization": org}, {}),
     ("DELETE", "/api/embeddings"): lambda org: ("/api/embeddings", {"organization": org, "external_id": "p"}, {}),
     ("GET", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),
     ("DELETE", "/api/embeddings/{embed_id}"): lambda org: ("/api/embeddings/1", {"organization": org}, {}),

@@ -23,7 +23,7 @@ from facematch.http import (
     json_response,
 )
 from facematch.inputs import EXTERNAL_ID_PATTERN
-from facematch.models import Deletion, EmbeddingPage, Purge, StoredEmbedding, dump
+from facematch.models import Deletion, EmbeddingPage, PersonPage, Purge, StoredEmbedding, dump
 from facematch.wiring import FaceMatch
 
 TAGS = ["Holdings and erasure"]
@@ -49,6 +49,22 @@ def routes(service: FaceMatch) -> Router:
         return service.holdings.list_embeddings(
             caller.organization_for(organization), limit=limit, next_token=next_token, external_id=external_id
         )
+
+    @router.get(
+        "/api/persons",
+        summary="List the persons held",
+        description="The organization's persons (external_id), a page at a time: how many faces each has, "
+        "and when the first and the last were enrolled. Unlabelled faces are no person.",
+        tags=TAGS,
+        responses=documented(PersonPage, InvalidPageToken, OrganizationPurging),
+    )
+    def list_persons(
+        caller: Caller,
+        organization: OrganizationQuery = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        next_token: Annotated[str | None, Query(max_length=4096)] = None,
+    ) -> PersonPage:
+        return service.holdings.list_persons(caller.organization_for(organization), limit=limit, next_token=next_token)
 
     @router.get(
         "/api/embeddings/<embed_id>",
