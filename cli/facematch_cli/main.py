@@ -12,6 +12,7 @@ from facematch_cli.connection import DEFAULT_URL, Api
 from facematch_cli.enroll import enroll
 from facematch_cli.keys import keys
 from facematch_cli.operations import health, sweep
+from facematch_cli.persons import persons
 
 app = typer.Typer(
     help="Enroll faces into an organization and match photos against them.",
@@ -41,6 +42,7 @@ def _options(
 app.command()(enroll)
 app.command()(compare)
 app.command()(calibration)
+app.command()(persons)
 app.command()(health)
 app.command()(sweep)
 app.add_typer(keys, name="keys")

@@ -402,6 +402,60 @@ def test_calibration_json_prints_the_servers_body_and_an_error_exits_1(serve) ->
     assert result.stderr.strip() == "error ORGANIZATION_NOT_FOUND: No faces enrolled in 'acme'."
 
 
+def test_compare_all_faces_by_person_sends_both_and_prints_a_line_per_face(serve, tmp_path: Path) -> None:
+    (probe,) = photos(tmp_path, "group.jpg")
+    alice = significance(comparison(match=True), significant=True) | {"external_id": "alice", "faces_matched": 3}
+    stranger = significance(comparison(match=False), significant=False) | {"external_id": None, "faces_matched": 0}
+    body = alice | {
+        "faces": [alice | {"face": {"x": 1, "y": 2, "w": 300, "h": 300}}, stranger | {"face": {"x": 400, "y": 2, "w": 90, "h": 90}}],
+        "faces_left_out": 2,
+    }
+    requests = serve(lambda request: httpx.Response(200, json=body))
+
+    result = runner.invoke(cli.app, ["--url", URL, "compare", "--org", "acme", "--all-faces", "--by-person", str(probe)])
+
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("face 1 at 1,2 (300x300): match: embed_id 7 (alice) (similarity 0.9612")
+    assert "3 of this person's faces within it" in lines[0]
+    assert lines[1].startswith("face 2 at 400,2 (90x90): no match: closest embed_id 7 (similarity 0.8100")
+    assert lines[2] == "2 more faces found, not searched (the server's limit per photo)"
+    fields = form(requests[0])
+    assert (fields["faces"], fields["group_by"]) == ("all", "person")
+
+
+def test_compare_all_faces_exits_1_when_no_face_matched(serve, tmp_path: Path) -> None:
+    (probe,) = photos(tmp_path, "group.jpg")
+    miss = comparison(match=False)
+    serve(lambda request: httpx.Response(200, json=miss | {"faces": [miss, miss], "faces_left_out": 0}))
+    result = runner.invoke(cli.app, ["--url", URL, "compare", "--org", "acme", "--all-faces", str(probe)])
+    assert result.exit_code == 1
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_persons_follows_every_page_and_prints_each_person(serve) -> None:
+    pages = {
+        None: {"organization": "acme", "persons": [
+            {"external_id": "alice", "faces": 4, "first_enrolled_at": "2026-12-01T01:00:00.000Z",
+             "last_enrolled_at": "2026-12-01T02:00:00.000Z"}], "next_token": "t1"},
+        "t1": {"organization": "acme", "persons": [
+            {"external_id": "bob", "faces": 1, "first_enrolled_at": "2026-12-01T03:00:00.000Z",
+             "last_enrolled_at": "2026-12-01T03:00:00.000Z"}], "next_token": None},
+    }
+    requests = serve(lambda request: httpx.Response(200, json=pages[request.url.params.get("next_token")]))
+
+    result = runner.invoke(cli.app, ["--url", URL, "persons", "--org", "acme"])
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "alice: 4 faces, enrolled 2026-12-01T01:00:00.000Z to 2026-12-01T02:00:00.000Z",
+        "bob: 1 face, enrolled 2026-12-01T03:00:00.000Z to 2026-12-01T03:00:00.000Z",
+        "2 persons",
+    ]
+    assert [r.url.params.get("next_token") for r in requests] == [None, "t1"]
+    assert all(r.url.path == "/api/persons" for r in requests)
+
+
 def test_health_prints_the_servers_body(serve) -> None:
     health = {"status": "ok", "model": "Dlib", "detector": "opencv", "version": "1.0.0"}
     requests = serve(lambda request: httpx.Response(200, json=health))
