@@ -16,7 +16,7 @@ WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 # The fast loop: neither the face model nor the photos nor any socket.
 UNIT_TESTS := -m "not model and not network and not protocol" --disable-socket
 
-.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search bench-significance
+.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search bench-significance bench-every-face
 
 install: $(VENV)/.installed weights
 
@@ -92,6 +92,9 @@ bench-enroll: install
 
 bench-significance: install
 	$(PYTHON) bench/significance.py
+
+bench-every-face: install
+	$(PYTHON) bench/every_face.py
 
 SIZES ?= 10000,100000,1000000
 bench-search: install

@@ -157,6 +157,21 @@ CRAFTED = {
     "organization ... in a query": (
         "GET", "/api/embeddings", {"params": {"organization": "..."}}, 400, "VALIDATION_ERROR",
     ),
+    "a persons next_token of another organization's key": (
+        "GET", "/api/persons",
+        {"params": {"organization": "fuzz", "next_token": _unsigned({"pk": {"S": "ORG#x"}, "sk": {"S": "PER#a#1"}})}},
+        400, "INVALID_PAGE_TOKEN",
+    ),
+    "faces=every to compare": (
+        "POST", "/api/face-compare",
+        _multipart({"organization": "fuzz", "faces": "every"}, {"image": ("a.png", blank_image())}),
+        400, "VALIDATION_ERROR",
+    ),
+    "group_by=people to compare": (
+        "POST", "/api/face-compare",
+        _multipart({"organization": "fuzz", "group_by": "people"}, {"image": ("a.png", blank_image())}),
+        400, "VALIDATION_ERROR",
+    ),
 }
 
 
@@ -181,11 +196,15 @@ JSON_VALUES = st.recursive(
 @settings(
     max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
-@given(start_key=JSON_VALUES, suffix=st.sampled_from(["", ".", ".c2ln", ".AAAA" * 11]))
-def test_any_page_token_the_api_did_not_issue_is_a_400(local_stack, start_key, suffix):
+@given(
+    start_key=JSON_VALUES,
+    suffix=st.sampled_from(["", ".", ".c2ln", ".AAAA" * 11]),
+    listing=st.sampled_from(["/api/embeddings", "/api/persons"]),
+)
+def test_any_page_token_the_api_did_not_issue_is_a_400(local_stack, start_key, suffix, listing):
     token = base64.urlsafe_b64encode(json.dumps(start_key).encode()).decode().rstrip("=") + suffix
     response = httpx.get(
-        f"{local_stack.url}/api/embeddings", params={"organization": "fuzz", "next_token": token},
+        f"{local_stack.url}{listing}", params={"organization": "fuzz", "next_token": token},
         headers={"x-api-key": ADMIN_KEY}, timeout=60,
     )
     assert (response.status_code, response.json()["error"]["code"]) == (400, "INVALID_PAGE_TOKEN"), token
