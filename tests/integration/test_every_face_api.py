@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 
 from facematch.inputs import ImageInput
-from facematch_testing.api import compare, enrolled_ids
+from facematch_testing.api import compare, enrolled_ids, invoke
+from facematch_testing.events import json_event
 from facematch_testing.synthetic import synthetic_photo
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -154,3 +157,15 @@ def test_an_unknown_faces_or_group_by_value_is_a_validation_error(
     status, body = compare(matching_app, lambda_context, organization, face("alice"), **fields)
     assert status == 400
     assert body["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_a_json_compare_asks_for_every_face_by_person_too(api_app, matching_app, lambda_context, organization):
+    enroll_group(api_app, lambda_context, organization)
+    query = base64.b64encode(group_photo()[1]).decode()
+    payload = {"organization": organization, "image": query, "faces": "all", "group_by": "person", "top_k": 2}
+    status, body = invoke(matching_app, json_event("compare-json.json", payload), lambda_context)
+    assert status == 200, body
+    assert [entry["external_id"] for entry in body["faces"]] == ["alice", "alice-bystander-1", "alice-bystander-2"]
+    for entry in body["faces"]:
+        assert entry["faces_matched"] == 1  # each person has one face, and it is within the threshold
+        assert [m["faces_matched"] for m in entry["matches"]] == [1, 0]
