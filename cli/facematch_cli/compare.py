@@ -21,8 +21,8 @@ def _verdict(result: dict[str, Any], threshold: float, searched: int) -> str:
     relation = "<=" if result["distance"] <= threshold else ">"
     who = f"{result['embed_id']}" + (f" ({result['external_id']})" if result.get("external_id") else "")
     line = f"{verdict} {who} ({numbers} {relation} threshold {threshold:g})"
-    if "faces_matched" in result:
-        line += f", {result['faces_matched']} of this person's faces within it"
+    if "faces_matched" in result and result.get("external_id"):
+        line += f", {result['faces_matched']} of {result['external_id']}'s faces within it"
     if "expected_false_matches" not in result:  # a server from before match significance
         return line
     significance = "significant" if result["significant"] else "not significant"

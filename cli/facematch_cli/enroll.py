@@ -103,6 +103,14 @@ def enroll(
             "the n-th photo's request (in the order enrolled) carries KEY/n.",
         ),
     ] = None,
+    person: Annotated[
+        str | None,
+        typer.Option(
+            "--person",
+            help="The person (external_id) every photo shows: compare --by-person, persons and deleting "
+            "a person go by it.",
+        ),
+    ] = None,
 ) -> None:
     """Enroll the largest face of each photo, one request per photo."""
     files = _images(paths)
@@ -120,7 +128,7 @@ def enroll(
                 client,
                 "POST",
                 "/api/embeddings",
-                data={"organization": org},
+                data={"organization": org, **({"external_id": person} if person else {})},
                 files={"images": upload(path)},
                 headers={"Idempotency-Key": key} if key else None,
             )

@@ -114,6 +114,17 @@ def photos(directory: Path, *names: str) -> list[Path]:
     return paths
 
 
+def test_enroll_as_a_person_labels_every_photo_and_without_it_none(serve, tmp_path: Path) -> None:
+    photos(tmp_path, "a.jpg", "b.jpg")
+    requests = serve(fake_enroll())
+    result = runner.invoke(cli.app, ["--url", URL, "enroll", "--org", "acme", "--person", "alice", str(tmp_path)])
+    assert result.exit_code == 0
+    assert [form(r).get("external_id") for r in requests] == ["alice", "alice"]
+    requests.clear()
+    runner.invoke(cli.app, ["--url", URL, "enroll", "--org", "acme", str(tmp_path / "a.jpg")])
+    assert "external_id" not in form(requests[0])
+
+
 def test_enroll_expands_a_directory_to_its_images_in_name_order_posting_each_once(
     serve, tmp_path: Path
 ) -> None:
@@ -417,7 +428,8 @@ def test_compare_all_faces_by_person_sends_both_and_prints_a_line_per_face(serve
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].startswith("face 1 at 1,2 (300x300): match: embed_id 7 (alice) (similarity 0.9612")
-    assert "3 of this person's faces within it" in lines[0]
+    assert "3 of alice's faces within it" in lines[0]
+    assert "faces within it" not in lines[1]  # an unlabelled face is no person
     assert lines[1].startswith("face 2 at 400,2 (90x90): no match: closest embed_id 7 (similarity 0.8100")
     assert lines[2] == "2 more faces found, not searched (the server's limit per photo)"
     fields = form(requests[0])
