@@ -146,7 +146,9 @@ class Matching:
         )
         answers = []
         for index, (neighbours, entries) in enumerate(zip(found, shown, strict=True)):
-            tail = significance.from_query(_distances(neighbours.candidates), neighbours.searched, self.settings.model)
+            # The fit sees the QUERY_TAIL nearest, however far a search for persons went.
+            nearest = neighbours.candidates[: significance.QUERY_TAIL]
+            tail = significance.from_query(_distances(nearest), neighbours.searched, self.settings.model)
             matches = [
                 _match(candidate, labels, tail, neighbours.searched, decision, faces_matched, index)
                 for candidate in entries

@@ -147,6 +147,9 @@ def test_persons_are_found_beyond_the_first_candidates_when_one_person_fills_the
     _, body = compare(matching_app, lambda_context, organization, face("alice", 99), group_by="person", top_k=2)
     assert [m["external_id"] for m in body["matches"]] == ["alice", "bob"]
     assert body["matches"][0]["faces_matched"] == 70 and body["matches"][1]["faces_matched"] == 0
+    # The E-values come from the same 64 nearest however far the search for persons went.
+    _, by_face = compare(matching_app, lambda_context, organization, face("alice", 99))
+    assert body["expected_false_matches"] == by_face["expected_false_matches"]
 
 
 @pytest.mark.parametrize("fields", [{"faces": "every"}, {"faces": ""}, {"group_by": "people"}, {"group_by": "Person"}])
