@@ -27,6 +27,9 @@ from facematch.models import Deletion, EmbeddingPage, PersonPage, Purge, StoredE
 from facematch.wiring import FaceMatch
 
 TAGS = ["Holdings and erasure"]
+# The listings' paging parameters.
+PageLimit = Annotated[int, Query(ge=1, le=1000)]
+NextToken = Annotated[str | None, Query(max_length=4096)]
 
 
 def routes(service: FaceMatch) -> Router:
@@ -42,8 +45,8 @@ def routes(service: FaceMatch) -> Router:
     def list_embeddings(
         caller: Caller,
         organization: OrganizationQuery = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        next_token: Annotated[str | None, Query(max_length=4096)] = None,
+        limit: PageLimit = 50,
+        next_token: NextToken = None,
         external_id: Annotated[str | None, Query(pattern=EXTERNAL_ID_PATTERN)] = None,
     ) -> EmbeddingPage:
         return service.holdings.list_embeddings(
@@ -61,8 +64,8 @@ def routes(service: FaceMatch) -> Router:
     def list_persons(
         caller: Caller,
         organization: OrganizationQuery = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        next_token: Annotated[str | None, Query(max_length=4096)] = None,
+        limit: PageLimit = 50,
+        next_token: NextToken = None,
     ) -> PersonPage:
         return service.holdings.list_persons(caller.organization_for(organization), limit=limit, next_token=next_token)
 
