@@ -15,12 +15,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from facematch import quality
 from facematch.config import Settings
+from facematch.duplicates import DuplicateFinder
 from facematch.errors import FaceMatchError, InvalidRequest, NothingEnrolled
 from facematch.faces import EmbeddedFace, FaceEmbedder
 from facematch.idempotency import EnrollOnce, Repeatable, StoredAnswer, fingerprint
 from facematch.inputs import ImageInput
-from facematch.models import Embedding, EnrollmentResult, FailedImage, dump
+from facematch.models import (
+    Duplicate,
+    Embedding,
+    EnrollmentResult,
+    FailedImage,
+    OnDuplicate,
+    QualityFilter,
+    SkippedImage,
+    dump,
+)
 from facematch.writes import NewFace, Writes
 
 # Answers that the same request would get again: kept. Others (409: the organization's state
@@ -35,12 +48,32 @@ class KeyedAnswer:
     replayed: bool
 
 
+def status_of(result: EnrollmentResult) -> int:
+    """201 when anything was stored; 200 when every face was skipped as a duplicate."""
+    return 201 if result.embeddings else 200
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    index: int  # the photo's place in the request
+    image: ImageInput
+    face: EmbeddedFace
+
+
 class Enrollment:
-    def __init__(self, settings: Settings, embedder: FaceEmbedder, writes: Writes, once: EnrollOnce) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: FaceEmbedder,
+        writes: Writes,
+        once: EnrollOnce,
+        duplicates: DuplicateFinder,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.writes = writes
         self.once = once
+        self.duplicates = duplicates
 
     def enroll(
         self,
@@ -51,62 +84,104 @@ class Enrollment:
         external_id: str | None = None,
         max_image_bytes: int | None = None,
         repeatable: Repeatable | None = None,
+        quality_filter: QualityFilter = "none",
+        on_duplicate: OnDuplicate = "allow",
     ) -> EnrollmentResult:
-        """Embed the largest face of each photo and store them all, or none; photos without a
-        usable face are listed as failed, and only when every one fails is it an error."""
+        """Embed the largest face of each photo, screen it for duplicates, and store those to be
+        stored all at once, or none. Photos without a usable face (or one ``quality_filter``
+        refuses) are listed as failed, and only when every one fails is it an error; under
+        ``on_duplicate="skip"`` a face already held is listed as skipped."""
         if not images:
             raise InvalidRequest("At least one image is required.")
         if len(images) > self.settings.max_images_per_request:
             raise InvalidRequest(
                 f"At most {self.settings.max_images_per_request} images per request; got {len(images)}."
             )
-        faces: list[tuple[ImageInput, EmbeddedFace]] = []
-        failures: list[tuple[str, FaceMatchError]] = []
-        for image in images:
-            try:
-                faces.append((image, self.embed(image, max_image_bytes)))
-            except FaceMatchError as error:
-                failures.append((image.name, error))
+        faces, failures = self._embed_all(images, max_image_bytes, quality_filter)
         if not faces:
             raise NothingEnrolled(failures)
-        records = self.writes.enroll(
+        self.duplicates.prepare(organization)
+        # A retry stores what its first attempt decided to, and is not its own duplicate.
+        prior = self.once.claimed(organization, repeatable) if repeatable else None
+        decided = None if prior is None or prior.images is None else [e.index in prior.images for e in faces]
+        screening = self.duplicates.screen(
             organization,
-            self.settings.model,
-            [
-                NewFace(
-                    vector=face.vector,
-                    box=face.box.model_dump(),
-                    source=image.name,
-                    photo=image.raw_bytes() if self.settings.store_images else None,
-                )
-                for image, face in faces
-            ],
-            external_id,
-            repeatable=repeatable,
+            np.stack([embedded.face.vector for embedded in faces]),
+            on_duplicate,
+            ignore=frozenset(prior.ids) if prior else frozenset(),
+            decided=decided,
         )
+        stored = [embedded for embedded, keep in zip(faces, screening.stored, strict=True) if keep]
+        records = (
+            self.writes.enroll(
+                organization,
+                self.settings.model,
+                [
+                    NewFace(
+                        vector=embedded.face.vector,
+                        box=embedded.face.box.model_dump(),
+                        source=embedded.image.name,
+                        photo=embedded.image.raw_bytes() if self.settings.store_images else None,
+                    )
+                    for embedded in stored
+                ],
+                external_id,
+                repeatable=repeatable,
+                images=[embedded.index for embedded in stored],
+            )
+            if stored
+            else []
+        )
+        ids = {faces.index(embedded): record.embed_id for embedded, record in zip(stored, records, strict=True)}
+
+        def duplicates_of(embedded: _Embedded) -> list[Duplicate]:
+            return [found.shown(ids, external_id) for found in screening.duplicates[faces.index(embedded)]]
+
         embeddings = [
             Embedding(
                 embed_id=record.embed_id,
                 organization=organization,
                 created_at=record.created_at,
-                face=face.box,
+                face=embedded.face.box,
                 model=record.model,
-                image=image.name,
-                faces_in_image=face.faces_in_image,
+                image=embedded.image.name,
+                faces_in_image=embedded.face.faces_in_image,
                 external_id=external_id,
-                embedding=face.vector.tolist() if include_embedding else None,
+                embedding=embedded.face.vector.tolist() if include_embedding else None,
+                duplicates=duplicates_of(embedded),
             )
-            for record, (image, face) in zip(records, faces)
+            for record, embedded in zip(records, stored, strict=True)
         ]
-        first = embeddings[0]
+        first = embeddings[0] if embeddings else None
         return EnrollmentResult(
             organization=organization,
-            embed_id=first.embed_id,
-            created_at=first.created_at,
-            embedding=first.embedding,
+            embed_id=first.embed_id if first else None,
+            created_at=first.created_at if first else None,
+            embedding=first.embedding if first else None,
             embeddings=embeddings,
             failed=[FailedImage(image=name, error=error.to_dict()) for name, error in failures],
+            skipped=[
+                SkippedImage(image=embedded.image.name, face=embedded.face.box, duplicates=duplicates_of(embedded))
+                for embedded in faces
+                if embedded not in stored
+            ],
         )
+
+    def _embed_all(
+        self, images: list[ImageInput], max_image_bytes: int | None, quality_filter: QualityFilter
+    ) -> tuple[list[_Embedded], list[tuple[str, FaceMatchError]]]:
+        faces: list[_Embedded] = []
+        failures: list[tuple[str, FaceMatchError]] = []
+        for index, image in enumerate(images):
+            try:
+                face = self.embed(image, max_image_bytes)
+                refused = quality.refusal(face, quality_filter)
+                if refused:
+                    raise refused
+                faces.append(_Embedded(index, image, face))
+            except FaceMatchError as error:
+                failures.append((image.name, error))
+        return faces, failures
 
     def enroll_once(
         self,
@@ -116,20 +191,25 @@ class Enrollment:
         key: str,
         include_embedding: bool = False,
         external_id: str | None = None,
+        quality_filter: QualityFilter = "none",
+        on_duplicate: OnDuplicate = "allow",
     ) -> KeyedAnswer:
         """``enroll`` under an Idempotency-Key: the first answer to the same request, replayed."""
-        request = fingerprint(
-            organization,
-            {"include_embedding": include_embedding, "external_id": external_id},
-            [(image.name, image.raw_bytes()) for image in images],
-        )
+        options = {"include_embedding": include_embedding, "external_id": external_id}
+        # Only when asked for, so the requests of before these options keep their fingerprints.
+        if quality_filter != "none":
+            options["quality_filter"] = quality_filter
+        if on_duplicate != "allow":
+            options["on_duplicate"] = on_duplicate
+        request = fingerprint(organization, options, [(image.name, image.raw_bytes()) for image in images])
         repeatable = Repeatable.keyed(organization, key)
         stored = self.once.begin(organization, repeatable, request)
         if stored:
             return KeyedAnswer(stored.status, stored.body, replayed=True)
         try:
             result = self.enroll(
-                organization, images, include_embedding=include_embedding, external_id=external_id, repeatable=repeatable
+                organization, images, include_embedding=include_embedding, external_id=external_id,
+                repeatable=repeatable, quality_filter=quality_filter, on_duplicate=on_duplicate,
             )
         except FaceMatchError as error:
             if 400 <= error.status < 500 and error.status not in _TRANSIENT:
@@ -141,8 +221,8 @@ class Enrollment:
             self.once.release(organization, repeatable)
             raise
         body = dump(result)
-        self.once.finish(organization, repeatable, request, StoredAnswer(201, body))
-        return KeyedAnswer(201, body, replayed=False)
+        self.once.finish(organization, repeatable, request, StoredAnswer(status_of(result), body))
+        return KeyedAnswer(status_of(result), body, replayed=False)
 
     def embed(self, image: ImageInput, max_bytes: int | None = None) -> EmbeddedFace:
         """One photo's largest face, refused over ``max_bytes`` (the API's limit by default)."""

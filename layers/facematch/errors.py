@@ -61,6 +61,20 @@ class NoFaceDetected(FaceMatchError):
     status = 422
 
 
+class FaceTooSmall(FaceMatchError):
+    """The quality gate refused a face with too few pixels between its eyes."""
+
+    code = "FACE_TOO_SMALL"
+    status = 422
+
+
+class LowSharpness(FaceMatchError):
+    """The quality gate refused a face too blurred to be recognised again."""
+
+    code = "LOW_SHARPNESS"
+    status = 422
+
+
 class OrganizationNotFound(FaceMatchError):
     code = "ORGANIZATION_NOT_FOUND"
     status = 404

@@ -28,7 +28,7 @@ from facematch.errors import (
     UnsupportedMediaType,
 )
 from facematch.inputs import IDEMPOTENCY_KEY_PATTERN, MAX_FILENAME_LENGTH, ORGANIZATION_PATTERN, ImageInput
-from facematch.models import ErrorResponse
+from facematch.models import ErrorResponse, OnDuplicate, QualityFilter
 
 logger = Logger()
 
@@ -59,6 +59,14 @@ OrganizationQuery = Annotated[
     Query(pattern=ORGANIZATION_PATTERN, description="Optional with an organization's API key."),
 ]
 OrganizationPath = Annotated[str, Path(pattern=ORGANIZATION_PATTERN)]
+QualityFilterField = Annotated[
+    QualityFilter,
+    Form(description="Refuse faces too small (FACE_TOO_SMALL) or too blurred (LOW_SHARPNESS): none, auto or high."),
+]
+OnDuplicateField = Annotated[
+    OnDuplicate,
+    Form(description="skip: do not store a face the organization already holds (it is listed as skipped)."),
+]
 _IDEMPOTENCY_KEY = (
     "Retries with the same key get the first answer and enroll nothing new (24 hours): "
     "1 to 255 printable ASCII characters."

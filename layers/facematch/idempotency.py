@@ -80,6 +80,14 @@ def _digest(*parts: str) -> str:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """The ids a repeatable enrollment claimed, and which of its request's photos they are."""
+
+    ids: list[int]
+    images: list[int] | None
+
+
+@dataclass(frozen=True)
 class StoredAnswer:
     status: int
     body: dict[str, Any]
@@ -96,11 +104,29 @@ class EnrollOnce:
 
     # Claims
 
+    def claimed(self, organization: str, source: Repeatable) -> Claim | None:
+        """What an earlier attempt of this enrollment claimed, if one did."""
+        item = self.table.get(in_organization(organization, source.claim_sk))
+        if not item:
+            return None
+        images = item.get("images")
+        return Claim(
+            ids=[int(embed_id) for embed_id in item["embed_ids"]],
+            images=None if images is None else [int(image) for image in images],
+        )
+
     def claim_ids(
-        self, organization: str, source: Repeatable, generation: int, allocate: Callable[[int], list[int]], count: int
+        self,
+        organization: str,
+        source: Repeatable,
+        generation: int,
+        allocate: Callable[[int], list[int]],
+        count: int,
+        images: list[int] | None = None,
     ) -> list[int]:
         """The ids of one repeatable enrollment: allocated by its first attempt, read back by
-        every later one of the same generation."""
+        every later one of the same generation. ``images``: which of the request's photos they
+        are, so that a retry stores the same ones (duplicates.py)."""
         claim_key = in_organization(organization, source.claim_sk)
         key = to_item(claim_key)
         dynamodb = client("dynamodb")
@@ -110,6 +136,8 @@ class EnrollOnce:
                 return [int(embed_id) for embed_id in item["embed_ids"]]
             ids = allocate(count)
             claim = {"embed_ids": ids, "generation": generation, "expiration": int(self.clock()) + source.lifetime_s}
+            if images is not None:
+                claim["images"] = images
             try:
                 dynamodb.put_item(
                     TableName=self.table.name,

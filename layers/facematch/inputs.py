@@ -8,11 +8,12 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, model_validator
 
 from facematch.errors import InvalidImage, InvalidRequest
+from facematch.models import OnDuplicate, QualityFilter
 
 # An organization names an S3 prefix and a URL path segment: starting with a letter or digit, it is
 # never "." or ".." (which S3 keys and URLs read as this folder and the one above).
@@ -43,6 +44,25 @@ def parse_external_id(external_id: str | None) -> str | None:
             "external_id must be 1 to 255 characters of letters, digits, '.', '_', ':' or '-'."
         )
     return external_id
+
+
+def parse_quality_filter(value: str | None) -> QualityFilter:
+    """An upload's x-amz-meta-quality-filter (absent: none)."""
+    return _one_of("quality_filter", value, QualityFilter, "none")
+
+
+def parse_on_duplicate(value: str | None) -> OnDuplicate:
+    """An upload's x-amz-meta-on-duplicate (absent: allow)."""
+    return _one_of("on_duplicate", value, OnDuplicate, "allow")
+
+
+def _one_of(name: str, value: str | None, choices: Any, default: str) -> Any:
+    allowed = get_args(choices)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}; got {value[:40]!r}.")
+    return value
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,23 @@ class ErrorDetail(BaseModel):
     message: str
 
 
+QualityFilter = Literal["none", "auto", "high"]
+OnDuplicate = Literal["allow", "skip"]
+# How many duplicates an enrolled face answers at most.
+MAX_DUPLICATES = 5
+
+
+class Duplicate(BaseModel):
+    """A face the organization already held that is a significant match of an enrolled one."""
+
+    embed_id: int
+    external_id: str | None = None
+    distance: float = Field(description="Cosine distance, 0 for the same photo.")
+    expected_false_matches: float = Field(
+        description="How many faces of strangers a search of the organization should find this close by chance."
+    )
+
+
 class Embedding(BaseModel):
     embed_id: int
     organization: str
@@ -30,6 +47,10 @@ class Embedding(BaseModel):
     faces_in_image: int = Field(description="Faces found in the image; the largest one was enrolled.")
     external_id: str | None = Field(default=None, description="The caller's label for the person.")
     embedding: list[float] | None = None
+    duplicates: list[Duplicate] = Field(
+        default_factory=list,
+        description=f"Up to {MAX_DUPLICATES} faces already held that are significant matches, best first.",
+    )
 
 
 class FailedImage(BaseModel):
@@ -37,16 +58,27 @@ class FailedImage(BaseModel):
     error: ErrorDetail
 
 
+class SkippedImage(BaseModel):
+    """A photo not stored under on_duplicate=skip: its face was already held."""
+
+    image: str
+    face: Face
+    duplicates: list[Duplicate]
+
+
 class EnrollmentResult(BaseModel):
     """What was enrolled. The top-level ``embed_id``, ``created_at`` (and ``embedding``, when asked
     for) repeat the first enrolled embedding's: the original app's single-object answer."""
 
     organization: str
-    embed_id: int = Field(description="The first enrolled embedding's embed_id.")
-    created_at: str = Field(description="The first enrolled embedding's created_at (ISO-8601 UTC).")
+    embed_id: int | None = Field(description="The first enrolled embedding's embed_id; null if all were skipped.")
+    created_at: str | None = Field(description="The first enrolled embedding's created_at (ISO-8601 UTC).")
     embedding: list[float] | None = Field(default=None, description="The first vector, with include_embedding.")
     embeddings: list[Embedding]
     failed: list[FailedImage]
+    skipped: list[SkippedImage] = Field(
+        default_factory=list, description="Photos not stored under on_duplicate=skip, with what they duplicate."
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -221,12 +253,13 @@ class Job(BaseModel):
 class UploadOutcome(BaseModel):
     key: str
     organization: str
-    status: str = Field(description="enrolled or failed")
+    status: str = Field(description="enrolled, skipped (on-duplicate: skip) or failed")
     received_at: str
     size: int | None = None
     embed_id: int | None = None
     external_id: str | None = None
     error: ErrorDetail | None = None
+    duplicates: list[Duplicate] = Field(default_factory=list, description="As an enrolled embedding's.")
 
 
 class UploadList(BaseModel):

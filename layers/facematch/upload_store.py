@@ -16,6 +16,8 @@ from facematch.table import UPLOAD_RECORD_PREFIX, Table, in_organization, to_ite
 
 logger = Logger()
 EXTERNAL_ID_METADATA = "external-id"  # x-amz-meta-external-id
+QUALITY_FILTER_METADATA = "quality-filter"  # x-amz-meta-quality-filter
+ON_DUPLICATE_METADATA = "on-duplicate"  # x-amz-meta-on-duplicate
 PRESIGNED_URL_SECONDS = 900
 
 
@@ -23,7 +25,10 @@ PRESIGNED_URL_SECONDS = 900
 class UploadedPhoto:
     data: bytes
     size: int
+    # As the uploader wrote them: the caller checks them.
     external_id: str | None
+    quality_filter: str | None
+    on_duplicate: str | None
 
 
 def upload_record_sk(received_at: str, key: str) -> str:
@@ -43,17 +48,20 @@ class UploadStore:
         self.bucket = bucket
         self.table = Table(table_name)
 
-    def presign(self, key: str, *, content_type: str, size: int, external_id: str | None) -> tuple[str, dict[str, str]]:
-        """A PUT URL for exactly this key, type and size: S3 refuses any other.
+    def presign(
+        self, key: str, *, content_type: str, size: int, metadata: dict[str, str]
+    ) -> tuple[str, dict[str, str]]:
+        """A PUT URL for exactly this key, type, size and metadata (``EXTERNAL_ID_METADATA``...):
+        S3 refuses any other.
 
-        The URL is SigV4 (``facematch.aws``), so ContentLength, ContentType and the label become
+        The URL is SigV4 (``facematch.aws``), so ContentLength, ContentType and the metadata become
         signed headers (``X-Amz-SignedHeaders``) rather than unchecked query parameters.
         """
         params = {"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": size}
         headers = {"Content-Type": content_type, "Content-Length": str(size)}
-        if external_id:
-            params["Metadata"] = {EXTERNAL_ID_METADATA: external_id}
-            headers[f"x-amz-meta-{EXTERNAL_ID_METADATA}"] = external_id
+        if metadata:
+            params["Metadata"] = metadata
+            headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
         url = client("s3").generate_presigned_url("put_object", Params=params, ExpiresIn=PRESIGNED_URL_SECONDS)
         return url, headers
 
@@ -69,10 +77,13 @@ class UploadStore:
             if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NoSuchVersion"}:
                 raise UploadNotFound(f"{upload.key} no longer exists.") from error
             raise
+        metadata = response.get("Metadata", {})
         return UploadedPhoto(
             data=response["Body"].read(),
             size=response["ContentLength"],
-            external_id=response.get("Metadata", {}).get(EXTERNAL_ID_METADATA),
+            external_id=metadata.get(EXTERNAL_ID_METADATA),
+            quality_filter=metadata.get(QUALITY_FILTER_METADATA),
+            on_duplicate=metadata.get(ON_DUPLICATE_METADATA),
         )
 
     def delete(self, upload: S3Upload) -> None:

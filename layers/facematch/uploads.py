@@ -22,9 +22,23 @@ from facematch.config import Settings
 from facematch.enrollment import Enrollment
 from facematch.errors import FaceMatchError, ImageTooLarge, InvalidRequest, NothingEnrolled
 from facematch.idempotency import EnrollOnce, Repeatable, StoredAnswer
-from facematch.inputs import UPLOAD_PREFIX, ImageInput, S3Upload, parse_external_id
-from facematch.models import PresignedUpload, UploadList, UploadOutcome
-from facematch.upload_store import PRESIGNED_URL_SECONDS, UploadStore, upload_record_sk
+from facematch.inputs import (
+    UPLOAD_PREFIX,
+    ImageInput,
+    S3Upload,
+    parse_external_id,
+    parse_on_duplicate,
+    parse_quality_filter,
+)
+from facematch.models import OnDuplicate, PresignedUpload, QualityFilter, UploadList, UploadOutcome
+from facematch.upload_store import (
+    EXTERNAL_ID_METADATA,
+    ON_DUPLICATE_METADATA,
+    PRESIGNED_URL_SECONDS,
+    QUALITY_FILTER_METADATA,
+    UploadStore,
+    upload_record_sk,
+)
 from facematch.writes import timestamp
 
 logger = Logger()
@@ -52,14 +66,28 @@ class Uploads:
         self.clock = clock
 
     def presign(
-        self, organization: str, *, filename: str, content_type: str, size: int, external_id: str | None = None
+        self,
+        organization: str,
+        *,
+        filename: str,
+        content_type: str,
+        size: int,
+        external_id: str | None = None,
+        quality_filter: QualityFilter = "none",
+        on_duplicate: OnDuplicate = "allow",
     ) -> PresignedUpload:
-        """A URL to PUT one photo of up to ``max_upload_bytes`` straight into the upload inbox."""
+        """A URL to PUT one photo of up to ``max_upload_bytes`` straight into the upload inbox,
+        enrolled with these options (signed into the URL as the object's metadata)."""
         if size > self.settings.max_upload_bytes:
             raise ImageTooLarge(f"size must be between 1 and {self.settings.max_upload_bytes} bytes.")
         name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[-100:] or "photo"
         key = f"{UPLOAD_PREFIX}{organization}/{uuid.uuid4().hex}-{name}"
-        url, headers = self.store.presign(key, content_type=content_type, size=size, external_id=external_id)
+        metadata = {EXTERNAL_ID_METADATA: external_id} if external_id else {}
+        if quality_filter != "none":
+            metadata[QUALITY_FILTER_METADATA] = quality_filter
+        if on_duplicate != "allow":
+            metadata[ON_DUPLICATE_METADATA] = on_duplicate
+        url, headers = self.store.presign(key, content_type=content_type, size=size, metadata=metadata)
         return PresignedUpload(key=key, url=url, headers=headers, expires_in=PRESIGNED_URL_SECONDS)
 
     def enroll(self, upload: S3Upload) -> UploadOutcome:
@@ -103,7 +131,7 @@ class Uploads:
 
         try:
             photo = self.store.read(upload, self.settings.max_upload_bytes)
-            # The label is object metadata, which whoever can write the bucket sets: checked here.
+            # Object metadata, which whoever can write the bucket sets: checked here.
             external_id = parse_external_id(photo.external_id)
             result = self.enrollment.enroll(
                 organization,
@@ -111,6 +139,8 @@ class Uploads:
                 external_id=external_id,
                 max_image_bytes=self.settings.max_upload_bytes,
                 repeatable=repeatable,
+                quality_filter=parse_quality_filter(photo.quality_filter),
+                on_duplicate=parse_on_duplicate(photo.on_duplicate),
             )
         except NothingEnrolled as error:
             return failed(error.failures[0]["error"])
@@ -118,10 +148,16 @@ class Uploads:
             if error.status >= 500 or error.status in _TRANSIENT:
                 raise
             return failed(error.to_dict())
+        if result.skipped:
+            (skipped,) = result.skipped
+            return UploadOutcome(
+                key=upload.key, organization=organization, status="skipped", received_at=received_at,
+                size=photo.size, external_id=external_id, duplicates=skipped.duplicates,
+            )
         (embedding,) = result.embeddings
         return UploadOutcome(
             key=upload.key, organization=organization, status="enrolled", received_at=received_at,
-            size=photo.size, embed_id=embedding.embed_id, external_id=external_id,
+            size=photo.size, embed_id=embedding.embed_id, external_id=external_id, duplicates=embedding.duplicates,
         )
 
     def recent(self, organization: str, limit: int) -> UploadList:

@@ -13,6 +13,7 @@ from facematch.aws import client
 from facematch.calibration import Calibrations
 from facematch.catalog import Catalog
 from facematch.config import Settings, get_settings
+from facematch.duplicates import DuplicateFinder
 from facematch.enrollment import Enrollment
 from facematch.faces import FaceEmbedder
 from facematch.holdings import Holdings
@@ -55,7 +56,9 @@ class FaceMatch:
         )
         self.jobs.register(PURGE, self.writes.purges.step)
         self.jobs.register(SWEEP, Sweeper(self.writes).job_step)
-        self.enrollment = Enrollment(settings, embedder, self.writes, self.writes.once)
+        self.enrollment = Enrollment(
+            settings, embedder, self.writes, self.writes.once, DuplicateFinder(settings, self.vectors, catalog)
+        )
         self.matching = Matching(settings, embedder, self.vectors, catalog)
         self.calibrations = Calibrations(settings, embedder, self.vectors)
         self.holdings = Holdings(settings, catalog, self.writes, self.vectors, self.jobs, clock)

@@ -121,24 +121,27 @@ class Writes:
         external_id: str | None,
         *,
         repeatable: Repeatable | None = None,
+        images: list[int] | None = None,
     ) -> list[EmbeddingRecord]:
         """Store faces as one enrollment: all of them become visible at one commit, or none.
 
         A ``repeatable`` enrollment (a redelivered upload, a retried Idempotency-Key) claims the
-        same ids on every attempt, so it commits once however often it is tried. Each attempt
+        same ids on every attempt, so it commits once however often it is tried (``images``, which
+        of its request's photos the faces are, is kept with the claim). Each attempt
         writes a shard of its own: a shard is never reused, so the sweeper can take any shard no
         manifest names once it is older than any attempt can run."""
         manifest = self._writable(organization)
         generation = manifest.generation
         if repeatable:
             allocate = functools.partial(self.catalog.allocate_ids, organization)
-            ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
+            claim = functools.partial(self.once.claim_ids, organization, repeatable, generation, allocate, len(faces), images)
+            ids = claim()
             if manifest.committed.covers(ids):
                 if all(manifest.is_live(embed_id) for embed_id in ids):
                     return self.catalog.get_embeddings(organization, ids)  # enrolled by an earlier attempt
                 # Erased since (a crash stopped the deletion before it forgot the claim): as new.
                 self.catalog.delete_items([in_organization(organization, repeatable.claim_sk)])
-                ids = self.once.claim_ids(organization, repeatable, generation, allocate, len(faces))
+                ids = claim()
         else:
             ids = self.catalog.allocate_ids(organization, len(faces))
         created_at = timestamp(self.clock())

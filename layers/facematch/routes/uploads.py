@@ -8,7 +8,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Form, Query
 
 from facematch.errors import ImageTooLarge, UnsupportedImageFormat
-from facematch.http import Caller, OrganizationField, OrganizationQuery, documented, json_response
+from facematch.http import (
+    Caller,
+    OnDuplicateField,
+    OrganizationField,
+    OrganizationQuery,
+    QualityFilterField,
+    documented,
+    json_response,
+)
 from facematch.inputs import EXTERNAL_ID_PATTERN, MAX_FILENAME_LENGTH
 from facematch.models import PresignedUpload, UploadList, dump
 from facematch.wiring import FaceMatch
@@ -22,7 +30,10 @@ def routes(service: FaceMatch) -> Router:
     @router.post(
         "/api/uploads",
         summary="Get a URL to upload a large photo",
-        description="PUT the photo to the URL with the headers given; it is enrolled once it lands.",
+        description=(
+            "PUT the photo to the URL with the headers given; it is enrolled once it lands, with "
+            "the options given here (signed into the URL as x-amz-meta-* headers)."
+        ),
         tags=TAGS,
         responses=documented(PresignedUpload, UnsupportedImageFormat, ImageTooLarge, status=201),
     )
@@ -33,6 +44,8 @@ def routes(service: FaceMatch) -> Router:
         size: Annotated[int, Form(ge=1, description="The photo's exact size in bytes")],
         organization: OrganizationField = None,
         external_id: Annotated[str | None, Form(pattern=EXTERNAL_ID_PATTERN)] = None,
+        quality_filter: QualityFilterField = "none",
+        on_duplicate: OnDuplicateField = "allow",
     ):
         upload = service.uploads.presign(
             caller.organization_for(organization),
@@ -40,6 +53,8 @@ def routes(service: FaceMatch) -> Router:
             content_type=content_type,
             size=size,
             external_id=external_id,
+            quality_filter=quality_filter,
+            on_duplicate=on_duplicate,
         )
         return json_response(201, dump(upload))
 

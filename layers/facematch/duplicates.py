@@ -1,0 +1,142 @@
+"""Which faces an organization already holds that a new face duplicates: significant matches
+(significance.significant_duplicate), not faces merely within the threshold. At 1,000 faces the
+threshold alone would flag one to three strangers for a newcomer.
+
+A request's faces are screened as if enrolled one after another, in order: each against the
+faces held, and against the request's earlier faces that are to be stored. Under
+``on_duplicate="skip"`` a face with a duplicate is not stored, so a later face is not compared
+with it. Two requests screen against what is held when each one runs: two photos of one new
+person sent at once in two requests are both stored (README, "Duplicates").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facematch import significance
+from facematch.catalog import Catalog
+from facematch.config import Settings
+from facematch.models import MAX_DUPLICATES, Duplicate, OnDuplicate
+from facematch.search import VectorStore
+
+
+@dataclass(frozen=True)
+class Found:
+    """One duplicate: a face held (``embed_id``), or an earlier face of the same request
+    (``earlier``, its index), whose id is known once it is stored."""
+
+    distance: float
+    expected_false_matches: float
+    embed_id: int | None = None
+    external_id: str | None = None
+    earlier: int | None = None
+
+    def shown(self, earlier_ids: dict[int, int], external_id: str | None) -> Duplicate:
+        if self.earlier is None:
+            embed_id, label = self.embed_id, self.external_id
+        else:
+            embed_id, label = earlier_ids[self.earlier], external_id
+        return Duplicate(
+            embed_id=embed_id, external_id=label, distance=self.distance,
+            expected_false_matches=float(f"{self.expected_false_matches:.4g}"),
+        )
+
+
+@dataclass(frozen=True)
+class Screening:
+    """Each face's duplicates, best first, and whether it is to be stored."""
+
+    duplicates: list[list[Found]]
+    stored: list[bool] = field(default_factory=list)
+
+
+class DuplicateFinder:
+    def __init__(self, settings: Settings, vectors: VectorStore, catalog: Catalog) -> None:
+        self.settings = settings
+        self.vectors = vectors
+        self.catalog = catalog
+
+    def prepare(self, organization: str) -> int:
+        """Bring the organization's warm vectors up to date: one manifest read when warm."""
+        return self.vectors.refresh(organization, self.settings.model)
+
+    def screen(
+        self,
+        organization: str,
+        queries: np.ndarray,
+        on_duplicate: OnDuplicate,
+        *,
+        ignore: frozenset[int] = frozenset(),
+        decided: list[bool] | None = None,
+    ) -> Screening:
+        """Screen the request's faces (rows of ``queries``, unit vectors) against the faces held,
+        but those of ``ignore`` (this enrollment's own, stored by an earlier attempt).
+        ``decided``: which faces to store, as an earlier attempt decided; otherwise ``on_duplicate``
+        decides."""
+        bound = self.settings.max_expected_false_matches
+        nearest, searched, tails = self._held(organization, queries, ignore)
+        # A face is compared with those held and with the request's earlier ones.
+        comparisons = [searched + index for index in range(len(queries))]
+        held = self._labelled(organization, [
+            [
+                Found(distance, significance.expected_false_matches(tail.probability(distance), count), embed_id)
+                for embed_id, distance in pairs
+                if significance.significant_duplicate(distance, count, tail, bound)
+            ]
+            for pairs, tail, count in zip(nearest, tails, comparisons, strict=True)
+        ])
+        duplicates: list[list[Found]] = []
+        stored: list[bool] = []
+        for index, query in enumerate(queries):
+            found = list(held[index])
+            for earlier in range(index):
+                distance = _distance(query, queries[earlier])
+                if stored[earlier] and significance.significant_duplicate(
+                    distance, comparisons[index], tails[index], bound
+                ):
+                    expected = significance.expected_false_matches(tails[index].probability(distance), comparisons[index])
+                    found.append(Found(distance, expected, earlier=earlier))
+            found = sorted(found, key=lambda duplicate: duplicate.distance)[:MAX_DUPLICATES]
+            duplicates.append(found)
+            stored.append(decided[index] if decided is not None else on_duplicate == "allow" or not found)
+        return Screening(duplicates, stored)
+
+    def _held(
+        self, organization: str, queries: np.ndarray, ignore: frozenset[int]
+    ) -> tuple[list[list[tuple[int, float]]], int, list[significance.TailEstimate]]:
+        """Each query's nearest held faces (id, distance), how many were searched, and each
+        query's tail of stranger distances."""
+        model = self.settings.model
+        neighbours = self.vectors.nearest_each(
+            organization, model, queries, significance.QUERY_TAIL + len(ignore), revalidate=False
+        )
+        nearest, tails, searched = [], [], 0
+        for found in neighbours:
+            candidates = [c for c in found.candidates if c.embed_id not in ignore]
+            searched = found.searched - (len(found.candidates) - len(candidates))
+            pairs = [(c.embed_id, round(max(0.0, 1.0 - c.similarity), 6)) for c in candidates]
+            pairs = pairs[: significance.QUERY_TAIL]
+            tails.append(significance.from_query(np.array([d for _, d in pairs]), searched, model))
+            nearest.append(pairs)
+        return nearest, searched, tails
+
+    def _labelled(self, organization: str, duplicates: list[list[Found]]) -> list[list[Found]]:
+        """The duplicates still held (one erased since the vectors were read is not), with their
+        labels."""
+        ids = sorted({found.embed_id for faces in duplicates for found in faces})
+        labels = self.catalog.labels(organization, ids) if ids else {}
+        return [
+            [
+                Found(found.distance, found.expected_false_matches, found.embed_id, labels[found.embed_id])
+                for found in faces
+                if found.embed_id in labels
+            ]
+            for faces in duplicates
+        ]
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The cosine distance of two unit vectors, as answers show it."""
+    return round(max(0.0, 1.0 - float(np.dot(a, b))), 6)
