@@ -24,7 +24,6 @@ Prints Markdown tables; writes bench/results/significance.json.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -43,6 +42,7 @@ from facematch import significance as sig  # noqa: E402
 from facematch.search import top_k  # noqa: E402
 from facematch.significance import TailEstimate  # noqa: E402
 from facematch.tail_fit import fit_lower_tail  # noqa: E402
+from facematch_testing.photos import people  # noqa: E402
 
 THRESHOLD = 0.07
 PROBES = 32  # facematch.calibration.PROBES
@@ -58,24 +58,7 @@ FACES = Path(os.environ.get("FACEMATCH_FACES_DIR", ROOT.parent / "shared" / "fac
 
 
 def labels() -> dict[str, str]:
-    found = {r["file"]: r["identity"] for r in csv.DictReader((FACES / "identities.csv").open())}
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    for row in csv.DictReader((FACES / "face-recognition-pivot.csv").open()):
-        a, b = row["file_x"].split("/")[-1], row["file_y"].split("/")[-1]
-        root(a), root(b)
-        if row["decision"] == "Yes":
-            parent[root(a)] = root(b)
-    for name in list(parent):
-        if name not in found:
-            found[name] = "group-" + root(name)
-    return found
+    return people(FACES)
 
 
 def embeddings() -> tuple[list[str], list[str], np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
@@ -14,6 +14,8 @@ from facematch_cli import console
 from facematch_cli.connection import EXIT_FAILED, call, connect
 from facematch_cli.options import AsJson, Organization
 
+# The server's defaults: not sent, so the CLI works with servers older than these options.
+DEFAULTS = {"quality_filter": "none", "on_duplicate": "allow"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 PROGRESS_MIN_FILES = 4
 
@@ -73,7 +75,21 @@ def _enrolled_line(path: Path, embedding: dict[str, Any]) -> str:
     faces = embedding.get("faces_in_image", 1)
     if faces > 1:
         line += f"  ({faces} faces in the image; enrolled the largest)"
-    return line
+    return line + _duplicates(embedding.get("duplicates", []))
+
+
+def _skipped_line(path: Path, skipped: dict[str, Any]) -> str:
+    """The result line of a photo not stored because its face was already held."""
+    return f"{escape(str(path))}  [bold yellow]SKIPPED[/]" + _duplicates(skipped["duplicates"])
+
+
+def _duplicates(duplicates: list[dict[str, Any]]) -> str:
+    if not duplicates:
+        return ""
+    best = duplicates[0]
+    person = f" ({escape(best['external_id'])})" if best.get("external_id") else ""
+    more = f", and {len(duplicates) - 1} more" if len(duplicates) > 1 else ""
+    return f"  duplicate of embed_id={best['embed_id']}{person} at distance {best['distance']:g}{more}"
 
 
 def _failed_line(path: Path, error: dict[str, str]) -> str:
@@ -111,8 +127,17 @@ def enroll(
             "a person go by it.",
         ),
     ] = None,
+    quality_filter: Annotated[
+        Literal["none", "auto", "high"],
+        typer.Option(help="Refuse faces too small or too blurred to be recognised again (auto), or short of a portrait's detail (high)."),
+    ] = "none",
+    on_duplicate: Annotated[
+        Literal["allow", "skip"],
+        typer.Option(help="skip: do not store a face the organization already holds."),
+    ] = "allow",
 ) -> None:
-    """Enroll the largest face of each photo, one request per photo."""
+    """Enroll the largest face of each photo, one request per photo, in order: each photo is
+    screened against those enrolled before it, so --on-duplicate skip keeps one per person."""
     files = _images(paths)
     if not files:
         raise typer.BadParameter(
@@ -120,7 +145,10 @@ def enroll(
         )
     keys = _request_keys(idempotency_key, len(files))
     enrolled: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
+    options = {"quality_filter": quality_filter, "on_duplicate": on_duplicate}
+    sent = {name: value for name, value in options.items() if value != DEFAULTS[name]}
     with connect(ctx.obj) as client, _progress(len(files), as_json) as progress:
         task = progress.add_task("enrolling", total=len(files))
         for path, key in zip(files, keys):
@@ -128,7 +156,7 @@ def enroll(
                 client,
                 "POST",
                 "/api/embeddings",
-                data={"organization": org, **({"external_id": person} if person else {})},
+                data={"organization": org, **({"external_id": person} if person else {}), **sent},
                 files={"images": upload(path)},
                 headers={"Idempotency-Key": key} if key else None,
             )
@@ -136,16 +164,24 @@ def enroll(
             failures = body.get("failed") or []
             if error and not failures:
                 failures = [{"image": path.name, "error": error}]
+            skips = [] if error else body.get("skipped", [])
             enrolled += embeddings
+            skipped += skips
             failed += failures
             if not as_json:
                 for embedding in embeddings:
                     console.out.print(_enrolled_line(path, embedding))
+                for skip in skips:
+                    console.out.print(_skipped_line(path, skip))
                 for failure in failures:
                     console.out.print(_failed_line(path, failure["error"]))
             progress.advance(task)
     if as_json:
-        console.out.print_json(data={"organization": org, "embeddings": enrolled, "failed": failed})
+        console.out.print_json(
+            data={"organization": org, "embeddings": enrolled, "skipped": skipped, "failed": failed}
+        )
     else:
-        console.out.print(f"enrolled {len(enrolled)}, failed {len(failed)}")
+        console.out.print(
+            f"enrolled {len(enrolled)}, " + (f"skipped {len(skipped)}, " if skipped else "") + f"failed {len(failed)}"
+        )
     raise typer.Exit(EXIT_FAILED if failed else 0)

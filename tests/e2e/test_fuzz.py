@@ -172,6 +172,22 @@ CRAFTED = {
         _multipart({"organization": "fuzz", "group_by": "people"}, {"image": ("a.png", blank_image())}),
         400, "VALIDATION_ERROR",
     ),
+    "quality_filter=strict to enroll": (
+        "POST", "/api/embeddings",
+        _multipart({"organization": "fuzz", "quality_filter": "strict"}, {"images": ("a.png", blank_image())}),
+        400, "VALIDATION_ERROR",
+    ),
+    "on_duplicate=merge to enroll": (
+        "POST", "/api/embeddings",
+        _multipart({"organization": "fuzz", "on_duplicate": "merge"}, {"images": ("a.png", blank_image())}),
+        400, "VALIDATION_ERROR",
+    ),
+    "on_duplicate as JSON true to an upload URL": (
+        "POST", "/api/uploads",
+        {"json": {"organization": "fuzz", "filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+                  "on_duplicate": True}},
+        400, "VALIDATION_ERROR",
+    ),
 }
 
 

@@ -33,6 +33,29 @@ def identities(faces_dir: Path) -> dict[str, list[str]]:
     return {person: sorted(files, key=_number) for person, files in people.items()}
 
 
+def people(faces_dir: Path) -> dict[str, str]:
+    """Every single-face photo's person: identities.csv's name, or for the photos it leaves out,
+    "group-<photo>" for the group of photos face-recognition-pivot.csv says show one person."""
+    found = {row["file"]: row["identity"] for row in csv.DictReader((faces_dir / "identities.csv").open())}
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        parent.setdefault(name, name)
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    for row in csv.DictReader((faces_dir / "face-recognition-pivot.csv").open()):
+        a, b = row["file_x"].split("/")[-1], row["file_y"].split("/")[-1]
+        root(a), root(b)
+        if row["decision"] == "Yes":
+            parent[root(a)] = root(b)
+    for name in list(parent):
+        if name not in found:
+            found[name] = "group-" + root(name)
+    return found
+
+
 def master_pairs(faces_dir: Path) -> list[tuple[str, str, bool]]:
     with open(faces_dir / "master.csv", newline="") as handle:
         return [(r["file_x"], r["file_y"], r["Decision"] == "Yes") for r in csv.DictReader(handle)]

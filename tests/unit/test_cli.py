@@ -552,3 +552,59 @@ def test_sweep_starts_the_job_and_follows_it_until_it_is_done(serve, monkeypatch
     result = runner.invoke(cli.app, ["--url", URL, "--api-key", "admin", "sweep"])
     assert result.exit_code == 0 and "sweep done: deleted_items 3, steps 2" in result.output
     assert [r.method for r in requests] == ["POST", "GET", "GET"]
+
+
+def fake_screening_enroll() -> Handler:
+    """An enrollment API that holds alice as embed_id 1: photos named alice* duplicate her."""
+    ids = count(2)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        fields = form(request)
+        name, _ = fields["images"]
+        face = {"x": 1, "y": 2, "w": 120, "h": 140, "confidence": 0.99}
+        duplicates = (
+            [{"embed_id": 1, "external_id": "alice", "distance": 0.031, "expected_false_matches": 0.0004}]
+            if name.startswith("alice")
+            else []
+        )
+        if duplicates and fields.get("on_duplicate") == "skip":
+            body = {"organization": "acme", "embeddings": [], "failed": [], "skipped": [{"image": name, "face": face, "duplicates": duplicates}]}
+            return httpx.Response(200, json=body)
+        embedding = {
+            "embed_id": next(ids), "organization": "acme", "created_at": "2024-01-01T00:00:00Z", "face": face,
+            "model": "Dlib", "image": name, "faces_in_image": 1, "duplicates": duplicates,
+        }
+        return httpx.Response(201, json={"organization": "acme", "embeddings": [embedding], "failed": []})
+
+    return handle
+
+
+def test_enroll_names_the_face_a_photo_duplicates_and_with_skip_reports_it_skipped_not_failed(
+    serve, tmp_path: Path
+) -> None:
+    photos(tmp_path, "alice-2.jpg", "bob.jpg")
+    requests = serve(fake_screening_enroll())
+    result = runner.invoke(cli.app, ["--url", URL, "enroll", "--org", "acme", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "alice-2.jpg  embed_id=2  face=120x140  duplicate of embed_id=1 (alice) at distance 0.031" in result.stdout
+    assert not {"on_duplicate", "quality_filter"} & set(form(requests[0]))  # the defaults are not sent
+
+    result = runner.invoke(
+        cli.app, ["--url", URL, "enroll", "--org", "acme", "--on-duplicate", "skip", "--quality-filter", "auto", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert f"{tmp_path / 'alice-2.jpg'}  SKIPPED  duplicate of embed_id=1 (alice) at distance 0.031" in lines
+    assert lines[-1] == "enrolled 1, skipped 1, failed 0"
+    assert {(form(r)["on_duplicate"], form(r)["quality_filter"]) for r in requests[-2:]} == {("skip", "auto")}
+
+
+def test_enroll_refuses_an_unknown_quality_filter_or_on_duplicate_before_sending_anything(
+    serve, tmp_path: Path
+) -> None:
+    photos(tmp_path, "a.jpg")
+    requests = serve(fake_screening_enroll())
+    for option in (["--quality-filter", "strict"], ["--on-duplicate", "merge"]):
+        result = runner.invoke(cli.app, ["--url", URL, "enroll", "--org", "acme", *option, str(tmp_path)])
+        assert result.exit_code == 2
+    assert requests == []
