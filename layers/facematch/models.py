@@ -71,8 +71,10 @@ class EnrollmentResult(BaseModel):
     for) repeat the first enrolled embedding's: the original app's single-object answer."""
 
     organization: str
-    embed_id: int | None = Field(description="The first enrolled embedding's embed_id; null if all were skipped.")
-    created_at: str | None = Field(description="The first enrolled embedding's created_at (ISO-8601 UTC).")
+    embed_id: int | None = Field(
+        default=None, description="The first enrolled embedding's embed_id; absent when every photo was skipped."
+    )
+    created_at: str | None = Field(default=None, description="The first enrolled embedding's created_at (ISO-8601 UTC).")
     embedding: list[float] | None = Field(default=None, description="The first vector, with include_embedding.")
     embeddings: list[Embedding]
     failed: list[FailedImage]
