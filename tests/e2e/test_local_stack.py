@@ -114,6 +114,23 @@ def test_the_cli_enrolls_a_directory_and_identifies_a_photo(local_stack, faces_d
     assert {"embed_id", "similarity_score", "distance", "threshold", "match"} <= set(result)
 
 
+def test_the_cli_with_skip_enrolls_one_face_per_person_from_a_directory(local_stack, faces_dir, tmp_path):
+    organization = f"skip-{uuid.uuid4().hex[:8]}"
+    for name in ("img1.jpg", "img2.jpg", "img3.jpg", "img4.jpg"):  # angelina, angelina, jennifer, angelina
+        shutil.copy(faces_dir / name, tmp_path / name)
+    enroll = subprocess.run(
+        [CLI, "--url", local_stack.url, "--api-key", ADMIN_KEY, "enroll", "--org", organization,
+         "--on-duplicate", "skip", "--quality-filter", "auto", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert enroll.returncode == 0, enroll.stdout + enroll.stderr
+    lines = enroll.stdout.splitlines()
+    assert lines[-1] == "enrolled 2, skipped 2, failed 0", enroll.stdout
+    assert [line.split()[0].rsplit("/", 1)[-1] for line in lines if "SKIPPED" in line] == ["img2.jpg", "img4.jpg"]
+    status, listing = curl("-G", f"{local_stack.url}/api/embeddings", "-d", f"organization={organization}", cwd=faces_dir)
+    assert status == 200 and len(listing["embeddings"]) == 2
+
+
 @pytest.mark.parametrize(
     ("method", "path", "content", "headers", "status", "code"),
     [
