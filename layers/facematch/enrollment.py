@@ -111,46 +111,46 @@ class Enrollment:
             ignore=frozenset(prior.ids) if prior else frozenset(),
             decided=decided,
         )
-        stored = [embedded for embedded, keep in zip(faces, screening.stored, strict=True) if keep]
+        stored = [position for position, keep in enumerate(screening.stored) if keep]
         records = (
             self.writes.enroll(
                 organization,
                 self.settings.model,
                 [
                     NewFace(
-                        vector=embedded.face.vector,
-                        box=embedded.face.box.model_dump(),
-                        source=embedded.image.name,
-                        photo=embedded.image.raw_bytes() if self.settings.store_images else None,
+                        vector=faces[position].face.vector,
+                        box=faces[position].face.box.model_dump(),
+                        source=faces[position].image.name,
+                        photo=faces[position].image.raw_bytes() if self.settings.store_images else None,
                     )
-                    for embedded in stored
+                    for position in stored
                 ],
                 external_id,
                 repeatable=repeatable,
-                images=[embedded.index for embedded in stored],
+                images=[faces[position].index for position in stored],
             )
             if stored
             else []
         )
-        ids = {faces.index(embedded): record.embed_id for embedded, record in zip(stored, records, strict=True)}
+        ids = {position: record.embed_id for position, record in zip(stored, records, strict=True)}
 
-        def duplicates_of(embedded: _Embedded) -> list[Duplicate]:
-            return [found.shown(ids, external_id) for found in screening.duplicates[faces.index(embedded)]]
+        def duplicates_of(position: int) -> list[Duplicate]:
+            return [found.shown(ids, external_id) for found in screening.duplicates[position]]
 
         embeddings = [
             Embedding(
                 embed_id=record.embed_id,
                 organization=organization,
                 created_at=record.created_at,
-                face=embedded.face.box,
+                face=faces[position].face.box,
                 model=record.model,
-                image=embedded.image.name,
-                faces_in_image=embedded.face.faces_in_image,
+                image=faces[position].image.name,
+                faces_in_image=faces[position].face.faces_in_image,
                 external_id=external_id,
-                embedding=embedded.face.vector.tolist() if include_embedding else None,
-                duplicates=duplicates_of(embedded),
+                embedding=faces[position].face.vector.tolist() if include_embedding else None,
+                duplicates=duplicates_of(position),
             )
-            for record, embedded in zip(records, stored, strict=True)
+            for position, record in zip(stored, records, strict=True)
         ]
         first = embeddings[0] if embeddings else None
         return EnrollmentResult(
@@ -161,9 +161,9 @@ class Enrollment:
             embeddings=embeddings,
             failed=[FailedImage(image=name, error=error.to_dict()) for name, error in failures],
             skipped=[
-                SkippedImage(image=embedded.image.name, face=embedded.face.box, duplicates=duplicates_of(embedded))
-                for embedded in faces
-                if embedded not in stored
+                SkippedImage(image=embedded.image.name, face=embedded.face.box, duplicates=duplicates_of(position))
+                for position, embedded in enumerate(faces)
+                if position not in ids
             ],
         )
 
