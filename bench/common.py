@@ -265,3 +265,30 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 def check(value: float, target: float, higher_is_better: bool) -> str:
     ok = value >= target if higher_is_better else value <= target
     return "PASS" if ok else "FAIL"
+
+
+class FaceSpace:
+    """A synthetic face space: normalise(mean + L z), with the mean and covariance of real
+    embeddings, the covariance shrunk towards a multiple of the identity by ``shrink`` and scaled
+    by ``spread`` squared. Every vector drawn is a different person (bench/significance.py picks
+    shrink and spread by the Kolmogorov-Smirnov distance to the real stranger distances)."""
+
+    def __init__(self, vectors, shrink: float, spread: float = 1.0) -> None:  # noqa: ANN001
+        import numpy as np
+
+        self.mean = vectors.mean(axis=0).astype(np.float64)
+        cov = np.cov(vectors.T.astype(np.float64)) * spread**2
+        target = np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
+        self.factor = np.linalg.cholesky((1 - shrink) * cov + shrink * target + 1e-12 * np.eye(cov.shape[0]))
+        self.shrink, self.spread = shrink, spread
+
+    def draw(self, n: int, rng, chunk: int = 131_072):  # noqa: ANN001, ANN201
+        """``n`` unit vectors (float32), drawn in blocks: no full-size float64 temporary."""
+        import numpy as np
+
+        out = np.empty((n, self.mean.size), np.float32)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            x = (rng.standard_normal((stop - start, self.mean.size)) @ self.factor.T + self.mean).astype(np.float32)
+            out[start:stop] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out

@@ -16,7 +16,10 @@
 4. FNIR and FPIR on the real photos: each photo is a probe; mated search against every other
    photo, non-mated search against every photo of other people; galleries filled with synthetic
    faces to each size. Rules: threshold (d <= 0.07) and significance (E < 0.01 and d <= 0.07).
-5. Costs: what the estimate adds to a warm compare (FaceMatch's own top-k search, 64 nearest
+   Every query's tail is a compare's: from_neighbours, without the nearest face's cluster.
+6. Duplicates of a person held m times: the duplicate check with from_query's tail and with
+   from_neighbours'.
+5. Costs: what the estimate adds to a warm compare (FaceMatch's own top-k search, 128 nearest
    against 1, and the fit), and what a calibration request takes.
 
 Prints Markdown tables; writes bench/results/significance.json.
@@ -39,10 +42,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers"))
 
 from facematch import significance as sig  # noqa: E402
-from facematch.search import top_k  # noqa: E402
+from facematch.search import neighbours_each, top_k  # noqa: E402
 from facematch.significance import TailEstimate  # noqa: E402
 from facematch.tail_fit import fit_lower_tail  # noqa: E402
 from facematch_testing.photos import people  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from common import FaceSpace  # noqa: E402
 
 THRESHOLD = 0.07
 PROBES = 32  # facematch.calibration.PROBES
@@ -138,38 +144,19 @@ def real_data() -> dict:
     return {"summary": summary, "names": names, "people": people, "vectors": vectors, "strangers": strangers}
 
 
-class Space:
-    """The synthetic face space: x = normalise(mean + L z)."""
-
-    def __init__(self, vectors: np.ndarray, shrink: float, spread: float = 1.0) -> None:
-        self.mean = vectors.mean(axis=0).astype(np.float64)
-        cov = np.cov(vectors.T.astype(np.float64)) * spread**2
-        target = np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
-        self.factor = np.linalg.cholesky((1 - shrink) * cov + shrink * target + 1e-12 * np.eye(cov.shape[0]))
-        self.shrink, self.spread = shrink, spread
-
-    def draw(self, n: int, rng: np.random.Generator, chunk: int = 250_000) -> np.ndarray:
-        out = np.empty((n, self.mean.size), np.float32)
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            x = (rng.standard_normal((stop - start, self.mean.size)) @ self.factor.T + self.mean).astype(np.float32)
-            out[start:stop] = x / np.linalg.norm(x, axis=1, keepdims=True)
-        return out
-
-
 def ks(a: np.ndarray, b: np.ndarray) -> float:
     grid = np.concatenate([a, b])
     return float(np.max(np.abs(np.searchsorted(np.sort(a), grid, "right") / a.size
                                - np.searchsorted(np.sort(b), grid, "right") / b.size)))
 
 
-def synthetic_space(real: dict, rng: np.random.Generator) -> tuple[Space, dict]:
+def synthetic_space(real: dict, rng: np.random.Generator) -> tuple[FaceSpace, dict]:
     strangers = real["strangers"]
     rows = []
     best = None
     grid = [(a, b) for a in np.round(np.linspace(0.0, 1.0, 5), 2) for b in np.round(np.linspace(0.9, 1.5, 7), 2)]
     for shrink, spread in grid:
-        space = Space(real["vectors"], float(shrink), float(spread))
+        space = FaceSpace(real["vectors"], float(shrink), float(spread))
         x = space.draw(800, rng)
         d = (1.0 - x[:400] @ x[400:].T).ravel()
         rows.append([shrink, spread, round(ks(d, strangers), 4)])
@@ -225,7 +212,7 @@ def organization_estimate(gallery: np.ndarray, rng: np.random.Generator) -> Tail
     return TailEstimate("organization", SAMPLE_PAIRS, parts=((weight, own), (1 - weight, sig.reference(MODEL))))
 
 
-def calibration(space: Space, rng: np.random.Generator) -> list[dict]:
+def calibration(space: FaceSpace, rng: np.random.Generator) -> list[dict]:
     out = []
     levels = [0.1, 1.0, 10.0]
     for n in SIZES:
@@ -239,8 +226,11 @@ def calibration(space: Space, rng: np.random.Generator) -> list[dict]:
         for start in range(0, queries, 20):
             da, db = 1.0 - q[start:start + 20] @ a.T, 1.0 - q[start:start + 20] @ b.T
             for row_a, row_b in zip(da, db, strict=True):
-                tail = smallest(row_a, sig.QUERY_TAIL)
-                estimates = {"query": sig.from_query(tail, n, MODEL), "organization": org,
+                part = np.argpartition(row_a, sig.NEIGHBOURS - 1)[: sig.NEIGHBOURS]
+                order = part[np.argsort(row_a[part])]
+                to_nearest = 1.0 - a[order] @ a[order[0]]
+                estimates = {"query": sig.from_neighbours(row_a[order], to_nearest, n, MODEL, THRESHOLD),
+                             "organization": org,
                              "reference": sig.reference(MODEL)}
                 true_at_threshold += int(np.sum(row_b <= THRESHOLD))
                 for s, est in estimates.items():
@@ -269,7 +259,7 @@ def calibration(space: Space, rng: np.random.Generator) -> list[dict]:
     return out
 
 
-def identification(real: dict, space: Space, rng: np.random.Generator) -> dict[str, list[dict]]:
+def identification(real: dict, space: FaceSpace, rng: np.random.Generator) -> dict[str, list[dict]]:
     vectors, people = real["vectors"], np.array(real["people"])
     count = len(people)
     real_d = 1.0 - vectors @ vectors.T
@@ -287,12 +277,15 @@ def identification(real: dict, space: Space, rng: np.random.Generator) -> dict[s
                 d = np.concatenate([real_d[p, keep], fill_d[p]])
                 mates = np.concatenate([people[keep] == people[p], np.zeros(fill_d.shape[1], bool)])
                 searched = d.size
-                order = np.argsort(d)[: max(1, sig.QUERY_TAIL)] if searched < 4 * sig.QUERY_TAIL else None
+                order = np.argsort(d)[: sig.NEIGHBOURS] if searched < 4 * sig.NEIGHBOURS else None
                 if order is None:
-                    m = min(sig.QUERY_TAIL, searched)
+                    m = min(sig.NEIGHBOURS, searched)
                     part = np.argpartition(d, m - 1)[:m]
                     order = part[np.argsort(d[part])]
-                estimate = sig.from_query(d[order], searched, MODEL)
+                # As a compare: the fit leaves out the nearest face's cluster.
+                kept = vectors[keep]
+                near = np.stack([kept[i] if i < len(kept) else fill[i - len(kept)] for i in order])
+                estimate = sig.from_neighbours(d[order], 1.0 - near @ near[0], searched, MODEL, THRESHOLD)
                 best = order[0]
                 e = sig.expected_false_matches(estimate.probability(d[best]), searched)
                 accepted = {rule: d[best] <= THRESHOLD and e < bound for rule, bound in RULES.items()}
@@ -354,11 +347,11 @@ def timed(function, repeats: int) -> float:
     return float(np.median(times)) * 1000
 
 
-def costs(space: Space, rng: np.random.Generator) -> dict:
+def costs(space: FaceSpace, rng: np.random.Generator) -> dict:
     """What the estimate adds to a warm compare: the compare's search before (scores, top 1) and
-    after (scores, the 64 smallest, the fit, one probability), interleaved, against the whole warm
-    compare (that search and the query photo's embedding, bench/results/enroll.json). Enrollment
-    does nothing for significance, so adds nothing there."""
+    after (scores, the 128 smallest and their distances to the first, the fit, one probability),
+    interleaved, against the whole warm compare (that search and the query photo's embedding,
+    bench/results/enroll.json). Enrollment's duplicate check is bench/duplicates.py's."""
     enroll = json.loads((ROOT / "bench" / "results" / "enroll.json").read_text())
     embed_ms = round(enroll["facematch_median_s_per_image"] * 1000, 1)
     out: dict = {"embed_ms": embed_ms, "sizes": {}}
@@ -371,11 +364,11 @@ def costs(space: Space, rng: np.random.Generator) -> dict:
         def before(q: np.ndarray) -> None:  # the compare's search before significance: the best one
             top_k(ids, gallery, q, 1)
 
-        def after(q: np.ndarray) -> list:  # the 64 nearest, the fit, the best one's probability
-            found = top_k(ids, gallery, q, sig.QUERY_TAIL)
-            tail = np.asarray([1.0 - c.similarity for c in found])
-            sig.from_query(tail, n, MODEL).probability(float(tail[0]))
-            return found
+        def after(q: np.ndarray) -> list:  # the 128 nearest, the fit without the cluster, one probability
+            (found,) = neighbours_each(ids, gallery, q[None, :], sig.NEIGHBOURS)
+            tail = np.asarray([1.0 - c.similarity for c in found.candidates])
+            sig.from_neighbours(tail, found.to_nearest, n, MODEL, THRESHOLD).probability(float(tail[0]))
+            return found.candidates
 
         times = {"before": [], "after": []}
         for _ in range(3):
@@ -403,8 +396,54 @@ def costs(space: Space, rng: np.random.Generator) -> dict:
           [[n, r["before"], r["after"], r["extra_ms"], f'{100 * r["extra_share_of_compare"]:.2f} %',
             r["calibration_ms"]] for n, r in out["sizes"].items()])
     print(f"A warm compare = its search + the query photo's embedding ({embed_ms} ms median, "
-          "bench/results/enroll.json). Enrollment: no work for significance.\n")
+          "bench/results/enroll.json). Enrollment's duplicate check: bench/duplicates.py.\n")
     return out
+
+
+HELD_TIMES = (1, 4, 8, 12, 20, 48, 80)
+
+
+def held_many_times(real: dict, space: FaceSpace, rng: np.random.Generator) -> list[dict]:
+    """The duplicate check when a person is held m times (m noisy copies of their other photos)
+    among N synthetic strangers: how often their photo's best copy is significant (E < 0.01)
+    with the tail of from_query (the m copies read as the lowest strangers) and of
+    from_neighbours (the nearest face's cluster left out); and how often a newcomer is flagged
+    when a stranger is held m times."""
+    vectors, people = real["vectors"], np.array(real["people"])
+    probes = [i for i in range(len(people)) if np.sum(people == people[i]) > 1]
+
+    def nearest(gallery: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = np.maximum(0.0, 1.0 - gallery @ query)
+        order = np.argsort(d)[: sig.NEIGHBOURS]
+        return d[order], 1.0 - gallery[order] @ gallery[order[0]]
+
+    def copies(of: np.ndarray, m: int) -> np.ndarray:
+        x = of[np.resize(np.arange(len(of)), m)] + rng.normal(0, 0.01, (m, of.shape[1])).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    rows = []
+    for n in [size for size in SIZES if size <= 100_000]:
+        strangers = space.draw(n, rng)
+        for m in HELD_TIMES:
+            found = {"from_query": 0, "from_neighbours": 0, "newcomer_flagged": 0}
+            for i in probes:
+                mates = copies(vectors[(people == people[i]) & (np.arange(len(people)) != i)], m)
+                d, to_nearest = nearest(np.concatenate([strangers, mates]), vectors[i])
+                best = float(np.min(1.0 - mates @ vectors[i]))
+                for name, tail in (("from_query", sig.from_query(d[: sig.QUERY_TAIL], n + m, MODEL)),
+                                   ("from_neighbours", sig.from_neighbours(d, to_nearest, n + m, MODEL, THRESHOLD))):
+                    found[name] += sig.significant_duplicate(best, n + m, tail)
+                other = copies(vectors[[rng.choice(np.flatnonzero(people != people[i]))]], m)
+                d, to_nearest = nearest(np.concatenate([strangers, other]), vectors[i])
+                tail = sig.from_neighbours(d, to_nearest, n + m, MODEL, THRESHOLD)
+                found["newcomer_flagged"] += sig.significant_duplicate(float(d[0]), n + m, tail)
+            rows.append({"N": n, "held": m, "probes": len(probes), **found})
+        del strangers
+    print("## Duplicates of a person held m times (best copy significant, of the probes)\n")
+    table(["N", "held m times", "from_query", "from_neighbours", "newcomer flagged, a stranger held m times"],
+          [[r["N"], r["held"], f'{r["from_query"]}/{r["probes"]}', f'{r["from_neighbours"]}/{r["probes"]}',
+            f'{r["newcomer_flagged"]}/{r["probes"]}'] for r in rows])
+    return rows
 
 
 def main() -> None:
@@ -419,6 +458,7 @@ def main() -> None:
         "query_tail": sig.QUERY_TAIL, "calibration": calibration(space, rng),
     }
     results.update(identification(real, space, rng))
+    results["held_many_times"] = held_many_times(real, space, rng)
     results["costs"] = costs(space, rng)
     results["seconds"] = round(time.time() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")

@@ -6,12 +6,12 @@ A request's faces are screened as if enrolled one after another, in order: each 
 faces held, and against the request's earlier faces that are to be stored. Under
 ``on_duplicate="skip"`` a face with a duplicate is not stored, so a later face is not compared
 with it. Two requests screen against what is held when each one runs: two photos of one new
-person sent at once in two requests are both stored (README, "Duplicates").
+person sent at once in two requests are both stored (docs/enrollment-screening.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from facematch import significance
 from facematch.catalog import Catalog
 from facematch.config import Settings
 from facematch.models import MAX_DUPLICATES, Duplicate, OnDuplicate
-from facematch.search import VectorStore
+from facematch.search import Neighbours, VectorStore
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,16 @@ class Screening:
     """Each face's duplicates, best first, and whether it is to be stored."""
 
     duplicates: list[list[Found]]
-    stored: list[bool] = field(default_factory=list)
+    stored: list[bool]
 
 
 class DuplicateFinder:
-    def __init__(self, settings: Settings, vectors: VectorStore, catalog: Catalog) -> None:
+    def __init__(self, settings: Settings, vectors: VectorStore, catalog: Catalog, same_person: float) -> None:
         self.settings = settings
         self.vectors = vectors
         self.catalog = catalog
+        # The model's threshold: faces this close to the nearest are its person's other photos.
+        self.same_person = same_person
 
     def prepare(self, organization: str) -> int:
         """Bring the organization's warm vectors up to date: one manifest read when warm."""
@@ -79,12 +81,13 @@ class DuplicateFinder:
         nearest, searched, tails = self._held(organization, queries, ignore)
         # A face is compared with those held and with the request's earlier ones.
         comparisons = [searched + index for index in range(len(queries))]
+        # The nearest significant ones, with a margin for those erased since the vectors were read.
         held = self._labelled(organization, [
             [
                 Found(distance, significance.expected_false_matches(tail.probability(distance), count), embed_id)
                 for embed_id, distance in pairs
                 if significance.significant_duplicate(distance, count, tail, bound)
-            ]
+            ][: 2 * MAX_DUPLICATES]
             for pairs, tail, count in zip(nearest, tails, comparisons, strict=True)
         ])
         duplicates: list[list[Found]] = []
@@ -107,18 +110,21 @@ class DuplicateFinder:
         self, organization: str, queries: np.ndarray, ignore: frozenset[int]
     ) -> tuple[list[list[tuple[int, float]]], int, list[significance.TailEstimate]]:
         """Each query's nearest held faces (id, distance), how many were searched, and each
-        query's tail of stranger distances."""
+        query's tail of stranger distances (without the nearest face's cluster)."""
         model = self.settings.model
         neighbours = self.vectors.nearest_each(
-            organization, model, queries, significance.QUERY_TAIL + len(ignore), revalidate=False
+            organization, model, queries, significance.NEIGHBOURS + len(ignore), revalidate=False
         )
         nearest, tails, searched = [], [], 0
         for found in neighbours:
-            candidates = [c for c in found.candidates if c.embed_id not in ignore]
-            searched = found.searched - (len(found.candidates) - len(candidates))
-            pairs = [(c.embed_id, round(max(0.0, 1.0 - c.similarity), 6)) for c in candidates]
-            pairs = pairs[: significance.QUERY_TAIL]
-            tails.append(significance.from_query(np.array([d for _, d in pairs]), searched, model))
+            kept = [i for i, c in enumerate(found.candidates) if c.embed_id not in ignore][: significance.NEIGHBOURS]
+            searched = found.searched - (len(found.candidates) - len(kept))
+            pairs = [(c.embed_id, round(max(0.0, 1.0 - c.similarity), 6)) for c in (found.candidates[i] for i in kept)]
+            # Without this enrollment's own faces, the nearest is the first kept one.
+            to_nearest = _to_first_kept(found, kept)
+            tails.append(significance.from_neighbours(
+                np.array([distance for _, distance in pairs]), to_nearest, searched, model, self.same_person
+            ))
             nearest.append(pairs)
         return nearest, searched, tails
 
@@ -135,6 +141,14 @@ class DuplicateFinder:
             ]
             for faces in duplicates
         ]
+
+
+def _to_first_kept(found: Neighbours, kept: list[int]) -> np.ndarray:
+    """Each kept candidate's distance to the first kept one; when that is not the nearest found
+    (this enrollment's own face is), unknown, so no cluster is left out."""
+    if kept and kept[0] == 0:
+        return found.to_nearest[kept]
+    return np.full(len(kept), np.inf)
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:

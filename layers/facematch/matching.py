@@ -121,7 +121,7 @@ class Matching:
         self, organization: str, queries: np.ndarray, top_k: int, decision: Decision, *, revalidate: bool = True
     ) -> tuple[list[list[Match]], int]:
         """The ``top_k`` entries for each query, best first, and how many faces were searched."""
-        wanted = max(top_k, significance.QUERY_TAIL)
+        wanted = max(top_k, significance.NEIGHBOURS)
         for attempt in range(2):
             while True:
                 found = self.vectors.nearest_each(
@@ -146,9 +146,12 @@ class Matching:
         )
         answers = []
         for index, (neighbours, entries) in enumerate(zip(found, shown, strict=True)):
-            # The fit sees the QUERY_TAIL nearest, however far a search for persons went.
-            nearest = neighbours.candidates[: significance.QUERY_TAIL]
-            tail = significance.from_query(_distances(nearest), neighbours.searched, self.settings.model)
+            # The fit sees the NEIGHBOURS nearest, however far a search for persons went.
+            window = significance.NEIGHBOURS
+            tail = significance.from_neighbours(
+                _distances(neighbours.candidates[:window]), neighbours.to_nearest[:window], neighbours.searched,
+                self.settings.model, self.embedder.default_threshold,
+            )
             matches = [
                 _match(candidate, labels, tail, neighbours.searched, decision, faces_matched, index)
                 for candidate in entries

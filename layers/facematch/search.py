@@ -32,10 +32,12 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Neighbours:
-    """The nearest candidates, best first, and how many faces the search compared the query with."""
+    """The nearest candidates, best first, and how many faces the search compared the query with;
+    ``to_nearest``: each candidate's cosine distance to the first (significance.from_neighbours)."""
 
     candidates: list[Candidate]
     searched: int
+    to_nearest: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,25 @@ def top_k(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> li
 
 def top_k_each(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int) -> list[list[Candidate]]:
     """``top_k`` for each row of ``queries``, scored in one matrix product."""
+    return [candidates for candidates, _ in _best_rows_each(ids, vectors, queries, k)]
+
+
+def neighbours_each(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int) -> list[Neighbours]:
+    """``top_k_each``, with each candidate's distance to the query's nearest one."""
+    found = []
+    for candidates, rows in _best_rows_each(ids, vectors, queries, k):
+        to_nearest = np.maximum(0.0, 1.0 - vectors[rows] @ vectors[rows[0]]) if len(rows) else np.empty(0)
+        found.append(Neighbours(candidates, len(ids), to_nearest))
+    return found
+
+
+def _best_rows_each(
+    ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int
+) -> list[tuple[list[Candidate], np.ndarray]]:
     if k < 1:
         raise ValueError("k must be at least 1")
     if not len(ids):
-        return [[] for _ in queries]
+        return [([], np.empty(0, np.int64)) for _ in queries]
     every_score = vectors @ queries.T if len(queries) > 1 else (vectors @ queries[0])[:, None]
     k = min(k, len(ids))
     found = []
@@ -76,7 +93,7 @@ def top_k_each(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int
         else:
             best = _largest(scores, k)
             best = best[np.argsort(scores[best])[::-1]]
-        found.append([Candidate(int(ids[i]), float(scores[i])) for i in best])
+        found.append(([Candidate(int(ids[i]), float(scores[i])) for i in best], best))
     return found
 
 
@@ -124,8 +141,8 @@ class OrganizationIndex:
     def top_k(self, query: np.ndarray, k: int) -> list[Candidate]:
         return top_k(self.ids[: self.size], self.vectors[: self.size], query, k)
 
-    def top_k_each(self, queries: np.ndarray, k: int) -> list[list[Candidate]]:
-        return top_k_each(self.ids[: self.size], self.vectors[: self.size], queries, k)
+    def neighbours_each(self, queries: np.ndarray, k: int) -> list[Neighbours]:
+        return neighbours_each(self.ids[: self.size], self.vectors[: self.size], queries, k)
 
     def drop(self, keys: set[str]) -> None:
         """Forget shards, moving later rows down over the gap (in place: no second matrix)."""
@@ -188,7 +205,7 @@ class VectorStore:
         with index.lock:
             if revalidate:
                 self._refresh(index, organization, model)
-            return [Neighbours(found, len(index)) for found in index.top_k_each(queries, k)]
+            return index.neighbours_each(queries, k)
 
     def distances(self, organization: str, model: str, queries: np.ndarray, embed_ids: list[int]) -> np.ndarray:
         """The cosine distances from each query (a row) to those of ``embed_ids`` that are searched

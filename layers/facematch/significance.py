@@ -20,12 +20,15 @@ import numpy as np
 
 from facematch.tail_fit import fit_lower_tail, tail_distance, tail_probability
 
-# How many of the smallest distances of a compare from_query wants (the search returns
-# max(top_k, QUERY_TAIL) candidates).
+# How many of the smallest distances from_query fits (a compare's search returns
+# max(top_k, NEIGHBOURS) candidates).
 QUERY_TAIL = 64
 # The lowest ranks of a compare never feed its fit, whatever ``exclude`` says: other photos of the
 # person found are there, and would make every stranger look closer (bench/significance.py).
 QUERY_CENSORED = 8
+# How many nearest faces a search hands from_neighbours: QUERY_TAIL for the fit, and as many
+# again for the nearest face's cluster, which the fit leaves out.
+NEIGHBOURS = 2 * QUERY_TAIL
 # A compare of fewer faces has no tail of its own to fit (64 of 640 is already the lowest 10 %).
 QUERY_MIN_SEARCHED = 10 * QUERY_TAIL
 # Fewer points than this above the censored ones: no fit of its own, the reference serves.
@@ -160,6 +163,24 @@ def from_query(smallest_distances: np.ndarray, searched: int, model: str, exclud
     """
     own = fit_query(smallest_distances, searched, model, exclude) if searched >= QUERY_MIN_SEARCHED else None
     return fallback(model) if own is None else own
+
+
+def from_neighbours(
+    smallest_distances: np.ndarray, to_nearest: np.ndarray, searched: int, model: str, same_person: float
+) -> TailEstimate:
+    """``from_query``, with the nearest face's cluster left out: the faces within ``same_person``
+    of the nearest one (itself included), ``to_nearest`` being each one's distance to it.
+
+    A person held many times would otherwise fill the lowest ranks with their own photos, which
+    the fit reads as strangers this close: one photo held 10 times was never significant, 4 times
+    rarely. Left out, they count neither as points nor as ranks. Under the null hypothesis the
+    nearest face is a stranger, and leaving out its cluster flagged no stranger in
+    bench/significance.py's trials, whether held once or 80 times (docs/significance.md)."""
+    distances = np.asarray(smallest_distances, dtype=np.float64)
+    cluster = np.asarray(to_nearest) <= same_person
+    if cluster.sum() <= 1:
+        return from_query(distances, searched, model)
+    return from_query(distances[~cluster], searched - int(cluster.sum()), model)
 
 
 def expected_false_matches(probability: float, searched: int) -> float:

@@ -57,7 +57,7 @@ class FaceMatch:
         self.jobs.register(PURGE, self.writes.purges.step)
         self.jobs.register(SWEEP, Sweeper(self.writes).job_step)
         self.enrollment = Enrollment(
-            settings, embedder, self.writes, self.writes.once, DuplicateFinder(settings, self.vectors, catalog)
+            settings, embedder, self.writes, self.writes.once, DuplicateFinder(settings, self.vectors, catalog, embedder.default_threshold)
         )
         self.matching = Matching(settings, embedder, self.vectors, catalog)
         self.calibrations = Calibrations(settings, embedder, self.vectors)

@@ -114,6 +114,21 @@ def test_a_newcomer_among_thousands_of_strangers_gets_no_duplicate_and_a_returni
     assert duplicate["expected_false_matches"] < 0.01
 
 
+def test_a_person_held_many_times_is_still_flagged_and_a_stranger_held_many_times_flags_no_newcomer(
+    api_app, lambda_context, organization
+):
+    """The stranger tail leaves out the nearest face's cluster: twelve photos of one person do not
+    read as twelve strangers that close (which made them all look like chance)."""
+    enroll_in_bulk(api_app.service, organization, 3000, photos=False)
+    for batch in range(3):
+        enrolled_ids(api_app, lambda_context, organization, [photo("ann", 4 * batch + n) for n in range(4)])
+    _, body = enroll(api_app, lambda_context, organization, [photo("ann", 20)])
+    duplicates = body["embeddings"][0]["duplicates"]
+    assert len(duplicates) == MAX_DUPLICATES and all(d["expected_false_matches"] < 0.01 for d in duplicates)
+    _, newcomer = enroll(api_app, lambda_context, organization, [photo("bob")])
+    assert newcomer["embeddings"][0]["duplicates"] == []
+
+
 def test_a_duplicate_erased_since_the_vectors_were_read_is_not_answered(api_app, lambda_context, organization):
     (first,) = enrolled_ids(api_app, lambda_context, organization, [photo("ann")])
     api_app.service.enrollment.duplicates.prepare(organization)  # the warm copy still holds it
@@ -212,3 +227,15 @@ def test_an_upload_url_signs_the_enrollment_options_as_metadata(api_app, lambda_
     assert {"x-amz-meta-quality-filter", "x-amz-meta-on-duplicate"} <= signed
     assert upload["headers"]["x-amz-meta-quality-filter"] == "high"
     assert upload["headers"]["x-amz-meta-on-duplicate"] == "skip"
+
+
+def test_an_idempotency_key_replays_skip_answers_and_refuses_the_same_photos_with_other_options(
+    api_app, lambda_context, organization
+):
+    enrolled_ids(api_app, lambda_context, organization, [photo("ann")])
+    first = enroll(api_app, lambda_context, organization, [photo("ann", 1)], on_duplicate="skip", idempotency_key="k-1")
+    again = enroll(api_app, lambda_context, organization, [photo("ann", 1)], on_duplicate="skip", idempotency_key="k-1")
+    assert first == again and first[0] == 200 and len(first[1]["skipped"]) == 1
+    for options in ({"on_duplicate": "allow"}, {"on_duplicate": "skip", "quality_filter": "auto"}):
+        status, body = enroll(api_app, lambda_context, organization, [photo("ann", 1)], idempotency_key="k-1", **options)
+        assert (status, body["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED"), options

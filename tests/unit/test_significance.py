@@ -113,3 +113,17 @@ def test_a_pooled_estimate_averages_its_parts_and_counts_all_their_pairs():
     for distance in (0.02, 0.06, 0.1, 0.2):
         assert pooled.probability(distance) == pytest.approx(np.mean([f.probability(distance) for f in fits]))
     assert sig.mixture(fits[:1], "query") is fits[0]
+
+
+def test_the_nearest_faces_cluster_is_left_out_of_the_tail_as_points_and_as_ranks():
+    distances = np.sort(strangers(100_000, 3))[:128]
+    alone = np.full(128, 1.0)
+    alone[0] = 0.0
+    # Only the nearest face itself within the threshold of it: as from_query.
+    assert sig.from_neighbours(distances, alone, 100_000, "Dlib", 0.07) == sig.from_query(distances, 100_000, "Dlib")
+    # Twelve photos of one person in front: the tail is that of the strangers behind them.
+    copies = np.concatenate([np.linspace(0.01, 0.03, 12), distances[:116]])
+    to_nearest = np.concatenate([np.full(12, 0.02), np.full(116, 0.5)])
+    clustered = sig.from_neighbours(copies, to_nearest, 100_012, "Dlib", 0.07)
+    assert clustered == sig.from_query(distances[:116], 100_000, "Dlib")
+    assert clustered.probability(0.02) < sig.from_query(copies, 100_012, "Dlib").probability(0.02) / 10
