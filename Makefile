@@ -16,7 +16,7 @@ WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 # The fast loop: neither the face model nor the photos nor any socket.
 UNIT_TESTS := -m "not model and not network and not protocol" --disable-socket
 
-.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search bench-significance bench-every-face
+.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search bench-significance bench-every-face bench-duplicates bench-quality
 
 install: $(VENV)/.installed weights
 
@@ -95,6 +95,15 @@ bench-significance: install
 
 bench-every-face: install
 	$(PYTHON) bench/every_face.py
+
+bench-quality: install
+	$(PYTHON) bench/quality.py
+
+# What the duplicate check adds to one enrollment, warm and cold. SIZES from the environment or the
+# command line overrides the default here (bench-search's default is not this one's).
+DUPLICATES_SIZES := 100000,1000000
+bench-duplicates: install
+	SIZES=$(if $(filter-out file,$(origin SIZES)),$(SIZES),$(DUPLICATES_SIZES)) $(PYTHON) bench/duplicates.py
 
 SIZES ?= 10000,100000,1000000
 bench-search: install

@@ -25,6 +25,9 @@ from facematch.models import Face
 # Sharpness is measured on the aligned face scaled to this square, so that it does not grow with
 # the photo's resolution (the recognition model sees 150 x 150 as well).
 SHARPNESS_SIDE = 150
+# Eye distance / box width of dlib's faces on the test photos: median 0.413, 0.349 to 0.489
+# (bench/quality.py). Estimates the eye distance for detectors that give no eyes.
+EYES_PER_FACE_WIDTH = 0.41
 # DeepFace builds each model once per process and hands every caller the same native objects,
 # and dlib's detector and network crash (or return wrong vectors) when two threads run them at
 # once: so one lock for the whole process, whatever the number of embedders.
@@ -36,7 +39,7 @@ class EmbeddedFace:
     box: Face
     vector: np.ndarray  # float32, L2-normalised
     faces_in_image: int
-    # Pixels between the eyes in the full photo (the box's width where the detector gives no eyes).
+    # Pixels between the eyes in the full photo (estimated from the box where the detector gives no eyes).
     eye_distance: float = 0.0
     # The variance of the Laplacian of the aligned face at SHARPNESS_SIDE: small when blurred.
     sharpness: float = 0.0
@@ -137,7 +140,9 @@ class FaceEmbedder:
             ),
             vector=self.represent(face.img),
             faces_in_image=faces_in_image,
-            eye_distance=round(_eye_distance(region) if region.left_eye and region.right_eye else float(region.w), 1),
+            eye_distance=round(
+                _eye_distance(region) if region.left_eye and region.right_eye else EYES_PER_FACE_WIDTH * region.w, 1
+            ),
             sharpness=round(sharpness(face.img), 2),
         )
 
@@ -175,7 +180,11 @@ def sharpness(face_bgr: np.ndarray) -> float:
     """How much fine detail a face holds: the variance of the Laplacian of its grey image, scaled
     to SHARPNESS_SIDE square. Blur, and a small face enlarged, both leave little."""
     grey = cv2.cvtColor(np.ascontiguousarray(face_bgr, dtype=np.uint8), cv2.COLOR_BGR2GRAY)
-    square = cv2.resize(grey, (SHARPNESS_SIDE, SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
+    # INTER_AREA enlarges like nearest-neighbour, whose blocky edges would read as detail.
+    enlarging = min(grey.shape) < SHARPNESS_SIDE
+    square = cv2.resize(
+        grey, (SHARPNESS_SIDE, SHARPNESS_SIDE), interpolation=cv2.INTER_LINEAR if enlarging else cv2.INTER_AREA
+    )
     return float(cv2.Laplacian(square, cv2.CV_64F).var())
 
 

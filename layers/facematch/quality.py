@@ -22,7 +22,7 @@ class Thresholds:
 
 
 THRESHOLDS: dict[QualityFilter, Thresholds] = {
-    "auto": Thresholds(min_eye_distance=12, min_sharpness=4),
+    "auto": Thresholds(min_eye_distance=12, min_sharpness=3.5),
     "high": Thresholds(min_eye_distance=32, min_sharpness=50),
 }
 

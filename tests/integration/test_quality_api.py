@@ -25,7 +25,7 @@ def blurred(photo: bytes, radius: float) -> bytes:
 
 # The stub's face is half the photo's shorter side, its eyes 0.4 of that apart: 120 x 120 has 24
 # pixels between the eyes (auto needs 12, high 32), 56 x 56 has 11. Blur of radius 4 leaves a
-# sharpness of about 21 (auto needs 4, high 50), radius 12 about 3.
+# sharpness of about 21 (auto needs 3.5, high 50), radius 12 about 3.
 SHARP = ("sharp.jpg", synthetic_photo("ann"))
 MEDIUM = ("medium.jpg", synthetic_photo("ann", 1, size=(120, 120)))
 TINY = ("tiny.jpg", synthetic_photo("ann", 2, size=(56, 56)))
