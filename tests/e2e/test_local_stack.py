@@ -103,7 +103,7 @@ def test_the_cli_enrolls_a_directory_and_identifies_a_photo(local_stack, faces_d
     )
     assert enroll.returncode == 1, enroll.stdout + enroll.stderr  # one file is not a photo
     assert "notes.jpg" in enroll.stdout and "INVALID_IMAGE" in enroll.stdout
-    assert enroll.stdout.count("embed_id=") == 4
+    assert enroll.stdout.count(".jpg  embed_id=") == 4
 
     compare = subprocess.run(
         [CLI, "--url", local_stack.url, "--api-key", ADMIN_KEY, "compare", "--org", organization, str(faces_dir / "img1.jpg"), "--json"],
