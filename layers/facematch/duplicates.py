@@ -11,7 +11,9 @@ person sent at once in two requests are both stored (docs/enrollment-screening.m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +61,21 @@ class DuplicateFinder:
         self.catalog = catalog
         # The model's threshold: faces this close to the nearest are its person's other photos.
         self.same_person = same_person
+
+    def relabelled(self, organization: str, kept: dict[str, Any]) -> dict[str, Any]:
+        """A kept answer or upload outcome (``without_labels``) with its duplicates' labels read
+        again; a duplicate erased since is left out."""
+        body = {**kept}
+        holders = list(_holders(body))
+        ids = sorted({duplicate["embed_id"] for holder in holders for duplicate in holder["duplicates"]})
+        labels = self.catalog.labels(organization, ids) if ids else {}
+        for holder in holders:
+            holder["duplicates"] = [
+                {**duplicate, **({"external_id": labels[duplicate["embed_id"]]} if labels[duplicate["embed_id"]] else {})}
+                for duplicate in holder["duplicates"]
+                if duplicate["embed_id"] in labels
+            ]
+        return body
 
     def prepare(self, organization: str) -> int:
         """Bring the organization's warm vectors up to date: one manifest read when warm."""
@@ -141,6 +158,31 @@ class DuplicateFinder:
             ]
             for faces in duplicates
         ]
+
+
+def without_labels(body: dict[str, Any]) -> dict[str, Any]:
+    """An enrollment's answer or an upload's outcome as it is kept (a stored answer, an upload
+    record): its duplicates without their labels. A duplicate is another face, whose deletion
+    does not delete what names it; kept without its label, erasing a person erases their label
+    everywhere. ``DuplicateFinder.relabelled`` puts the labels back when it is read."""
+    body = {**body}
+    for holder in _holders(body):
+        holder["duplicates"] = [
+            {name: value for name, value in duplicate.items() if name != "external_id"}
+            for duplicate in holder["duplicates"]
+        ]
+    return body
+
+
+def _holders(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The parts of ``body`` that list duplicates (copied, so the caller may change them): the
+    outcome itself, or an answer's embeddings and skipped photos."""
+    if "duplicates" in body:
+        yield body
+    for section in ("embeddings", "skipped"):
+        if isinstance(body.get(section), list):
+            body[section] = [{**entry} for entry in body[section]]
+            yield from (entry for entry in body[section] if "duplicates" in entry)
 
 
 def _to_first_kept(found: Neighbours, kept: list[int]) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from facematch import quality
 from facematch.config import Settings
-from facematch.duplicates import DuplicateFinder
+from facematch.duplicates import DuplicateFinder, without_labels
 from facematch.errors import FaceMatchError, InvalidRequest, NothingEnrolled
 from facematch.faces import EmbeddedFace, FaceEmbedder
 from facematch.idempotency import EnrollOnce, Repeatable, StoredAnswer, fingerprint
@@ -205,7 +205,7 @@ class Enrollment:
         repeatable = Repeatable.keyed(organization, key)
         stored = self.once.begin(organization, repeatable, request)
         if stored:
-            return KeyedAnswer(stored.status, stored.body, replayed=True)
+            return KeyedAnswer(stored.status, self.duplicates.relabelled(organization, stored.body), replayed=True)
         try:
             result = self.enroll(
                 organization, images, include_embedding=include_embedding, external_id=external_id,
@@ -221,7 +221,7 @@ class Enrollment:
             self.once.release(organization, repeatable)
             raise
         body = dump(result)
-        self.once.finish(organization, repeatable, request, StoredAnswer(status_of(result), body))
+        self.once.finish(organization, repeatable, request, StoredAnswer(status_of(result), without_labels(body)))
         return KeyedAnswer(status_of(result), body, replayed=False)
 
     def embed(self, image: ImageInput, max_bytes: int | None = None) -> EmbeddedFace:

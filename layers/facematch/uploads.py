@@ -19,6 +19,7 @@ from collections.abc import Callable
 from aws_lambda_powertools import Logger
 
 from facematch.config import Settings
+from facematch.duplicates import without_labels
 from facematch.enrollment import Enrollment
 from facematch.errors import FaceMatchError, ImageTooLarge, InvalidRequest, NothingEnrolled
 from facematch.idempotency import EnrollOnce, Repeatable, StoredAnswer
@@ -111,14 +112,15 @@ class Uploads:
         stored = self.once.begin(organization, repeatable, repeatable.name)
         if stored:
             self.store.delete(upload)
-            return UploadOutcome(**stored.body)
+            return UploadOutcome(**self.enrollment.duplicates.relabelled(organization, stored.body))
         try:
             outcome = self._outcome(organization, upload, received_at, repeatable)
-            self.store.record(outcome, expires_at=int(self.clock()) + UPLOAD_RECORD_SECONDS)
+            kept = UploadOutcome(**without_labels(outcome.model_dump()))
+            self.store.record(kept, expires_at=int(self.clock()) + UPLOAD_RECORD_SECONDS)
         except BaseException:
             self.once.release(organization, repeatable)
             raise
-        self.once.finish(organization, repeatable, repeatable.name, StoredAnswer(200, outcome.model_dump()))
+        self.once.finish(organization, repeatable, repeatable.name, StoredAnswer(200, kept.model_dump()))
         self.store.delete(upload)
         return outcome
 
@@ -162,4 +164,8 @@ class Uploads:
 
     def recent(self, organization: str, limit: int) -> UploadList:
         outcomes = self.store.recent(organization, limit, now=int(self.clock()))
-        return UploadList(organization=organization, uploads=outcomes)
+        relabelled = self.enrollment.duplicates.relabelled
+        return UploadList(
+            organization=organization,
+            uploads=[UploadOutcome(**relabelled(organization, outcome.model_dump())) for outcome in outcomes],
+        )

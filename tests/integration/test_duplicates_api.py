@@ -5,6 +5,7 @@ apart, of two people about 1."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from facematch.idempotency import Repeatable
 from facematch.inputs import ImageInput, S3Upload
 from facematch.models import MAX_DUPLICATES
 from facematch_testing.api import enroll, enrolled_ids, invoke, request
+from facematch_testing.aws import all_items
 from facematch_testing.bulk import enroll_in_bulk
 from facematch_testing.events import multipart_event
 from facematch_testing.synthetic import synthetic_photo
@@ -239,3 +241,27 @@ def test_an_idempotency_key_replays_skip_answers_and_refuses_the_same_photos_wit
     for options in ({"on_duplicate": "allow"}, {"on_duplicate": "skip", "quality_filter": "auto"}):
         status, body = enroll(api_app, lambda_context, organization, [photo("ann", 1)], idempotency_key="k-1", **options)
         assert (status, body["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED"), options
+
+
+def test_erasing_a_person_erases_their_label_from_the_answers_and_upload_records_that_named_them_as_a_duplicate(
+    api_app, lambda_context, organization
+):
+    label = f"ann-{organization}"
+    (first,) = enrolled_ids(api_app, lambda_context, organization, [photo("ann")], external_id=label)
+    status, keyed = enroll(api_app, lambda_context, organization, [photo("ann", 1)], external_id="other", idempotency_key="k-2")
+    assert status == 201 and keyed["embeddings"][0]["duplicates"][0]["external_id"] == label
+    key = f"uploads/{organization}/ann-2.jpg"
+    response = client("s3").put_object(Bucket=BUCKET, Key=key, Body=synthetic_photo("ann", 2), Metadata={"on-duplicate": "skip"})
+    outcome = api_app.service.uploads.enroll(S3Upload(bucket=BUCKET, key=key, version_id=response.get("VersionId")))
+    assert outcome.status == "skipped" and label in [d.external_id for d in outcome.duplicates]
+
+    status, _ = request(
+        api_app, lambda_context, "DELETE", f"/api/embeddings/{first}", {"organization": organization},
+        path_parameters={"embed_id": str(first)},
+    )
+    assert status == 200
+    assert not [item for item in all_items() if label in json.dumps(item)]
+    _, replayed = enroll(api_app, lambda_context, organization, [photo("ann", 1)], external_id="other", idempotency_key="k-2")
+    assert first not in [d["embed_id"] for d in replayed["embeddings"][0]["duplicates"]]
+    _, listing = request(api_app, lambda_context, "GET", "/api/uploads", {"organization": organization})
+    assert first not in [d["embed_id"] for d in listing["uploads"][0]["duplicates"]]
