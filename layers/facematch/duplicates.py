@@ -1,5 +1,6 @@
-"""Which faces an organization already holds that a new face duplicates: significant matches
-(significance.significant_duplicate), not faces merely within the threshold. At 1,000 faces the
+"""Which faces an organization already holds that a new face duplicates: significant matches, as
+match_rule=significance decides them (within the model's threshold, and
+significance.significant_duplicate), not faces merely within the threshold. At 1,000 faces the
 threshold alone would flag one to three strangers for a newcomer.
 
 A request's faces are screened as if enrolled one after another, in order: each against the
@@ -59,7 +60,8 @@ class DuplicateFinder:
         self.settings = settings
         self.vectors = vectors
         self.catalog = catalog
-        # The model's threshold: faces this close to the nearest are its person's other photos.
+        # The model's threshold: a duplicate is within it, and so are the nearest face's other
+        # photos, which the stranger tail leaves out.
         self.same_person = same_person
 
     def relabelled(self, organization: str, kept: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +105,7 @@ class DuplicateFinder:
             [
                 Found(distance, significance.expected_false_matches(tail.probability(distance), count), embed_id)
                 for embed_id, distance in pairs
-                if significance.significant_duplicate(distance, count, tail, bound)
+                if self._significant_match(distance, count, tail, bound)
             ][: 2 * MAX_DUPLICATES]
             for pairs, tail, count in zip(nearest, tails, comparisons, strict=True)
         ])
@@ -113,15 +115,20 @@ class DuplicateFinder:
             found = list(held[index])
             for earlier in range(index):
                 distance = _distance(query, queries[earlier])
-                if stored[earlier] and significance.significant_duplicate(
-                    distance, comparisons[index], tails[index], bound
-                ):
+                if stored[earlier] and self._significant_match(distance, comparisons[index], tails[index], bound):
                     expected = significance.expected_false_matches(tails[index].probability(distance), comparisons[index])
                     found.append(Found(distance, expected, earlier=earlier))
             found = sorted(found, key=lambda duplicate: duplicate.distance)[:MAX_DUPLICATES]
             duplicates.append(found)
             stored.append(decided[index] if decided is not None else on_duplicate == "allow" or not found)
         return Screening(duplicates, stored)
+
+    def _significant_match(
+        self, distance: float, comparisons: int, tail: significance.TailEstimate, bound: float
+    ) -> bool:
+        """A match under match_rule=significance: within the model's threshold, and too close to
+        be chance among ``comparisons`` faces."""
+        return distance <= self.same_person and significance.significant_duplicate(distance, comparisons, tail, bound)
 
     def _held(
         self, organization: str, queries: np.ndarray, ignore: frozenset[int]

@@ -11,6 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 
 from facematch.aws import client
@@ -18,6 +19,7 @@ from facematch.duplicates import DuplicateFinder
 from facematch.idempotency import Repeatable
 from facematch.inputs import ImageInput, S3Upload
 from facematch.models import MAX_DUPLICATES
+from facematch.writes import NewFace
 from facematch_testing.api import enroll, enrolled_ids, invoke, request
 from facematch_testing.aws import all_items
 from facematch_testing.bulk import enroll_in_bulk
@@ -265,3 +267,23 @@ def test_erasing_a_person_erases_their_label_from_the_answers_and_upload_records
     assert first not in [d["embed_id"] for d in replayed["embeddings"][0]["duplicates"]]
     _, listing = request(api_app, lambda_context, "GET", "/api/uploads", {"organization": organization})
     assert first not in [d["embed_id"] for d in listing["uploads"][0]["duplicates"]]
+
+
+@pytest.mark.parametrize(("distance", "duplicate"), [(0.06, True), (0.08, False)])
+def test_a_duplicate_is_a_significant_match_so_within_the_threshold_however_small_the_chance(
+    api_app, organization, distance, duplicate
+):
+    """With one face held, 0.08 would be chance once in 190 (the reference tail): significant at
+    0.01, yet beyond the model's threshold (0.07), so no match, and no duplicate."""
+    service = api_app.service
+    query = np.zeros(service.embedder.dimensions, np.float32)
+    query[0] = 1.0
+    held = query.copy()
+    held[:2] = [1.0 - distance, np.sqrt(1.0 - (1.0 - distance) ** 2)]
+    face = NewFace(vector=held, box={"x": 0, "y": 0, "w": 10, "h": 10, "confidence": 1.0}, source="held.jpg")
+    service.writes.enroll(organization, service.settings.model, [face], "held")
+    finder = service.enrollment.duplicates
+    finder.prepare(organization)
+    screening = finder.screen(organization, query[None, :], "skip")
+    assert [len(found) for found in screening.duplicates] == [1 if duplicate else 0]
+    assert screening.stored == [not duplicate]
