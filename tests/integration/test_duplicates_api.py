@@ -5,6 +5,7 @@ apart, of two people about 1."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -23,7 +24,7 @@ from facematch.writes import NewFace
 from facematch_testing.api import enroll, enrolled_ids, invoke, request
 from facematch_testing.aws import all_items
 from facematch_testing.bulk import enroll_in_bulk
-from facematch_testing.events import multipart_event
+from facematch_testing.events import json_event, multipart_event
 from facematch_testing.synthetic import synthetic_photo
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -287,3 +288,15 @@ def test_a_duplicate_is_a_significant_match_so_within_the_threshold_however_smal
     screening = finder.screen(organization, query[None, :], "skip")
     assert [len(found) for found in screening.duplicates] == [1 if duplicate else 0]
     assert screening.stored == [not duplicate]
+
+
+def test_a_json_enrollment_takes_on_duplicate_and_quality_filter_as_fields(api_app, lambda_context, organization):
+    enrolled_ids(api_app, lambda_context, organization, [photo("ann")])
+    payload = {
+        "organization": organization, "images": [base64.b64encode(synthetic_photo("ann", 1)).decode()],
+        "on_duplicate": "skip", "quality_filter": "high",
+    }
+    status, body = invoke(api_app, json_event("enroll-json.json", payload), lambda_context)
+    assert status == 200 and [s["image"] for s in body["skipped"]] == ["0"], body
+    status, body = invoke(api_app, json_event("enroll-json.json", {**payload, "on_duplicate": "never"}), lambda_context)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
