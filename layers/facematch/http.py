@@ -135,15 +135,15 @@ def documented(
     *errors: type[FaceMatchError],
     status: int = 200,
     public: bool = False,
-    accepted: str | None = None,
+    also: dict[int, str] | None = None,
 ) -> dict[int, Any]:
-    """OpenAPI responses of a route: its result, and the errors it can answer with; ``accepted``
-    describes a 202 answered with the same model (work that goes on after the answer)."""
+    """OpenAPI responses of a route: its result, and the errors it can answer with; ``also``: other
+    statuses answered with the same model, and when (a 202: work that goes on after the answer)."""
     responses: dict[int, Any] = {
         status: {"description": "Success", "content": {"application/json": {"model": model}}}
     }
-    if accepted:
-        responses[202] = {"description": accepted, "content": {"application/json": {"model": model}}}
+    for other, description in (also or {}).items():
+        responses[other] = {"description": description, "content": {"application/json": {"model": model}}}
     codes: dict[int, list[str]] = {}
     access = () if public else (Unauthorized, Forbidden)
     for error in (InvalidRequest, *access, *errors, FaceMatchError):

@@ -75,6 +75,7 @@ def routes(service: FaceMatch) -> Router:
             PurgedDuringWrite,
             StoreConflict,
             status=201,
+            also={200: "Every photo was skipped as a duplicate (on_duplicate=skip): nothing was stored."},
         ),
     )
     def enroll(

@@ -113,7 +113,7 @@ def routes(service: FaceMatch) -> Router:
         tags=TAGS,
         responses=documented(
             Purge, RouteNotFound, StoreConflict,
-            accepted="The purge goes on as a job: status_url (and Location) tells when it is done.",
+            also={202: "The purge goes on as a job: status_url (and Location) tells when it is done."},
         ),
     )
     def purge_organization(caller: Caller, organization: OrganizationPath):
