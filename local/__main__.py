@@ -8,6 +8,7 @@
                             sets it; default: the current directory)
     FACEMATCH_AWS_ENDPOINT  use this AWS-compatible endpoint instead of the embedded one
     FACEMATCH_BUCKET, FACEMATCH_TABLE with real AWS credentials and no endpoint: use real AWS
+                            (the audit trail in FACEMATCH_AUDIT_TABLE, default FACEMATCH_TABLE-audit)
                             (and FACEMATCH_JOB_QUEUE_URL, the stack's JobQueue, for purges too long
                             for one request: its jobs then run in the deployed function)
 """
@@ -126,7 +127,7 @@ def _serve() -> None:
     from facematch_local.workers import WorkerFunctions
 
     settings = get_settings()
-    queue_urls = create_resources(settings.bucket, settings.table) if mode != REAL_AWS else {}
+    queue_urls = create_resources(settings.bucket, settings.table, audit_table=settings.audit_table_name) if mode != REAL_AWS else {}
     if "JobQueue" in queue_urls:  # as template.yaml hands it to the API function
         os.environ["FACEMATCH_JOB_QUEUE_URL"] = queue_urls["JobQueue"]
     # Each function in its own process, as Lambda runs it; they inherit this environment.

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from facematch.aws import client
+from facematch.config import default_audit_table
 from facematch_local.project import TEMPLATE
 
 _TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes")
@@ -36,15 +37,26 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
 
 
-def table_definition(template: dict[str, Any]) -> dict[str, Any]:
-    properties = template["Resources"]["FaceMatchTable"]["Properties"]
+def resolved(template: dict[str, Any], value: Any) -> Any:
+    """A property's value as a stack deployed with default parameters holds it: ``!Ref`` to a
+    parameter reads its default; anything else is returned as written."""
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template.get("Parameters", {}):
+        return template["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+def table_definition(template: dict[str, Any], logical_id: str = "FaceMatchTable") -> dict[str, Any]:
+    properties = template["Resources"][logical_id]["Properties"]
     return {name: properties[name] for name in _TABLE_PROPERTIES if name in properties}
 
 
-def create_resources(bucket: str, table: str, template: dict[str, Any] | None = None) -> dict[str, str]:
-    """Create the bucket, table and queues if missing; returns each queue's URL by logical id.
+def create_resources(
+    bucket: str, table: str, template: dict[str, Any] | None = None, audit_table: str | None = None
+) -> dict[str, str]:
+    """Create the bucket, tables and queues if missing; returns each queue's URL by logical id.
 
     The bucket's upload notification is set up as in the template, pointing at these queues.
+    The audit table is ``audit_table``, or named after ``table`` as the settings name it.
     """
     template = template or load_template()
     resources = template["Resources"]
@@ -54,9 +66,11 @@ def create_resources(bucket: str, table: str, template: dict[str, Any] | None = 
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     dynamodb = client("dynamodb")
-    if table not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(TableName=table, **table_definition(template))
-        dynamodb.get_waiter("table_exists").wait(TableName=table)
+    existing_tables = dynamodb.list_tables()["TableNames"]
+    for name, logical_id in ((table, "FaceMatchTable"), (audit_table or default_audit_table(table), "AuditTable")):
+        if name not in existing_tables:
+            dynamodb.create_table(TableName=name, **table_definition(template, logical_id))
+            dynamodb.get_waiter("table_exists").wait(TableName=name)
     queue_urls, queue_arns = _create_queues(bucket, resources)
     notifications = resources["FaceMatchBucket"]["Properties"]["NotificationConfiguration"]
     s3.put_bucket_notification_configuration(

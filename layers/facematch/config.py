@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # Through S3 uploads, which have no such cap.
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # Width x height x channels x bytes per channel, read from the header before any pixel is
+    # decoded: 40 MP of 8-bit RGB. A 40 MP RGBA or 16-bit photo decodes larger, and is refused.
+    max_decoded_bytes: int = Field(default=120_000_000, ge=1)
     max_images_per_request: int = 10
     # A compare with faces=all searches at most this many faces, the largest (the rest are counted).
     max_faces_per_image: int = Field(default=20, ge=1, le=100)
@@ -49,6 +52,19 @@ class Settings(BaseSettings):
     max_expected_false_matches: float = Field(default=0.01, gt=0, le=1_000_000)
     # Keep each enrolled photo (encrypted) next to its embedding; by default only embeddings are kept.
     store_images: bool = False
+    # The most faces one organization may hold (all models together): an enrollment past it is
+    # refused with ORGANIZATION_FULL. The template's default is what one function can hold warm
+    # (vector_cache.faces_that_fit); None (local stack, tests) sets no limit.
+    max_faces_per_organization: int | None = Field(default=None, ge=1)
+    # The warm vectors' memory budget in bytes; None derives it from the function's memory
+    # (Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE), or sets none where that is unknown.
+    vector_cache_bytes: int | None = Field(default=None, ge=0)
+    function_memory_mb: int | None = Field(
+        default=None, validation_alias=AliasChoices("function_memory_mb", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    )
+    # The audit trail (audit.py): its own table, so that erasing an organization's data leaves it.
+    audit_table: str | None = None
+    audit_retention_days: int = Field(default=365, ge=1)
     # Long jobs (jobs.py): the queue they are sent to (template.yaml's JobQueue), and how long a
     # step works. A purge request works this long itself before it hands the rest to a job (a
     # small organization is purged within the request), and so does a write that finds a purge
@@ -58,6 +74,16 @@ class Settings(BaseSettings):
     purge_request_seconds: float = Field(default=5.0, ge=0)
     job_step_seconds: float = Field(default=600.0, ge=0)
     job_margin_seconds: float = Field(default=5.0, ge=0)
+
+
+    @property
+    def audit_table_name(self) -> str:
+        return self.audit_table or default_audit_table(self.table)
+
+
+def default_audit_table(table: str) -> str:
+    """Where the audit trail lives when no table is named for it (local stack, tests)."""
+    return f"{table}-audit"
 
 
 @functools.cache

@@ -40,7 +40,7 @@ class LocalStack:
 def stack_environment(port: int, aws_port: int) -> dict[str, str]:
     """The environment `make run` gets: its ports, the admin key, and the embedded AWS services."""
     env = {**os.environ, "PORT": str(port), "FACEMATCH_AWS_PORT": str(aws_port), "FACEMATCH_ADMIN_KEY": ADMIN_KEY}
-    for name in ("FACEMATCH_AWS_ENDPOINT", "FACEMATCH_BUCKET", "FACEMATCH_TABLE", "AWS_SESSION_TOKEN"):
+    for name in ("FACEMATCH_AWS_ENDPOINT", "FACEMATCH_BUCKET", "FACEMATCH_TABLE", "FACEMATCH_AUDIT_TABLE", "AWS_SESSION_TOKEN"):
         env.pop(name, None)
     return env
 
