@@ -97,6 +97,9 @@ class Enrollment:
             raise InvalidRequest(
                 f"At most {self.settings.max_images_per_request} images per request; got {len(images)}."
             )
+        if repeatable is None or self.once.claimed(organization, repeatable) is None:
+            # Not the retry of an enrollment that may have committed already: full is full.
+            self.writes.ensure_room(organization, 1)
         faces, failures = self._embed_all(images, max_image_bytes, quality_filter)
         if not faces:
             raise NothingEnrolled(failures)

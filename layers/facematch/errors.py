@@ -132,6 +132,20 @@ class PurgedDuringWrite(FaceMatchError):
         super().__init__(f"Organization {organization!r} was purged while this request ran; nothing was stored.")
 
 
+class OrganizationFull(FaceMatchError):
+    """An enrollment would take the organization past the faces one function can hold warm
+    (the deployment's ``MaxFacesPerOrganization``); nothing of it was stored."""
+
+    code = "ORGANIZATION_FULL"
+    status = 409
+
+    def __init__(self, organization: str, held: int, adding: int, limit: int) -> None:
+        super().__init__(
+            f"Organization {organization!r} holds {held} faces; {adding} more would pass its limit of "
+            f"{limit}. Delete faces first, or ask the operator to raise MaxFacesPerOrganization."
+        )
+
+
 class IdempotencyKeyReused(FaceMatchError):
     """An Idempotency-Key already used for a different request (another body, organization or photo)."""
 

@@ -152,6 +152,11 @@ class Manifest:
     def of(self, model: str) -> ModelShards:
         return self.models.get(model, ModelShards())
 
+    def faces(self) -> int:
+        """How many faces are held, all models together: a deletion rewrites the shards that
+        held its faces without them, so the live shards hold exactly the live faces."""
+        return sum(shard.count for shards in self.models.values() for shard in shards.shards)
+
     def is_live(self, embed_id: int) -> bool:
         return self.state != PURGING and embed_id in self.committed and embed_id not in self.erased
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from facematch.errors import PurgedDuringWrite
+from facematch.errors import OrganizationFull, PurgedDuringWrite
 from facematch.manifest import ACTIVE, PURGED, PURGING, Manifest, RetiredBatch, ShardRef
 
 Change = Callable[[Manifest], "tuple[Manifest, tuple[RetiredBatch, ...]] | None"]
@@ -32,15 +32,30 @@ class Rewrite:
 
 
 def commit_enrollment(
-    current: Manifest, organization: str, generation: int, model: str, shard: ShardRef, ids: list[int], now: float
+    current: Manifest,
+    organization: str,
+    generation: int,
+    model: str,
+    shard: ShardRef,
+    ids: list[int],
+    now: float,
+    max_faces: int | None = None,
 ) -> Result:
+    """Add ``shard``, holding ``ids``; refused when it would take the organization past
+    ``max_faces``: checked here, at the swap, so concurrent enrollments cannot pass it together."""
     if current.generation != generation or current.state == PURGING:
         raise PurgedDuringWrite(organization)
     if current.committed.covers(ids):
         return None
+    check_room(current, organization, len(ids), max_faces)
     updated, expired = current.with_shards(model, now=now, add=[shard])
     state = {"state": ACTIVE, "state_since": now} if current.state != ACTIVE else {}
     return replace(updated, committed=current.committed.union(ids), **state), expired
+
+
+def check_room(manifest: Manifest, organization: str, adding: int, max_faces: int | None) -> None:
+    if max_faces is not None and manifest.faces() + adding > max_faces:
+        raise OrganizationFull(organization, manifest.faces(), adding, max_faces)
 
 
 def commit_erasure(

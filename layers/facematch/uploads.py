@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 from facematch.config import Settings
 from facematch.duplicates import without_labels
 from facematch.enrollment import Enrollment
-from facematch.errors import FaceMatchError, ImageTooLarge, InvalidRequest, NothingEnrolled
+from facematch.errors import FaceMatchError, ImageTooLarge, InvalidRequest, NothingEnrolled, OrganizationFull
 from facematch.idempotency import EnrollOnce, Repeatable, StoredAnswer
 from facematch.inputs import (
     UPLOAD_PREFIX,
@@ -47,7 +47,9 @@ logger = Logger()
 # days at most, and GET /api/uploads lists the week's outcomes.
 UPLOAD_RECORD_SECONDS = 7 * 24 * 3600
 # Failures that the same photo would meet again are its outcome; others (a 409 from the
-# organization's state, throttling, 5xx) are raised, so the queue delivers it again.
+# organization's state, throttling, 5xx) are raised, so the queue delivers it again. A full
+# organization is an outcome too: it stays full until its owner deletes faces, and the owner
+# reads outcomes, where a redelivered message would end in the operator's dead-letter queue.
 _TRANSIENT = {409, 429}
 
 
@@ -147,7 +149,7 @@ class Uploads:
         except NothingEnrolled as error:
             return failed(error.failures[0]["error"])
         except FaceMatchError as error:
-            if error.status >= 500 or error.status in _TRANSIENT:
+            if (error.status >= 500 or error.status in _TRANSIENT) and not isinstance(error, OrganizationFull):
                 raise
             return failed(error.to_dict())
         if result.skipped:

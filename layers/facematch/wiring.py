@@ -53,6 +53,7 @@ class FaceMatch:
         self.writes = Writes(
             catalog, store, embedder.dimensions, settings.shard_load_concurrency, clock,
             jobs=self.jobs, purge_step_seconds=settings.purge_request_seconds,
+            max_faces=settings.max_faces_per_organization,
         )
         self.jobs.register(PURGE, self.writes.purges.step)
         self.jobs.register(SWEEP, Sweeper(self.writes).job_step)

@@ -29,6 +29,7 @@ from facematch.manifest_changes import (
     Change,
     Rewrite,
     ShardsMoved,
+    check_room,
     commit_enrollment,
     commit_erasure,
     commit_merge,
@@ -80,9 +81,11 @@ class Writes:
         *,
         jobs: Jobs | None = None,
         purge_step_seconds: float = math.inf,
+        max_faces: int | None = None,
     ) -> None:
         """``purge_step_seconds``: how long a write works on an interrupted purge; ``jobs`` takes
-        the rest. By default (benchmarks, no job queue) a write finishes the purge itself."""
+        the rest. By default (benchmarks, no job queue) a write finishes the purge itself.
+        ``max_faces``: the most faces an organization may hold (None: no limit)."""
         self.catalog = catalog
         self.shards = shards
         self.photos = PhotoStore(shards)
@@ -90,6 +93,7 @@ class Writes:
         self.dimensions = dimensions
         self.concurrency = concurrency
         self.clock = clock
+        self.max_faces = max_faces
         # The purge commits through this module's compare-and-swap, in steps of its own.
         self.purges = Purges(catalog, shards, self._swap, clock, jobs, purge_step_seconds)
 
@@ -112,6 +116,11 @@ class Writes:
         return [r for r in records if manifest.is_live(r.embed_id) or r.embed_id in manifest.erased]
 
     # Enroll
+
+    def ensure_room(self, organization: str, adding: int) -> None:
+        """Refuse at once (``OrganizationFull``) an enrollment that cannot fit: before any work.
+        The commit checks again, against the manifest it replaces."""
+        check_room(self.readable(organization), organization, adding, self.max_faces)
 
     def enroll(
         self,
@@ -144,6 +153,7 @@ class Writes:
                 ids = claim()
         else:
             ids = self.catalog.allocate_ids(organization, len(faces))
+        check_room(manifest, organization, len(ids), self.max_faces)
         created_at = timestamp(self.clock())
         vectors = np.stack([face.vector for face in faces])
         shard = self.shards.write_shard(organization, generation, model, np.asarray(ids), vectors)
@@ -171,7 +181,10 @@ class Writes:
             # A redelivery rewrites the same records: harmless, as ids are live only once committed.
             self.catalog.put_embeddings(records, overwrite=repeatable is not None)
             committed, expired = self._swap(
-                organization, lambda current: commit_enrollment(current, organization, generation, model, shard, ids, self.clock())
+                organization,
+                lambda current: commit_enrollment(
+                    current, organization, generation, model, shard, ids, self.clock(), self.max_faces
+                ),
             )
         except BaseException as error:
             if self._committed(organization, generation, ids, error):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facematch.errors import OrganizationPurging, PurgedDuringWrite
+from facematch.errors import OrganizationFull, OrganizationPurging, PurgedDuringWrite
 from facematch.manifest import (
     CONDEMNED_SECONDS,
     PURGE_LEASE_SECONDS,
@@ -58,6 +58,18 @@ def test_an_enrollment_commit_makes_its_ids_live_once_and_a_replay_changes_nothi
 def test_an_enrollment_begun_before_a_purge_cannot_commit_after_it(current):
     with pytest.raises(PurgedDuringWrite):
         commit_enrollment(current, "org", 1, "Dlib", SHARD, [1], now=1.0)
+
+
+def test_an_enrollment_commit_counts_every_models_live_faces_against_the_limit_and_a_replay_is_never_refused():
+    held, _ = commit_enrollment(Manifest(), "org", 1, "Dlib", SHARD, [1, 2], now=1.0)
+    held, _ = commit_enrollment(held, "org", 1, "Facenet", ShardRef("s2", 1), [3], now=1.0, max_faces=3)
+    assert held.faces() == 3
+    with pytest.raises(OrganizationFull, match="holds 3 faces; 1 more would pass its limit of 3"):
+        commit_enrollment(held, "org", 1, "Dlib", ShardRef("s3", 1), [4], now=2.0, max_faces=3)
+    assert commit_enrollment(held, "org", 1, "Facenet", ShardRef("s2", 1), [3], now=2.0, max_faces=3) is None
+    erased, _ = commit_erasure(held, held, {1}, {"Dlib": Rewrite(["s1"], [ShardRef("s1b", 1)])}, now=3.0)
+    assert erased.faces() == 2  # the rewrite without the erased face holds one
+    assert commit_enrollment(erased, "org", 1, "Dlib", ShardRef("s3", 1), [4], now=4.0, max_faces=3)
 
 
 def merged(manifest: Manifest, key: str, replaced: set[str], now: float, batch: str | None = None) -> Manifest:
