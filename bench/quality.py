@@ -164,7 +164,7 @@ def main() -> None:
     variants |= {name: {} for name in small_names + blur_names + both_names}
     ratios = {}
     for path in photos:
-        image = decode_image(path.read_bytes(), max_bytes=10**9, max_pixels=10**9)
+        image = decode_image(path.read_bytes(), max_bytes=10**9, max_pixels=10**9, max_decoded_bytes=10**10)
         original = embedder.embed(image)
         ratios[path.name] = original.eye_distance / original.box.w
         variants["original"][path.name] = measure(embedder, image, original, threshold)

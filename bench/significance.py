@@ -80,9 +80,8 @@ def embeddings() -> tuple[list[str], list[str], np.ndarray]:
     from facematch.faces import FaceEmbedder
 
     embedder = FaceEmbedder.load("Dlib", "dlib", 480)
-    vectors = np.stack(
-        [embedder.embed_photo((FACES / n).read_bytes(), max_bytes=20 << 20, max_pixels=40_000_000).vector for n in names]
-    )
+    limits = {"max_bytes": 20 << 20, "max_pixels": 40_000_000, "max_decoded_bytes": 120_000_000}
+    vectors = np.stack([embedder.embed_photo((FACES / n).read_bytes(), **limits).vector for n in names])
     np.savez(path, names=np.array(names), vectors=vectors)
     return names, [named[n] for n in names], vectors
 

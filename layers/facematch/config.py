@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     # Width x height x channels x bytes per channel, read from the header before any pixel is
-    # decoded: 40 MP of 8-bit RGB. A 40 MP RGBA or 16-bit photo decodes larger, and is refused.
+    # decoded: 40 MP of 8-bit RGB. A 40 MP RGBA or CMYK photo decodes larger, and is refused.
     max_decoded_bytes: int = Field(default=120_000_000, ge=1)
     max_images_per_request: int = 10
     # A compare with faces=all searches at most this many faces, the largest (the rest are counted).

@@ -230,5 +230,6 @@ class Enrollment:
     def embed(self, image: ImageInput, max_bytes: int | None = None) -> EmbeddedFace:
         """One photo's largest face, refused over ``max_bytes`` (the API's limit by default)."""
         return self.embedder.embed_photo(
-            image.raw_bytes(), max_bytes=max_bytes or self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels
+            image.raw_bytes(), max_bytes=max_bytes or self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels,
+            max_decoded_bytes=self.settings.max_decoded_bytes,
         )

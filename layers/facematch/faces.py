@@ -75,16 +75,21 @@ class FaceEmbedder:
             detector=modeling.build_model(task="face_detector", model_name=detector_name),
         )
 
-    def embed_photo(self, photo: bytes, *, max_bytes: int, max_pixels: int) -> EmbeddedFace:
-        """Decode a photo file (refusing one over ``max_bytes`` or ``max_pixels``) and embed its largest face."""
-        return self.embed(decode_image(photo, max_bytes=max_bytes, max_pixels=max_pixels))
+    def embed_photo(
+        self, photo: bytes, *, max_bytes: int, max_pixels: int, max_decoded_bytes: int
+    ) -> EmbeddedFace:
+        """Decode a photo file (refusing one over ``max_bytes``, ``max_pixels`` or
+        ``max_decoded_bytes``) and embed its largest face."""
+        return self.embed(
+            decode_image(photo, max_bytes=max_bytes, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
+        )
 
     def embed_photo_faces(
-        self, photo: bytes, *, max_bytes: int, max_pixels: int, max_faces: int
+        self, photo: bytes, *, max_bytes: int, max_pixels: int, max_decoded_bytes: int, max_faces: int
     ) -> tuple[list[EmbeddedFace], int]:
         """Every face of a photo file, largest first, at most ``max_faces`` of them; and how many
         were found."""
-        image = decode_image(photo, max_bytes=max_bytes, max_pixels=max_pixels)
+        image = decode_image(photo, max_bytes=max_bytes, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
         regions = self.detect(image)
         faces = []
         for region in regions[:max_faces]:

@@ -163,7 +163,11 @@ class Matching:
         return answers, found[0].searched
 
     def _embed(self, image: ImageInput, faces: FaceChoice) -> tuple[list[EmbeddedFace], int]:
-        limits = {"max_bytes": self.settings.max_image_bytes, "max_pixels": self.settings.max_image_pixels}
+        limits = {
+            "max_bytes": self.settings.max_image_bytes,
+            "max_pixels": self.settings.max_image_pixels,
+            "max_decoded_bytes": self.settings.max_decoded_bytes,
+        }
         if faces == "all":
             return self.embedder.embed_photo_faces(
                 image.raw_bytes(), **limits, max_faces=self.settings.max_faces_per_image

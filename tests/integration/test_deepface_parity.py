@@ -20,7 +20,7 @@ def test_facematch_embeds_an_aligned_face_exactly_as_deepface_represent_does(mod
     from deepface import DeepFace
 
     embedder = model_matching_app.service.embedder
-    pixels = decode_image((faces_dir / photo).read_bytes(), max_bytes=10**8, max_pixels=10**8)
+    pixels = decode_image((faces_dir / photo).read_bytes(), max_bytes=10**8, max_pixels=10**8, max_decoded_bytes=10**9)
     face, _ = embedder.align(pixels)
     ours = embedder.represent(face.img)
     (theirs,) = DeepFace.represent(

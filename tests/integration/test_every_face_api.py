@@ -78,7 +78,7 @@ def test_all_faces_are_embedded_once_and_searched_in_one_product_like_separate_c
     enroll_group(api_app, lambda_context, organization)
     _, together = compare(matching_app, lambda_context, organization, group_photo(), faces="all", top_k=3)
     embedder = matching_app.service.embedder
-    faces, _ = embedder.embed_photo_faces(group_photo()[1], max_bytes=10**8, max_pixels=10**8, max_faces=20)
+    faces, _ = embedder.embed_photo_faces(group_photo()[1], max_bytes=10**8, max_pixels=10**8, max_decoded_bytes=10**9, max_faces=20)
     for entry, embedded in zip(together["faces"], faces, strict=True):
         alone = matching_app.service.matching.match(organization, embedded.vector, 3, 0.07)
         assert [m.embed_id for m in alone] == [m["embed_id"] for m in entry["matches"]]

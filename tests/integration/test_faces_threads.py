@@ -24,7 +24,7 @@ def test_two_embedders_in_two_threads_give_the_single_threaded_vectors(faces_dir
         return FaceEmbedder.load(settings.model, settings.detector, settings.detection_max_side)
 
     photos = [
-        decode_image((faces_dir / name).read_bytes(), max_bytes=10**8, max_pixels=10**8) for name in PHOTOS
+        decode_image((faces_dir / name).read_bytes(), max_bytes=10**8, max_pixels=10**8, max_decoded_bytes=10**9) for name in PHOTOS
     ]
     single_threaded = [embedder().embed(photo).vector for photo in photos]
     # Each thread starts each photo with the other, on a different photo: unserialised, the

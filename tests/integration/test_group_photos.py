@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("aws")
 
 
 def pixels(content: bytes) -> np.ndarray:
-    return decode_image(content, max_bytes=10**8, max_pixels=10**8)
+    return decode_image(content, max_bytes=10**8, max_pixels=10**8, max_decoded_bytes=10**9)
 
 
 def crop(image: np.ndarray, region, margin: float = 0.6) -> bytes:

@@ -31,7 +31,7 @@ MODERATE = ["img1.jpg", "img12.jpg", "img47.jpg"]  # copied with 20 px between t
 
 
 def pixels(content: bytes) -> np.ndarray:
-    return decode_image(content, max_bytes=10**8, max_pixels=10**8)
+    return decode_image(content, max_bytes=10**8, max_pixels=10**8, max_decoded_bytes=10**9)
 
 
 def png(image: np.ndarray) -> bytes:

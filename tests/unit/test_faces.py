@@ -27,7 +27,7 @@ def embedder(detector, max_side: int = 480) -> FaceEmbedder:
 
 
 def pixels(photo: bytes) -> np.ndarray:
-    return decode_image(photo, max_bytes=10**8, max_pixels=10**8)
+    return decode_image(photo, max_bytes=10**8, max_pixels=10**8, max_decoded_bytes=10**9)
 
 
 def test_detection_runs_on_a_copy_no_longer_than_the_configured_side_and_the_box_is_in_full_pixels():
@@ -82,7 +82,7 @@ def test_the_largest_face_is_ranked_at_full_resolution_by_its_eyes_not_by_the_de
 
 def test_every_face_is_embedded_largest_first_up_to_the_limit():
     photo = synthetic_photo("alice", size=(1200, 400), faces=4)
-    faces, found = embedder(StubDetector()).embed_photo_faces(photo, max_bytes=10**8, max_pixels=10**8, max_faces=3)
+    faces, found = embedder(StubDetector()).embed_photo_faces(photo, max_bytes=10**8, max_pixels=10**8, max_decoded_bytes=10**9, max_faces=3)
     assert found == 4 and len(faces) == 3
     assert [face.box.w for face in faces] == sorted((face.box.w for face in faces), reverse=True)
     largest = embedder(StubDetector()).embed(pixels(photo))
