@@ -3,7 +3,8 @@
 ``VectorStore`` keeps, per organization and model, one preallocated matrix that shards are
 streamed straight into (no concatenation, so memory stays close to the raw vector bytes),
 revalidates the manifest before each search (a 304 when nothing changed) and reads only the
-shards it has not seen. It never writes: every write is ``writes.py``'s.
+shards it has not seen. Under a memory budget (vector_cache.py) it evicts the least recently used
+organizations to make room for those it loads. It never writes: every write is ``writes.py``'s.
 """
 
 from __future__ import annotations
@@ -11,17 +12,22 @@ from __future__ import annotations
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from aws_lambda_powertools import Logger
 
+from facematch import vector_cache
 from facematch.errors import StoreConflict
 from facematch.manifest import Manifest, ShardRef
 from facematch.shards import ShardMissing, ShardStore
 
 _REFRESH_ATTEMPTS = 5
+
+logger = Logger()
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,10 @@ class OrganizationIndex:
     def __len__(self) -> int:
         return self.size
 
+    def held_bytes(self) -> int:
+        """The bytes its rows in use hold (unused capacity was never touched: it holds none)."""
+        return self.size * vector_cache.bytes_per_face(self.dimensions)
+
     def top_k(self, query: np.ndarray, k: int) -> list[Candidate]:
         return top_k(self.ids[: self.size], self.vectors[: self.size], query, k)
 
@@ -173,17 +183,43 @@ class OrganizationIndex:
 
 
 class VectorStore:
-    """Searches over warm copies of the committed vectors."""
+    """Searches over warm copies of the committed vectors.
+
+    ``budget_bytes``: the most bytes of warm vectors to hold (vector_cache.budget_bytes; None:
+    no limit). Before an organization's new rows are loaded, the least recently used other
+    organizations (searched, sampled, refreshed or measured least recently) are evicted until
+    they fit. An organization is never evicted to load itself: one larger than the budget is
+    served alone. A search already running on an evicted copy finishes on it; the memory is
+    freed when it ends."""
 
     def __init__(
-        self, store: ShardStore, dimensions: int, concurrency: int, clock: Callable[[], float] = time.time
+        self,
+        store: ShardStore,
+        dimensions: int,
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+        *,
+        budget_bytes: int | None = None,
     ) -> None:
         self.shards = store
         self.clock = clock
         self.dimensions = dimensions
+        self.budget_bytes = budget_bytes
         self._concurrency = concurrency
-        self._indexes: dict[tuple[str, str], OrganizationIndex] = {}
+        # Least recently used first. Lock order: an index's lock, then this one, held briefly;
+        # never an index's lock while holding this one.
+        self._indexes: OrderedDict[tuple[str, str], OrganizationIndex] = OrderedDict()
         self._indexes_lock = threading.Lock()
+
+    def held(self) -> list[tuple[str, str]]:
+        """The (organization, model) pairs held warm, least recently used first."""
+        with self._indexes_lock:
+            return list(self._indexes)
+
+    def held_bytes(self) -> int:
+        """The bytes of the vectors held warm (ids included), as the budget counts them."""
+        with self._indexes_lock:
+            return sum(index.held_bytes() for index in self._indexes.values())
 
     def search(
         self, organization: str, model: str, query: np.ndarray, k: int, *, revalidate: bool = True
@@ -238,8 +274,15 @@ class VectorStore:
                 del self._indexes[key]
 
     def _index(self, organization: str, model: str) -> OrganizationIndex:
+        """The organization's index, now its most recently used."""
+        key = (organization, model)
         with self._indexes_lock:
-            return self._indexes.setdefault((organization, model), OrganizationIndex(self.dimensions, model))
+            index = self._indexes.get(key)
+            if index is None:
+                index = self._indexes[key] = OrganizationIndex(self.dimensions, model)
+            else:
+                self._indexes.move_to_end(key)
+            return index
 
     def _map(self, function, items):  # noqa: ANN001, ANN202
         """Run S3 reads in parallel: one request per shard, all in flight at once."""
@@ -259,17 +302,19 @@ class VectorStore:
                 return
             manifest = manifest.for_readers(organization, self.clock())
             try:
-                self._apply(index, manifest)
+                self._apply(index, manifest, organization)
                 return
             except ShardMissing:
                 etag = None  # compacted away since that manifest was read: read it again
         raise StoreConflict(f"The shards of {organization!r} kept changing while being read; retry.")
 
-    def _apply(self, index: OrganizationIndex, manifest: Manifest) -> None:
+    def _apply(self, index: OrganizationIndex, manifest: Manifest, organization: str) -> None:
         shards = manifest.of(index.model).shards
         index.drop(set(index.rows) - {ref.key for ref in shards})
         added = [ref for ref in shards if ref.key not in index.rows]
-        index.reserve(sum(ref.count for ref in added))
+        rows = sum(ref.count for ref in added)
+        self._make_room(index, organization, rows)
+        index.reserve(rows)
         placements = []
         position = index.size
         for ref in added:
@@ -289,3 +334,44 @@ class VectorStore:
             index.rows[ref.key] = (start, ref.count)
         index.size = position
         index.manifest = manifest
+
+    def _make_room(self, index: OrganizationIndex, organization: str, rows: int) -> None:
+        """Evict the least recently used other indexes until ``rows`` more rows of ``index`` fit
+        the budget, and the old rows too when ``reserve`` will copy them into larger arrays
+        (both are held until it returns). Runs under ``index.lock``; reads the others' sizes
+        without theirs (a load running on another one at the same time may be counted short)."""
+        if self.budget_bytes is None or rows == 0:
+            return
+        per_face = vector_cache.bytes_per_face(self.dimensions)
+        copied = index.size if index.size + rows > len(index.ids) else 0
+        needed = (rows + copied) * per_face
+        with self._indexes_lock:
+            others = [(key, other.held_bytes()) for key, other in self._indexes.items() if other is not index]
+            held = index.held_bytes() + sum(size for _, size in others)
+            evicted = vector_cache.evictions(others, held, needed, self.budget_bytes)
+            for key in evicted:
+                del self._indexes[key]
+        freed = dict(others)
+        for evicted_organization, model in evicted:
+            logger.info(
+                "Evicted warm vectors",
+                extra={
+                    "organization": evicted_organization,
+                    "model": model,
+                    "freed_bytes": freed[(evicted_organization, model)],
+                    "for_organization": organization,
+                },
+            )
+        held -= sum(freed[key] for key in evicted)
+        if held + needed > self.budget_bytes:
+            logger.warning(
+                "Warm vectors over budget with every other organization evicted",
+                extra={
+                    "organization": organization,
+                    "model": index.model,
+                    "faces": index.size + rows,
+                    "held_bytes": held,
+                    "loading_bytes": needed,
+                    "budget_bytes": self.budget_bytes,
+                },
+            )

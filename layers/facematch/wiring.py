@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from facematch import __version__
+from facematch import __version__, vector_cache
 from facematch.aws import client
 from facematch.calibration import Calibrations
 from facematch.catalog import Catalog
@@ -48,7 +48,10 @@ class FaceMatch:
         self.catalog = catalog
         self.shards = store
         self.clock = clock
-        self.vectors = VectorStore(store, embedder.dimensions, settings.shard_load_concurrency, clock)
+        self.vectors = VectorStore(
+            store, embedder.dimensions, settings.shard_load_concurrency, clock,
+            budget_bytes=vector_cache.budget_bytes(settings),
+        )
         self.jobs = Jobs(JobRecords(catalog.table_name), JobQueue(settings.job_queue_url), clock)
         self.writes = Writes(
             catalog, store, embedder.dimensions, settings.shard_load_concurrency, clock,
