@@ -136,10 +136,8 @@ def child_faces(photos: str) -> None:
     directory = Path(photos)
     with (directory / "identities.csv").open(newline="") as handle:
         named = sorted((row["file"], row["identity"]) for row in csv.DictReader(handle))
-    vectors = [
-        embedder.embed_photo((directory / name).read_bytes(), max_bytes=20 << 20, max_pixels=40_000_000).vector.tolist()
-        for name, _ in named
-    ]
+    limits = {"max_bytes": 20 << 20, "max_pixels": 40_000_000, "max_decoded_bytes": 120_000_000}
+    vectors = [embedder.embed_photo((directory / name).read_bytes(), **limits).vector.tolist() for name, _ in named]
     print(json.dumps({"names": [n for n, _ in named], "people": [p for _, p in named], "vectors": vectors}))
 
 
@@ -168,6 +166,7 @@ def child_api(organization: str, size: int, photo: str, warmup: str, repeats: in
     started = time.perf_counter()
     import facematch
     from facematch import significance
+    from facematch.audit import Actor
     from facematch.aws import client
     from facematch.catalog import Catalog
     from facematch.config import get_settings
@@ -230,7 +229,7 @@ def child_api(organization: str, size: int, photo: str, warmup: str, repeats: in
     def forget_copies() -> float:
         """Erase this benchmark's enrollments of the photo (not measured): img1 is new again."""
         start = time.perf_counter()
-        service.holdings.delete_person(organization, LABEL)
+        service.holdings.delete_person(organization, LABEL, Actor("benchmark"))
         return (time.perf_counter() - start) * 1000.0
 
     # Cold: this process has never read the organization, which holds no copy of the photo.

@@ -58,9 +58,9 @@ class Principal:
             raise Forbidden(f"This API key is for organization {self.organization!r}.")
         return self.organization
 
-    def require_admin(self) -> None:
+    def require_admin(self, to: str = "manage API keys") -> None:
         if self.role != ADMIN:
-            raise Forbidden("Only the admin key may manage API keys.")
+            raise Forbidden(f"Only the admin key may {to}.")
 
 
 class KeyChecker:

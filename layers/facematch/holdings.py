@@ -1,4 +1,5 @@
-"""Use case: what an organization holds, and erasing it: a face, a person, or everything."""
+"""Use case: what an organization holds, and erasing it: a face, a person, or everything; each
+erasure recorded in the audit trail before it starts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 import time
 from collections.abc import Callable
 
+from facematch.audit import Action, Actor, AuditTrail
 from facematch.catalog import Catalog, EmbeddingRecord
 from facematch.config import Settings
 from facematch.errors import EmbeddingNotFound
@@ -43,6 +45,7 @@ class Holdings:
         writes: Writes,
         vectors: VectorStore,
         jobs: Jobs,
+        audit: AuditTrail,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -50,6 +53,7 @@ class Holdings:
         self.writes = writes
         self.vectors = vectors
         self.jobs = jobs
+        self.audit = audit
         self.clock = clock
         self.page_tokens = PageTokens(settings)
 
@@ -94,21 +98,23 @@ class Holdings:
             raise EmbeddingNotFound(f"Organization {organization!r} has no embedding {embed_id}.")
         return stored(record)
 
-    def delete_embedding(self, organization: str, embed_id: int) -> Deletion:
+    def delete_embedding(self, organization: str, embed_id: int, actor: Actor) -> Deletion:
         record = self.catalog.get_embedding(organization, embed_id)
         records = self.writes.erasable(organization, [record] if record else [])
         if not records:
             raise EmbeddingNotFound(f"Organization {organization!r} has no embedding {embed_id}.")
-        return self._delete(organization, records)
+        return self._delete(organization, records, "embedding.deleted", actor)
 
-    def delete_person(self, organization: str, external_id: str) -> Deletion:
+    def delete_person(self, organization: str, external_id: str, actor: Actor) -> Deletion:
         """Delete every embedding labelled with ``external_id``: one person's right to erasure."""
         records = self.writes.erasable(organization, self.catalog.embeddings_of(organization, external_id))
         if not records:
             raise EmbeddingNotFound(f"Organization {organization!r} has no embedding labelled {external_id!r}.")
-        return self._delete(organization, records)
+        return self._delete(organization, records, "person.deleted", actor)
 
-    def purge_organization(self, organization: str, *, time_left: float = math.inf, api_base: str = "") -> Purge:
+    def purge_organization(
+        self, organization: str, actor: Actor, *, time_left: float = math.inf, api_base: str = ""
+    ) -> Purge:
         """Delete everything of an organization: vectors, photos, uploads, metadata, keys.
 
         Every object version goes too. Its embed_ids are never handed out again. Its keys are
@@ -116,6 +122,8 @@ class Holdings:
         ``purge_request_seconds`` (within ``time_left``, the seconds its invocation has left),
         and hands what is left to a job, whose status is at ``<api_base>/api/jobs/<job_id>``."""
         purges = self.writes.purges
+        held = self.writes.shards.read_manifest(organization).faces()
+        self.audit.add(organization, "organization.purged", actor, faces=held)
         purges.begin(organization)
         self.vectors.forget(organization)
         settings = self.settings
@@ -134,6 +142,7 @@ class Holdings:
             job_id=job.job_id, status_url=f"{api_base}/api/jobs/{job.job_id}",
         )
 
-    def _delete(self, organization: str, records: list[EmbeddingRecord]) -> Deletion:
+    def _delete(self, organization: str, records: list[EmbeddingRecord], action: Action, actor: Actor) -> Deletion:
+        self.audit.add(organization, action, actor, embed_ids=sorted(record.embed_id for record in records))
         self.writes.delete(organization, records)
         return Deletion(organization=organization, deleted=[stored(r) for r in records])

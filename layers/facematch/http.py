@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
 from facematch.access import Principal
+from facematch.audit import Actor
 from facematch.errors import (
     FaceMatchError,
     Forbidden,
@@ -48,8 +49,15 @@ def authorized_caller(request: Request) -> Principal:
     return Principal.from_context(dict(request.resolved_event.request_context.authorizer))
 
 
+def acting_caller(request: Request) -> Actor:
+    """The caller as the audit trail names it: its key id, and this request's id."""
+    event = request.resolved_event
+    return Actor(authorized_caller(request).key_id, event.request_context.request_id)
+
+
 # Route parameters: the caller, and the organization (optional with an organization's key).
 Caller = Annotated[Principal, Depends(authorized_caller)]
+Acting = Annotated[Actor, Depends(acting_caller)]
 OrganizationField = Annotated[
     str | None,
     Form(pattern=ORGANIZATION_PATTERN, description="Optional with an organization's API key."),

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from facematch.aws import client
 from facematch.errors import ApiKeyNotFound
@@ -32,7 +34,10 @@ class ApiKeys:
     def __init__(self, table_name: str | None = None) -> None:
         self.table = Table(table_name)
 
-    def create(self, organization: str, created_at: str) -> IssuedKey:
+    def create(
+        self, organization: str, created_at: str, also: Callable[[str], Sequence[dict[str, Any]]] = lambda key_id: ()
+    ) -> IssuedKey:
+        """A new key; ``also``: more writes of the same transaction, given the key's id (its audit record)."""
         key_id = secrets.token_hex(6)
         api_key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
         digest = key_hash(api_key)
@@ -45,10 +50,12 @@ class ApiKeys:
                 {"Put": {"TableName": self.table.name, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}}
                 for item in items
             ]
+            + list(also(key_id))
         )
         return IssuedKey(organization=organization, key_id=key_id, api_key=api_key)
 
-    def revoke(self, organization: str, key_id: str) -> None:
+    def revoke(self, organization: str, key_id: str, also: Sequence[dict[str, Any]] = ()) -> None:
+        """Revoke a key; ``also``: more writes of the same transaction (its audit record)."""
         owner_key = in_organization(organization, api_key_sk(key_id))
         owner = self.table.get(owner_key, consistent=False)
         if owner is None:
@@ -58,6 +65,7 @@ class ApiKeys:
                 {"Delete": {"TableName": self.table.name, "Key": to_item(key)}}
                 for key in (api_key_lookup(owner["key_hash"]), owner_key)
             ]
+            + list(also)
         )
 
     def organization_of(self, api_key: str) -> tuple[str, str] | None:

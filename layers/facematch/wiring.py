@@ -1,7 +1,7 @@
 """FaceMatch assembled: the stores, the write module and the use cases, built once per process
 (at Lambda init, where the model load is what a cold start pays for). Each route calls one use
-case: ``enrollment``, ``matching``, ``calibrations``, ``holdings``, ``keys``, ``uploads`` or
-``long_jobs``."""
+case: ``enrollment``, ``matching``, ``calibrations``, ``holdings``, ``keys``, ``uploads``,
+``long_jobs`` or ``audit``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 
 from facematch import __version__, vector_cache
+from facematch.audit import AuditTrail
+from facematch.audit_store import AuditStore
 from facematch.aws import client
 from facematch.calibration import Calibrations
 from facematch.catalog import Catalog
@@ -65,8 +67,9 @@ class FaceMatch:
         )
         self.matching = Matching(settings, embedder, self.vectors, catalog)
         self.calibrations = Calibrations(settings, embedder, self.vectors)
-        self.holdings = Holdings(settings, catalog, self.writes, self.vectors, self.jobs, clock)
-        self.keys = Keys(ApiKeys(catalog.table_name), clock)
+        self.audit = AuditTrail(settings, AuditStore(settings.audit_table_name), clock)
+        self.holdings = Holdings(settings, catalog, self.writes, self.vectors, self.jobs, self.audit, clock)
+        self.keys = Keys(ApiKeys(catalog.table_name), self.audit, clock)
         self.uploads = Uploads(
             settings, UploadStore(store.bucket, catalog.table_name), self.enrollment, self.writes.once, clock
         )

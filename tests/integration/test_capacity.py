@@ -12,9 +12,9 @@ from facematch.aws import client
 from facematch.idempotency import IN_PROGRESS_SECONDS
 from facematch.inputs import ImageInput
 from facematch.shards import ShardStore
+from facematch_local.queues import sqs_event
 from facematch_testing.api import enroll, enrolled_ids, request
 from facematch_testing.aws import stored_ids
-from facematch_local.queues import sqs_event
 from facematch_testing.faults import BEFORE, Crash, Fault, crash, injecting
 from facematch_testing.synthetic import synthetic_photo
 

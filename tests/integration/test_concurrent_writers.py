@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from facematch.errors import FaceMatchError
+from facematch_testing.events import OPERATOR
 from facematch_testing.protocol import PEOPLE, World, face
 
 pytestmark = [pytest.mark.usefixtures("aws"), pytest.mark.protocol]
@@ -38,13 +39,13 @@ def test_many_processes_writing_one_organization_at_once_keep_every_invariant():
                     # Through the world's model: the id must be new, and name this photo forever.
                     world.enroll(person, rng.randrange(3), service)
                 elif action == "delete_person":
-                    gone = service.holdings.delete_person(world.organization, person).deleted
+                    gone = service.holdings.delete_person(world.organization, person, OPERATOR).deleted
                     deleted.update(e.embed_id for e in gone)
                 elif action == "delete_id":
-                    gone = service.holdings.delete_embedding(world.organization, rng.choice(list(world.faces) or [1])).deleted
+                    gone = service.holdings.delete_embedding(world.organization, rng.choice(list(world.faces) or [1]), OPERATOR).deleted
                     deleted.update(e.embed_id for e in gone)
                 elif action == "purge":
-                    service.holdings.purge_organization(world.organization)
+                    service.holdings.purge_organization(world.organization, OPERATOR)
                 else:
                     service.writes.compact(world.organization, service.settings.model)
             except FaceMatchError:
@@ -80,7 +81,7 @@ def test_calibrations_and_compares_beside_writers_answer_or_fail_typed_and_stay_
                 if rng.random() < 0.7:
                     world.enroll(rng.choice(PEOPLE[:3]), rng.randrange(3), service)
                 else:
-                    service.holdings.delete_embedding(world.organization, rng.choice(list(world.faces) or [1]))
+                    service.holdings.delete_embedding(world.organization, rng.choice(list(world.faces) or [1]), OPERATOR)
             except FaceMatchError:
                 pass
             except Exception as error:  # noqa: BLE001 - anything else is a finding

@@ -50,13 +50,18 @@ PROBES = {
     ("POST", "/api/organizations/{organization}/keys"): lambda org: (f"/api/organizations/{org}/keys", {}, {}),
     ("DELETE", "/api/organizations/{organization}/keys/{key_id}"): lambda org: (f"/api/organizations/{org}/keys/0123456789ab", {}, {}),
     ("GET", "/api/uploads"): lambda org: ("/api/uploads", {"organization": org}, {}),
+    ("GET", "/api/audit"): lambda org: ("/api/audit", {"organization": org}, {}),
     ("POST", "/api/uploads"): lambda org: (
         "/api/uploads", {}, multipart({"organization": org, "filename": "a.jpg", "content_type": "image/jpeg", "size": "10"})
     ),
 }
 # Routes that name no organization: any valid key may call them.
 UNSCOPED = {("GET", "/api/openapi.json"), ("POST", "/api/sweeps")}
-ADMIN_ONLY = {("POST", "/api/organizations/{organization}/keys"), ("DELETE", "/api/organizations/{organization}/keys/{key_id}")}
+ADMIN_ONLY = {
+    ("POST", "/api/organizations/{organization}/keys"),
+    ("DELETE", "/api/organizations/{organization}/keys/{key_id}"),
+    ("GET", "/api/audit"),
+}
 
 
 @pytest.fixture

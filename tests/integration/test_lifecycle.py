@@ -21,6 +21,7 @@ from facematch.wiring import FaceMatch
 from facematch_local.openapi import generate, render
 from facematch_testing import api
 from facematch_testing.aws import stored_ids, versions
+from facematch_testing.events import OPERATOR
 from facematch_testing.synthetic import synthetic_photo
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -282,7 +283,7 @@ def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embe
     assert head["ServerSideEncryption"] == "AES256"
     assert client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == photo
 
-    service.holdings.delete_embedding(organization, embedding.embed_id)
+    service.holdings.delete_embedding(organization, embedding.embed_id, OPERATOR)
     assert versions(key) == []
 
 

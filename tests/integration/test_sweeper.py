@@ -26,6 +26,7 @@ from facematch.sweeper import SweepCursor, Sweeper
 from facematch.uploads import UPLOAD_RECORD_SECONDS
 from facematch.wiring import FaceMatch
 from facematch_testing.aws import all_items, versions
+from facematch_testing.events import OPERATOR
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, run_there
 from facematch_testing.protocol import Clock
 from facematch_testing.stub_faces import stub_embedder
@@ -83,7 +84,7 @@ def test_after_a_person_is_deleted_and_the_sweeper_ran_no_item_or_object_holds_t
     # A deletion that died right after its commit: ann is unreachable, her items not yet deleted.
     with injecting() as injector, pytest.raises(Crash):
         injector.fault = Fault(0, BEFORE, crash(injector), operation="dynamodb.BatchWriteItem")
-        service.holdings.delete_person(organization, "ann")
+        service.holdings.delete_person(organization, "ann", OPERATOR)
     assert traces_of(organization, "ann"), "the crashes left something for the sweeper"
 
     clock.now += RETIREMENT_SECONDS + 1
@@ -107,7 +108,7 @@ def test_a_sweep_at_any_step_of_an_enrollment_takes_nothing_it_commits(when):
     service.enrollment.enroll(organization, [ImageInput("cat.jpg", synthetic_photo("cat"))], external_id="cat")
     with injecting() as counting:
         probe = service.enrollment.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
-    service.holdings.delete_embedding(organization, probe.embed_id)
+    service.holdings.delete_embedding(organization, probe.embed_id, OPERATOR)
     writes = sum(call.writes for call in counting.calls)
     # Until an enrollment ends before the sweep's turn: how many reads the duplicate check makes
     # depends on what the warm vectors already hold.
@@ -118,14 +119,14 @@ def test_a_sweep_at_any_step_of_an_enrollment_takes_nothing_it_commits(when):
             result = service.enrollment.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
         if not outcomes:
             assert at == len(injector.calls) and sum(call.writes for call in injector.calls) == writes
-            service.holdings.delete_embedding(organization, result.embed_id)
+            service.holdings.delete_embedding(organization, result.embed_id, OPERATOR)
             break
         assert [kind for kind, _ in outcomes] == ["ok"], (at, outcomes)
         embed_id = result.embed_id
         assert service.holdings.get_embedding(organization, embed_id).image_stored
         assert service.matching.compare(organization, ImageInput("q", synthetic_photo("ann", 1))).embed_id == embed_id
         assert client("s3").head_object(Bucket=BUCKET, Key=f"orgs/{organization}/g1/images/{embed_id}")
-        service.holdings.delete_embedding(organization, embed_id)
+        service.holdings.delete_embedding(organization, embed_id, OPERATOR)
     assert {e.external_id for e in service.holdings.list_embeddings(organization).embeddings} == {"bob", "cat"}
 
 
@@ -137,7 +138,7 @@ def test_deleting_a_person_removes_their_upload_records_claims_and_stored_answer
     service.enrollment.enroll(organization, [ImageInput("bob.jpg", synthetic_photo("bob"))], external_id="bob")
     assert len(traces_of(organization, "ann")) >= 6  # records, person copies, upload record, answers
 
-    service.holdings.delete_person(organization, "ann")
+    service.holdings.delete_person(organization, "ann", OPERATOR)
 
     assert traces_of(organization, "ann") == []  # no sweeper needed
     assert [u.key for u in service.uploads.recent(organization, 10).uploads] == []
@@ -191,7 +192,7 @@ def test_a_sweep_in_steps_of_one_page_resumed_from_its_cursor_sweeps_every_organ
         service.enrollment.enroll(organization, [ImageInput("ann.jpg", synthetic_photo("ann"))], external_id="ann")
         with injecting() as injector, pytest.raises(Crash):
             injector.fault = Fault(0, BEFORE, crash(injector), operation="dynamodb.BatchWriteItem")
-            service.holdings.delete_person(organization, "ann")
+            service.holdings.delete_person(organization, "ann", OPERATOR)
     clock.now += RETIREMENT_SECONDS + 1
     sweeper, cursor, steps = Sweeper(service.writes), None, 0
     while True:

@@ -34,6 +34,7 @@ from facematch.wiring import FaceMatch
 from facematch_local.moto_atomic import SERIALISED
 from facematch_testing.aws import stored_ids, versions
 from facematch_testing.bulk import enroll_in_bulk
+from facematch_testing.events import OPERATOR
 from facematch_testing.faults import AFTER, BEFORE, Crash, Fault, crash, injecting, lose_reply, run_there
 from facematch_testing.protocol import PEOPLE, Violation, World, face
 
@@ -216,7 +217,7 @@ def test_while_a_purge_runs_every_request_answers_409_organization_purging():
             lambda: world.service.holdings.list_embeddings(world.organization),
             lambda: world.service.holdings.get_embedding(world.organization, 1),
             lambda: world.service.matching.match(world.organization, face("ann", 0)[0], 1, 0.5),
-            lambda: world.service.holdings.delete_person(world.organization, "ann"),
+            lambda: world.service.holdings.delete_person(world.organization, "ann", OPERATOR),
             lambda: world.enroll("cat", 0),
         ):
             try:
@@ -236,7 +237,7 @@ def test_an_interrupted_purge_reads_as_empty_after_its_lease_and_the_next_write_
     with injecting() as injector:
         injector.fault = Fault(0, BEFORE, crash(injector), operation="s3.DeleteObjects")
         with pytest.raises(Crash):
-            world.service.holdings.purge_organization(world.organization)
+            world.service.holdings.purge_organization(world.organization, OPERATOR)
     with pytest.raises(OrganizationPurging):
         world.service.holdings.list_embeddings(world.organization)
 
@@ -260,7 +261,7 @@ def test_an_interrupted_large_purge_gets_one_step_from_a_write_which_waits_while
     with injecting() as injector:
         injector.fault = Fault(0, BEFORE, crash(injector), operation="s3.DeleteObjects")
         with pytest.raises(Crash):
-            world.service.holdings.purge_organization(world.organization)
+            world.service.holdings.purge_organization(world.organization, OPERATOR)
 
     world.clock.now += PURGE_LEASE_SECONDS
     assert world.service.holdings.list_embeddings(world.organization).embeddings == []

@@ -10,9 +10,13 @@ from typing import Any
 
 from urllib3 import encode_multipart_formdata
 
+from facematch.audit import Actor
+
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 # What API Gateway passes on from the authorizer for the admin key, and for an organization's key.
 ADMIN = {"role": "admin", "key_id": "admin", "principalId": "admin"}
+# Who the audit trail names when a test calls a use case directly rather than through a route.
+OPERATOR = Actor("operator")
 
 
 def organization_key(organization: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from facematch.models import Deletion
 from facematch.shards import ShardStore
 from facematch.wiring import FaceMatch
 from facematch.writes import NewFace
+from facematch_testing.events import OPERATOR
 from facematch_testing.stub_faces import stub_embedder
 from facematch_testing.synthetic import synthetic_photo
 
@@ -104,11 +105,11 @@ class World:
         return ids
 
     def delete_id(self, embed_id: int) -> list[int]:
-        return self._erase({embed_id}, lambda: self.service.holdings.delete_embedding(self.organization, embed_id))
+        return self._erase({embed_id}, lambda: self.service.holdings.delete_embedding(self.organization, embed_id, OPERATOR))
 
     def delete_person(self, person: str) -> list[int]:
         of_person = {embed_id for embed_id, photo in self.faces.items() if photo.startswith(f"{person}/")}
-        return self._erase(of_person, lambda: self.service.holdings.delete_person(self.organization, person))
+        return self._erase(of_person, lambda: self.service.holdings.delete_person(self.organization, person, OPERATOR))
 
     def _erase(self, targets: set[int], delete: Callable[[], Deletion]) -> list[int]:
         # Until the deletion answers, its targets may be held or not (the check settles it).
@@ -122,7 +123,7 @@ class World:
         before = set(self.faces)
         self.erasures += 1
         try:
-            self.service.holdings.purge_organization(self.organization)
+            self.service.holdings.purge_organization(self.organization, OPERATOR)
             self.forget(before)
         finally:
             # Faces enrolled while it ran may have been purged or not (the check settles it).

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "facematch"
 DATA_ACCESS = {
-    "aws", "table", "catalog", "key_store", "job_store", "idempotency", "upload_store", "shards", "photos",
+    "aws", "table", "catalog", "key_store", "audit_store", "job_store", "idempotency", "upload_store", "shards", "photos",
 }
 # The edge: what reads requests and events into inputs, and what maps errors to HTTP.
 EDGE = {"http", "events", "access"}

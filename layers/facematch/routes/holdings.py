@@ -15,6 +15,7 @@ from facematch.errors import (
     StoreConflict,
 )
 from facematch.http import (
+    Acting,
     Caller,
     OrganizationPath,
     OrganizationQuery,
@@ -88,9 +89,9 @@ def routes(service: FaceMatch) -> Router:
         responses=documented(Deletion, EmbeddingNotFound, RouteNotFound, OrganizationPurging, StoreConflict),
     )
     def delete_embedding(
-        caller: Caller, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
+        caller: Caller, acting: Acting, embed_id: Annotated[int, Path(ge=1)], organization: OrganizationQuery = None
     ) -> Deletion:
-        return service.holdings.delete_embedding(caller.organization_for(organization), embed_id)
+        return service.holdings.delete_embedding(caller.organization_for(organization), embed_id, acting)
 
     @router.delete(
         "/api/embeddings",
@@ -101,10 +102,11 @@ def routes(service: FaceMatch) -> Router:
     )
     def delete_person(
         caller: Caller,
+        acting: Acting,
         external_id: Annotated[str, Query(pattern=EXTERNAL_ID_PATTERN)],
         organization: OrganizationQuery = None,
     ) -> Deletion:
-        return service.holdings.delete_person(caller.organization_for(organization), external_id)
+        return service.holdings.delete_person(caller.organization_for(organization), external_id, acting)
 
     @router.delete(
         "/api/organizations/<organization>",
@@ -116,9 +118,10 @@ def routes(service: FaceMatch) -> Router:
             also={202: "The purge goes on as a job: status_url (and Location) tells when it is done."},
         ),
     )
-    def purge_organization(caller: Caller, organization: OrganizationPath):
+    def purge_organization(caller: Caller, acting: Acting, organization: OrganizationPath):
         purge = service.holdings.purge_organization(
             caller.organization_for(organization),
+            acting,
             time_left=router.lambda_context.get_remaining_time_in_millis() / 1000,
             api_base=api_base_url(router.current_event),
         )

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from facematch.errors import ApiKeyNotFound, RouteNotFound
-from facematch.http import Caller, OrganizationPath, documented, json_response
+from facematch.http import Acting, Caller, OrganizationPath, documented, json_response
 from facematch.key_store import KEY_ID_PATTERN
 from facematch.models import ApiKey, RevokedKey, dump
 from facematch.wiring import FaceMatch
@@ -26,9 +26,9 @@ def routes(service: FaceMatch) -> Router:
         tags=TAGS,
         responses=documented(ApiKey, RouteNotFound, status=201),
     )
-    def create_key(caller: Caller, organization: OrganizationPath):
+    def create_key(caller: Caller, acting: Acting, organization: OrganizationPath):
         caller.require_admin()
-        return json_response(201, dump(service.keys.create(organization)))
+        return json_response(201, dump(service.keys.create(organization, acting)))
 
     @router.delete(
         "/api/organizations/<organization>/keys/<key_id>",
@@ -38,9 +38,12 @@ def routes(service: FaceMatch) -> Router:
         responses=documented(RevokedKey, ApiKeyNotFound, RouteNotFound),
     )
     def revoke_key(
-        caller: Caller, organization: OrganizationPath, key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN)]
+        caller: Caller,
+        acting: Acting,
+        organization: OrganizationPath,
+        key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN)],
     ) -> RevokedKey:
         caller.require_admin()
-        return service.keys.revoke(organization, key_id)
+        return service.keys.revoke(organization, key_id, acting)
 
     return router
