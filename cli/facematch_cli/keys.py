@@ -34,7 +34,7 @@ def revoke_key(
     org: Organization,
     key_id: Annotated[str, typer.Argument(help="The key_id printed by keys create.")],
 ) -> None:
-    """Revoke an API key (API Gateway may keep accepting it for up to 5 minutes of cache)."""
+    """Revoke an API key (API Gateway's cache may accept it for AuthorizerCacheSeconds more, 60 by default)."""
     with connect(ctx.obj) as client:
         _, error = call(client, "DELETE", f"/api/organizations/{org}/keys/{key_id}")
     if error:

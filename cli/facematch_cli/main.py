@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from facematch_cli.audit import audit
 from facematch_cli.calibration import calibration
 from facematch_cli.compare import compare
 from facematch_cli.connection import DEFAULT_URL, Api
@@ -45,6 +46,7 @@ app.command()(calibration)
 app.command()(persons)
 app.command()(health)
 app.command()(sweep)
+app.command()(audit)
 app.add_typer(keys, name="keys")
 
 

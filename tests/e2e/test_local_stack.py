@@ -214,6 +214,13 @@ def test_an_organization_key_from_the_cli_enrolls_without_naming_the_organizatio
     assert (status, refused["error"]["code"]) == (403, "FORBIDDEN")
     status, refused = curl("-X", "GET", f"{local_stack.url}/api/uploads", cwd=faces_dir, key="wrong")
     assert (status, refused["error"]["code"]) == (401, "UNAUTHORIZED")
+    trail = subprocess.run(
+        [CLI, "--url", local_stack.url, "--api-key", ADMIN_KEY, "audit", "--org", organization, "--json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert trail.returncode == 0, trail.stderr
+    (record,) = json.loads(trail.stdout)["records"]
+    assert (record["action"], record["actor"], record["key_id"]) == ("key.created", "admin", json.loads(created.stdout)["key_id"])
 
 
 def test_a_presigned_upload_url_enrolls_a_large_photo(local_stack, faces_dir):

@@ -468,6 +468,32 @@ def test_persons_follows_every_page_and_prints_each_person(serve) -> None:
     assert all(r.url.path == "/api/persons" for r in requests)
 
 
+def test_audit_prints_the_newest_records_first_and_stops_at_last(serve) -> None:
+    def record(at: str, action: str, **what) -> dict:
+        return {"organization": "acme", "at": at, "action": action, "actor": "admin", **what}
+
+    pages = {
+        None: {"organization": "acme", "records": [
+            record("2026-12-01T03:00:00.000Z", "organization.purged", faces=3),
+            record("2026-12-01T02:00:00.000Z", "person.deleted", embed_ids=[4, 5])], "next_token": "t1"},
+        "t1": {"organization": "acme", "records": [
+            record("2026-12-01T01:00:00.000Z", "key.created", key_id="0123456789ab")], "next_token": "t2"},
+    }
+    requests = serve(lambda request: httpx.Response(200, json=pages[request.url.params.get("next_token")]))
+
+    result = runner.invoke(cli.app, ["--url", URL, "audit", "--org", "acme", "--last", "3"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "2026-12-01T03:00:00.000Z  organization.purged  by admin  3 faces held",
+        "2026-12-01T02:00:00.000Z  person.deleted  by admin  embed_ids 4, 5",
+        "2026-12-01T01:00:00.000Z  key.created  by admin  key 0123456789ab",
+    ]
+    assert [(r.url.path, r.url.params.get("next_token"), r.url.params["limit"]) for r in requests] == [
+        ("/api/audit", None, "3"), ("/api/audit", "t1", "1"),
+    ]
+
+
 def test_health_prints_the_servers_body(serve) -> None:
     health = {"status": "ok", "model": "Dlib", "detector": "opencv", "version": "1.0.0"}
     requests = serve(lambda request: httpx.Response(200, json=health))
