@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from facematch_local.context import LambdaContext
 from facematch_local.project import ROOT
-from facematch_local.resources import load_template
+from facematch_local.resources import load_template, resolved
 
 _CMD = re.compile(r'^CMD\s*\[\s*"([\w.]+)\.(\w+)"\s*\]', re.MULTILINE)
 
@@ -83,8 +83,8 @@ def function_specs(template: dict[str, Any] | None = None) -> dict[str, Function
             name=name,
             source=source,
             handler=handler,
-            memory_mb=int(properties.get("MemorySize", defaults.get("MemorySize", 128))),
-            timeout_s=int(properties.get("Timeout", defaults.get("Timeout", 3))),
+            memory_mb=int(resolved(template, properties.get("MemorySize", defaults.get("MemorySize", 128)))),
+            timeout_s=int(resolved(template, properties.get("Timeout", defaults.get("Timeout", 3)))),
         )
     return specs
 

@@ -3,7 +3,8 @@
 It reads the routes, binary media types and gateway responses from the template, turns each
 HTTP request into the proxy event API Gateway would send, invokes the very ``lambda_handler``
 that the function's container image runs (in a worker process under ``make run``), and maps
-the result, or the function's failure, back to HTTP as API Gateway does.
+the result, or the function's failure, back to HTTP as API Gateway does. Before all that it
+applies the rate-based rules of the AWS WAF web ACL associated with the API, as WAF does.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from werkzeug.wrappers import Request, Response
 
 from facematch.openapi import document
 from facematch_local.functions import FunctionError, Functions, FunctionTimedOut, function_specs
-from facematch_local.resources import load_template
+from facematch_local.rate_limits import RATE_LIMITS_SWITCH, RateLimits, web_acl_rate_limits
+from facematch_local.resources import load_template, resolved
 
 # API Gateway's payload quota, and Lambda's limit on a synchronous invocation's event.
 MAX_GATEWAY_BODY = 10 * 1024 * 1024
@@ -85,11 +87,19 @@ class LocalGateway:
     """A WSGI application serving the template's REST API routes from the functions' handlers."""
 
     def __init__(
-        self, functions: Functions, template: dict[str, Any] | None = None, stage: str = "local"
+        self,
+        functions: Functions,
+        template: dict[str, Any] | None = None,
+        stage: str = "local",
+        clock: Callable[[], float] = time.monotonic,
+        rate_limits: bool | None = None,
     ) -> None:
-        """``functions``: how to invoke them, in worker processes (make run) or in this one (tests)."""
+        """``functions``: how to invoke them, in worker processes (make run) or in this one (tests).
+        ``clock``: seconds, for the authorizer's cache and the rate limits. ``rate_limits``: apply
+        the web ACL's rules; by default unless FACEMATCH_RATE_LIMITS is ``off``."""
         template = template or load_template()
         self.functions = functions
+        self.clock = clock
         self.specs = function_specs(template)
         resources = template["Resources"]
         api = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::Api")["Properties"]
@@ -109,8 +119,17 @@ class LocalGateway:
                 elif event["Type"] == "SQS":
                     queue = props["Queue"]["GetAtt"].split(".")[0]
                     self.queue_sources.append(QueueSource(name, queue, int(props.get("BatchSize", 10))))
-        self.authorizer = _authorizer(api)
+        self.authorizer = _authorizer(template, api)
         self._authorizations: dict[str, tuple[float, dict[str, Any] | _Refusal]] = {}
+        if rate_limits is None:
+            rate_limits = RateLimits.switched_on()
+        self.rate_limits = RateLimits(web_acl_rate_limits(template) if rate_limits else [], clock)
+        if self.rate_limits.rules:
+            log.info(
+                "AWS WAF rate limits: %s (%s=off lifts them)",
+                ", ".join(f"{r.name} {r.limit} per {r.window_seconds} s" for r in self.rate_limits.rules),
+                RATE_LIMITS_SWITCH,
+            )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         request = Request(environ)
@@ -123,6 +142,9 @@ class LocalGateway:
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
+        refusal = self.rate_limits.refusal(request)  # WAF answers before API Gateway sees anything
+        if refusal is not None:
+            return refusal
         if request.path == SWAGGER_PATH and request.method == "GET":
             return _swagger(request)
         body = request.get_data(cache=False)
@@ -151,11 +173,11 @@ class LocalGateway:
         if not key:
             raise _Refusal("UNAUTHORIZED", 401)
         cached = self._authorizations.get(key)
-        if cached and cached[0] > time.monotonic():
+        if cached and cached[0] > self.clock():
             outcome = cached[1]
         else:
             outcome = self._ask_authorizer(event)
-            self._authorizations[key] = (time.monotonic() + self.authorizer.ttl_seconds, outcome)
+            self._authorizations[key] = (self.clock() + self.authorizer.ttl_seconds, outcome)
         if isinstance(outcome, _Refusal):
             raise outcome
         return outcome
@@ -285,7 +307,7 @@ def _swagger(request: Request) -> Response:
     return Response(page, content_type="text/html")
 
 
-def _authorizer(api: dict[str, Any]) -> Authorizer | None:
+def _authorizer(template: dict[str, Any], api: dict[str, Any]) -> Authorizer | None:
     auth = api.get("Auth", {})
     name = auth.get("DefaultAuthorizer")
     if not name:
@@ -295,7 +317,7 @@ def _authorizer(api: dict[str, Any]) -> Authorizer | None:
     return Authorizer(
         function=config["FunctionArn"]["GetAtt"].split(".")[0],
         header=identity["Headers"][0],
-        ttl_seconds=int(identity.get("ReauthorizeEvery", 300)),
+        ttl_seconds=int(resolved(template, identity.get("ReauthorizeEvery", 300))),
     )
 
 

@@ -39,9 +39,16 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 def resolved(template: dict[str, Any], value: Any) -> Any:
     """A property's value as a stack deployed with default parameters holds it: ``!Ref`` to a
-    parameter reads its default; anything else is returned as written."""
-    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template.get("Parameters", {}):
-        return template["Parameters"][value["Ref"]]["Default"]
+    parameter reads its default, ``!FindInMap`` reads the template's mapping (its keys resolved
+    the same way); anything else is returned as written."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    (function, argument), = value.items()
+    if function in ("Ref", "Fn::Ref") and argument in template.get("Parameters", {}):
+        return template["Parameters"][argument]["Default"]
+    if function in ("FindInMap", "Fn::FindInMap"):
+        mapping, key, attribute = (str(resolved(template, part)) for part in argument)
+        return template["Mappings"][mapping][key][attribute]
     return value
 
 
@@ -71,7 +78,7 @@ def create_resources(
         if name not in existing_tables:
             dynamodb.create_table(TableName=name, **table_definition(template, logical_id))
             dynamodb.get_waiter("table_exists").wait(TableName=name)
-    queue_urls, queue_arns = _create_queues(bucket, resources)
+    queue_urls, queue_arns = _create_queues(bucket, template)
     notifications = resources["FaceMatchBucket"]["Properties"]["NotificationConfiguration"]
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
@@ -89,16 +96,16 @@ def create_resources(
     return queue_urls
 
 
-def _create_queues(prefix: str, resources: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+def _create_queues(prefix: str, template: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     sqs = client("sqs")
     urls: dict[str, str] = {}
     arns: dict[str, str] = {}
-    queues = {name: r for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    queues = {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
     # Dead-letter queues first: the queues that redrive into them need their ARNs.
     for name in sorted(queues, key=lambda n: "RedrivePolicy" in queues[n].get("Properties", {})):
         properties = queues[name].get("Properties", {})
         attributes = {
-            key: str(properties[key])
+            key: str(resolved(template, properties[key]))
             for key in ("VisibilityTimeout", "MessageRetentionPeriod")
             if key in properties
         }

@@ -267,9 +267,16 @@ def test_top_k_returns_the_best_matches_best_first_with_the_best_at_the_top_leve
         assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")
 
 
-def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embedding(
-    api_app, organization
+@pytest.mark.parametrize("customer_key", [False, True], ids=["s3-managed", "customer-managed-kms-key"])
+def test_with_store_images_the_photo_is_kept_encrypted_with_the_buckets_key_and_deleted_with_its_embedding(
+    api_app, organization, customer_key
 ):
+    """The bucket's default encryption, as template.yaml sets it: SSE-S3, or KmsKeyArn's key."""
+    key_arn = client("kms").create_key()["KeyMetadata"]["Arn"] if customer_key else None
+    default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn} if customer_key else {"SSEAlgorithm": "AES256"}
+    client("s3").put_bucket_encryption(
+        Bucket=BUCKET, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": default}]}
+    )
     base = api_app.service
     service = FaceMatch(
         Settings(bucket=BUCKET, table=TABLE, store_images=True), base.embedder, Catalog(TABLE), ShardStore(BUCKET)
@@ -280,7 +287,7 @@ def test_with_store_images_the_photo_is_kept_encrypted_and_deleted_with_its_embe
     assert stored.image_stored is True
     key = f"orgs/{organization}/g1/images/{embedding.embed_id}"
     head = client("s3").head_object(Bucket=BUCKET, Key=key)
-    assert head["ServerSideEncryption"] == "AES256"
+    assert head["ServerSideEncryption"] == default["SSEAlgorithm"] and head.get("SSEKMSKeyId") == key_arn
     assert client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == photo
 
     service.holdings.delete_embedding(organization, embedding.embed_id, OPERATOR)
