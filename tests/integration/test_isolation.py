@@ -208,3 +208,33 @@ def test_only_the_admin_starts_a_sweep_and_its_status_url_answers(api):
     assert status == 202 and (body["kind"], body["organization"], body["state"]) == ("sweep", "*", "running")
     response = client.get(body["status_url"])
     assert response.status_code == 200 and response.get_json()["job_id"] == body["job_id"]
+
+
+@pytest.mark.parametrize("how", ["revoked", "organization purged"])
+def test_a_revoked_key_or_a_purged_organizations_key_works_at_most_authorizer_cache_seconds_more(
+    api_app, matching_app, authorizer_app, how
+):
+    """Through the real authorizer and the table: the cached answer lasts the template's
+    AuthorizerCacheSeconds (60 by default), then the key is a 401."""
+    now = [1000.0]
+    functions = InProcessFunctions(
+        modules={"ApiFunction": api_app, "MatchingFunction": matching_app, "AuthorizerFunction": authorizer_app}
+    )
+    gateway = LocalGateway(functions, clock=lambda: now[0], rate_limits=False)
+    client = Client(gateway)
+    organization = f"org-{uuid.uuid4().hex[:8]}"
+    status, created = call(client, "POST", f"/api/organizations/{organization}/keys", {}, {}, ADMIN_KEY)
+    assert status == 201, created
+    assert call(client, "GET", "/api/persons", {}, {}, created["api_key"])[0] == 200
+    if how == "revoked":
+        path = f"/api/organizations/{organization}/keys/{created['key_id']}"
+    else:
+        path = f"/api/organizations/{organization}"
+    assert call(client, "DELETE", path, {}, {}, ADMIN_KEY)[0] == 200
+    now[0] += gateway.authorizer.ttl_seconds - 1  # still the cached answer: API Gateway's bound, not less
+    assert call(client, "GET", "/api/persons", {}, {}, created["api_key"])[0] != 401
+    now[0] += 1
+    status, body = call(client, "GET", "/api/persons", {}, {}, created["api_key"])
+    assert (status, body["error"]["code"]) == (401, "UNAUTHORIZED")
+    assert gateway.authorizer.ttl_seconds == 60
+
