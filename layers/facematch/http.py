@@ -58,6 +58,9 @@ def acting_caller(request: Request) -> Actor:
 # Route parameters: the caller, and the organization (optional with an organization's key).
 Caller = Annotated[Principal, Depends(authorized_caller)]
 Acting = Annotated[Actor, Depends(acting_caller)]
+# The listings' paging parameters.
+PageLimit = Annotated[int, Query(ge=1, le=1000)]
+NextToken = Annotated[str | None, Query(max_length=4096)]
 OrganizationField = Annotated[
     str | None,
     Form(pattern=ORGANIZATION_PATTERN, description="Optional with an organization's API key."),

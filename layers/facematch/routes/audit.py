@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from facematch.audit import AuditPage
 from facematch.errors import Forbidden, InvalidPageToken
-from facematch.http import Caller, documented
+from facematch.http import Caller, NextToken, PageLimit, documented
 from facematch.inputs import ORGANIZATION_PATTERN
 from facematch.wiring import FaceMatch
 
@@ -31,8 +31,8 @@ def routes(service: FaceMatch) -> Router:
     def audit(
         caller: Caller,
         organization: Annotated[str, Query(pattern=ORGANIZATION_PATTERN)],
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        next_token: Annotated[str | None, Query(max_length=4096)] = None,
+        limit: PageLimit = 50,
+        next_token: NextToken = None,
     ) -> AuditPage:
         caller.require_admin(to="read the audit trail")
         return service.audit.page(organization, limit=limit, next_token=next_token)

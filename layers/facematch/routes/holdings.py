@@ -17,8 +17,10 @@ from facematch.errors import (
 from facematch.http import (
     Acting,
     Caller,
+    NextToken,
     OrganizationPath,
     OrganizationQuery,
+    PageLimit,
     api_base_url,
     documented,
     json_response,
@@ -28,9 +30,6 @@ from facematch.models import Deletion, EmbeddingPage, PersonPage, Purge, StoredE
 from facematch.wiring import FaceMatch
 
 TAGS = ["Holdings and erasure"]
-# The listings' paging parameters.
-PageLimit = Annotated[int, Query(ge=1, le=1000)]
-NextToken = Annotated[str | None, Query(max_length=4096)]
 
 
 def routes(service: FaceMatch) -> Router:
