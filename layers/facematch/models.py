@@ -252,10 +252,13 @@ class Job(BaseModel):
     status_url: str | None = Field(default=None, description="Where this status is read")
 
 
+UploadStatus = Literal["enrolled", "skipped", "failed"]
+
+
 class UploadOutcome(BaseModel):
     key: str
     organization: str
-    status: str = Field(description="enrolled, skipped (on-duplicate: skip) or failed")
+    status: UploadStatus = Field(description="enrolled, skipped (on-duplicate: skip) or failed")
     received_at: str
     size: int | None = None
     embed_id: int | None = None
@@ -266,7 +269,8 @@ class UploadOutcome(BaseModel):
 
 class UploadList(BaseModel):
     organization: str
-    uploads: list[UploadOutcome]
+    uploads: list[UploadOutcome] = Field(description="Newest first; a page may hold fewer than limit while more follow.")
+    next_token: str | None = Field(default=None, description="Pass it back to get the next page.")
 
 
 class ApiKey(BaseModel):

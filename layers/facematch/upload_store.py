@@ -4,6 +4,7 @@ and the record of each one's outcome in the table (``UPLOAD#...``, table.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
@@ -106,14 +107,33 @@ class UploadStore:
         }
         client("dynamodb").put_item(TableName=self.table.name, Item=to_item(item))
 
-    def recent(self, organization: str, limit: int, *, now: int) -> list[UploadOutcome]:
-        """The newest upload records not yet expired (a page may hold fewer than ``limit``)."""
-        items, _ = self.table.query_page(
+    def recent(
+        self,
+        organization: str,
+        limit: int,
+        *,
+        now: int,
+        status: str | None = None,
+        start_key: dict[str, Any] | None = None,
+    ) -> tuple[list[UploadOutcome], dict[str, Any] | None]:
+        """A page of upload records not yet expired, newest first, of one ``status`` or any, and
+        the key the next page starts after. DynamoDB filters after it reads ``limit`` records, so
+        a page may hold fewer (none, even) while more follow."""
+        condition = "(attribute_not_exists(expiration) OR expiration > :now)"
+        values: dict[str, Any] = {":now": now}
+        names = {}
+        if status:
+            condition += " AND #status = :status"
+            values[":status"] = status
+            names["#status"] = "status"  # a reserved word
+        items, last_key = self.table.query_page(
             organization,
             prefix=UPLOAD_RECORD_PREFIX,
-            FilterExpression="attribute_not_exists(expiration) OR expiration > :now",
-            ExpressionAttributeValues={":now": now},
+            start_key=start_key,
+            FilterExpression=condition,
+            ExpressionAttributeValues=values,
+            **({"ExpressionAttributeNames": names} if names else {}),
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [UploadOutcome.model_validate(item) for item in items]
+        return [UploadOutcome.model_validate(item) for item in items], last_key

@@ -31,7 +31,15 @@ from facematch.inputs import (
     parse_on_duplicate,
     parse_quality_filter,
 )
-from facematch.models import OnDuplicate, PresignedUpload, QualityFilter, UploadList, UploadOutcome
+from facematch.models import (
+    OnDuplicate,
+    PresignedUpload,
+    QualityFilter,
+    UploadList,
+    UploadOutcome,
+    UploadStatus,
+)
+from facematch.page_tokens import PageTokens
 from facematch.upload_store import (
     EXTERNAL_ID_METADATA,
     ON_DUPLICATE_METADATA,
@@ -51,6 +59,8 @@ UPLOAD_RECORD_SECONDS = 7 * 24 * 3600
 # organization is an outcome too: it stays full until its owner deletes faces, and the owner
 # reads outcomes, where a redelivered message would end in the operator's dead-letter queue.
 _TRANSIENT = {409, 429}
+# The listing an uploads page token is signed for, with its status filter: no external_id holds '#'.
+UPLOADS_LISTING = "#uploads:"
 
 
 class Uploads:
@@ -67,6 +77,7 @@ class Uploads:
         self.enrollment = enrollment
         self.once = once
         self.clock = clock
+        self.page_tokens = PageTokens(settings)
 
     def presign(
         self,
@@ -164,10 +175,18 @@ class Uploads:
             size=photo.size, embed_id=embedding.embed_id, external_id=external_id, duplicates=embedding.duplicates,
         )
 
-    def recent(self, organization: str, limit: int) -> UploadList:
-        outcomes = self.store.recent(organization, limit, now=int(self.clock()))
+    def recent(
+        self, organization: str, limit: int, *, next_token: str | None = None, status: UploadStatus | None = None
+    ) -> UploadList:
+        """The outcomes of the week's uploads, newest first, a page at a time; of one status or all."""
+        listing = f"{UPLOADS_LISTING}{status or ''}"
+        start_key = self.page_tokens.start_key(next_token, organization, listing)
+        outcomes, last_key = self.store.recent(
+            organization, limit, now=int(self.clock()), status=status, start_key=start_key
+        )
         relabelled = self.enrollment.duplicates.relabelled
         return UploadList(
             organization=organization,
             uploads=[UploadOutcome(**relabelled(organization, outcome.model_dump())) for outcome in outcomes],
+            next_token=self.page_tokens.issue(last_key, organization, listing),
         )

@@ -207,3 +207,48 @@ def test_an_upload_outside_any_valid_organization_is_answered_as_failed_and_enro
     upload(key, synthetic_photo("angelina"))
     assert handle(api_app, lambda_context, delivered(queue_url), queue_url) == []
     assert client("dynamodb").scan(TableName=api_app.service.settings.table)["Items"] == []
+
+
+def test_the_uploads_listing_pages_past_100_newest_first_and_filters_by_status(api_app, lambda_context, organization):
+    """A bulk import's audit: every outcome of the week, each once, through signed page tokens."""
+    from facematch.models import UploadOutcome
+    from facematch.uploads import UPLOAD_RECORD_SECONDS
+
+    statuses = ("enrolled", "failed", "skipped")
+    service = api_app.service
+    for n in range(150):
+        outcome = UploadOutcome(
+            key=f"uploads/{organization}/{n:03d}.jpg", organization=organization, status=statuses[n % 3],
+            received_at=f"2026-12-01T10:{n // 60:02d}:{n % 60:02d}.000Z",
+            error={"code": "NO_FACE_DETECTED", "message": "none"} if n % 3 == 1 else None,
+        )
+        service.uploads.store.record(outcome, expires_at=int(service.clock()) + UPLOAD_RECORD_SECONDS)
+
+    def every_page(**query: str) -> tuple[list[str], int]:
+        keys, token, pages = [], None, 0
+        while True:
+            status, body = invoke(
+                api_app,
+                api_event("GET", "/api/uploads", {"organization": organization, **query, **({"next_token": token} if token else {})}),
+                lambda_context,
+            )
+            assert status == 200, body
+            keys += [upload["key"] for upload in body["uploads"]]
+            pages += 1
+            token = body["next_token"]
+            if not token:
+                return keys, pages
+
+    listed, pages = every_page(limit="40")
+    assert listed == [f"uploads/{organization}/{n:03d}.jpg" for n in reversed(range(150))] and pages == 4
+    for number, status in enumerate(statuses):
+        kept, _ = every_page(limit="40", status=status)
+        assert kept == [f"uploads/{organization}/{n:03d}.jpg" for n in reversed(range(150)) if n % 3 == number]
+
+    status, first = invoke(api_app, api_event("GET", "/api/uploads", {"organization": organization, "status": "failed"}), lambda_context)
+    assert len(first["uploads"]) <= 50 and first["next_token"]
+    query = {"organization": organization, "status": "enrolled", "next_token": first["next_token"]}
+    status, body = invoke(api_app, api_event("GET", "/api/uploads", query), lambda_context)
+    assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN")  # another filter's token
+    status, body = invoke(api_app, api_event("GET", "/api/uploads", {"organization": organization, "status": "lost"}), lambda_context)
+    assert (status, body["error"]["code"]) == (400, "VALIDATION_ERROR")

@@ -7,18 +7,20 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Form, Query
 
-from facematch.errors import ImageTooLarge, UnsupportedImageFormat
+from facematch.errors import ImageTooLarge, InvalidPageToken, UnsupportedImageFormat
 from facematch.http import (
     Caller,
+    NextToken,
     OnDuplicateField,
     OrganizationField,
     OrganizationQuery,
+    PageLimit,
     QualityFilterField,
     documented,
     json_response,
 )
 from facematch.inputs import EXTERNAL_ID_PATTERN, MAX_FILENAME_LENGTH
-from facematch.models import PresignedUpload, UploadList, dump
+from facematch.models import PresignedUpload, UploadList, UploadStatus, dump
 from facematch.wiring import FaceMatch
 
 TAGS = ["Uploads"]
@@ -61,15 +63,23 @@ def routes(service: FaceMatch) -> Router:
     @router.get(
         "/api/uploads",
         summary="Recent uploads",
-        description="The outcomes of the week's uploads, newest first.",
+        description=(
+            "The outcomes of the week's uploads, newest first, a page at a time (follow next_token "
+            "until there is none: a page may hold fewer than limit while more follow); status "
+            "keeps one kind of outcome."
+        ),
         tags=TAGS,
-        responses=documented(UploadList),
+        responses=documented(UploadList, InvalidPageToken),
     )
     def uploads(
         caller: Caller,
         organization: OrganizationQuery = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        limit: PageLimit = 50,
+        next_token: NextToken = None,
+        status: Annotated[UploadStatus | None, Query(description="enrolled, skipped or failed")] = None,
     ) -> UploadList:
-        return service.uploads.recent(caller.organization_for(organization), limit)
+        return service.uploads.recent(
+            caller.organization_for(organization), limit, next_token=next_token, status=status
+        )
 
     return router
