@@ -48,7 +48,7 @@ def _images(paths: list[Path]) -> list[Path]:
     return files
 
 
-def _progress(total: int, as_json: bool) -> Progress:
+def progress_bar(total: int, as_json: bool) -> Progress:
     """A progress bar for long enrollments, shown only on a terminal.
 
     It shares stdout's console when the result lines go to that terminal too (so they print above
@@ -149,7 +149,7 @@ def enroll(
     failed: list[dict[str, Any]] = []
     options = {"quality_filter": quality_filter, "on_duplicate": on_duplicate}
     sent = {name: value for name, value in options.items() if value != DEFAULTS[name]}
-    with connect(ctx.obj) as client, _progress(len(files), as_json) as progress:
+    with connect(ctx.obj) as client, progress_bar(len(files), as_json) as progress:
         task = progress.add_task("enrolling", total=len(files))
         for path, key in zip(files, keys):
             body, error = call(

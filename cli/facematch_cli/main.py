@@ -11,6 +11,7 @@ from facematch_cli.calibration import calibration
 from facematch_cli.compare import compare
 from facematch_cli.connection import DEFAULT_URL, Api
 from facematch_cli.enroll import enroll
+from facematch_cli.imports import import_tree
 from facematch_cli.keys import keys
 from facematch_cli.operations import health, sweep
 from facematch_cli.persons import persons
@@ -41,6 +42,7 @@ def _options(
 
 
 app.command()(enroll)
+app.command("import")(import_tree)
 app.command()(compare)
 app.command()(calibration)
 app.command()(persons)
