@@ -11,7 +11,7 @@ nothing is ever evicted. The reserve, 1200 MiB:
     runtime, libraries and the face model        320 MiB  the API function measured 322 MB cold
     one photo being decoded and processed        480 MiB  max_decoded_bytes (120 MB) x 4 copies;
                                                           the template's measured figure for a
-                                                          40-megapixel photo is about 500 MB
+                                                          40-megapixel photo is about 410 MB
     the score matrix of a compare                 80 MiB  4 B x 1M faces (the per-organization
                                                           limit) x 20 queries = 80 MB
     a growth copy, and allocator slack           320 MiB
