@@ -61,7 +61,9 @@ def import_tree(
     on_duplicate: Annotated[
         Literal["allow", "skip"], typer.Option(help="skip: do not store a face the organization already holds.")
     ] = "allow",
-    quality_filter: Annotated[Literal["none", "auto", "high"], typer.Option(help="As enroll's.")] = "none",
+    quality_filter: Annotated[
+        Literal["none", "auto", "high"], typer.Option(help="Refuse faces too small or too blurred (auto), or short of a portrait's detail (high).")
+    ] = "none",
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Requests in flight at once.")] = 4,
     max_per_second: Annotated[
         float, typer.Option(min=0.1, help="Requests a second at most, under the API's per-key rate limit (10 by default).")
