@@ -97,15 +97,16 @@ class Enrollment:
             raise InvalidRequest(
                 f"At most {self.settings.max_images_per_request} images per request; got {len(images)}."
             )
-        if repeatable is None or self.once.claimed(organization, repeatable) is None:
-            # Not the retry of an enrollment that may have committed already: full is full.
+        # A retry stores what its first attempt decided to, and is not its own duplicate. Read once,
+        # before embedding: no other attempt under the same claim runs meanwhile (a keyed request
+        # holds its key in progress; an upload's message stays invisible past the timeout).
+        prior = self.once.claimed(organization, repeatable) if repeatable else None
+        if prior is None:  # not the retry of an enrollment that may have committed: full is full
             self.writes.ensure_room(organization, 1)
         faces, failures = self._embed_all(images, max_image_bytes, quality_filter)
         if not faces:
             raise NothingEnrolled(failures)
         self.duplicates.prepare(organization)
-        # A retry stores what its first attempt decided to, and is not its own duplicate.
-        prior = self.once.claimed(organization, repeatable) if repeatable else None
         decided = None if prior is None or prior.images is None else [e.index in prior.images for e in faces]
         screening = self.duplicates.screen(
             organization,
