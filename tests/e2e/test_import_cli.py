@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -45,10 +47,34 @@ def persons(url: str, organization: str) -> dict[str, int]:
     return {p["external_id"]: p["faces"] for p in json.loads(listed.stdout)["persons"]}
 
 
-def test_an_import_run_twice_holds_each_photo_once_and_reports_the_photo_without_a_face(local_stack, faces_dir, tmp_path):
-    tree, organization, counts = photo_tree(tmp_path / "tree", faces_dir, persons=3, photos_each=2)
+def held_faces(url: str, organization: str) -> int:
+    listed = httpx.get(
+        f"{url}/api/embeddings", params={"organization": organization, "limit": "1000"},
+        headers={"x-api-key": ADMIN_KEY}, timeout=30,
+    ).json()
+    return len(listed.get("embeddings", []))
+
+
+def test_an_import_interrupted_halfway_and_run_again_holds_each_photo_once_and_reports_the_photo_without_a_face(
+    local_stack, faces_dir, tmp_path
+):
+    tree, organization, counts = photo_tree(tmp_path / "tree", faces_dir, persons=4, photos_each=2)
     report = tmp_path / "failures.csv"
-    for _ in range(2):
+    # One request a second: Ctrl-C lands once a few photos are enrolled, before the rest are.
+    slow = subprocess.Popen(
+        [CLI, "--url", local_stack.url, "--api-key", ADMIN_KEY, "import", str(tree), "--report", str(report),
+         "--concurrency", "1", "--max-per-second", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while held_faces(local_stack.url, organization) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    slow.send_signal(signal.SIGINT)
+    assert slow.wait(timeout=120) == 130
+    halfway = held_faces(local_stack.url, organization)
+    assert 2 <= halfway < sum(counts.values())
+
+    for _ in range(2):  # run again, and once more: nothing enrolled twice
         run = facematch(local_stack.url, "import", str(tree), "--report", str(report))
         assert run.returncode == 1, run.stderr  # the face-less photo
         assert f"enrolled {sum(counts.values())}, skipped 0, failed 1" in run.stdout, run.stdout
