@@ -128,8 +128,10 @@ def _serve() -> None:
 
     settings = get_settings()
     queue_urls = create_resources(settings.bucket, settings.table, audit_table=settings.audit_table_name) if mode != REAL_AWS else {}
-    if "JobQueue" in queue_urls:  # as template.yaml hands it to the API function
-        os.environ["FACEMATCH_JOB_QUEUE_URL"] = queue_urls["JobQueue"]
+    # As template.yaml hands them to the functions.
+    for queue, variable in (("JobQueue", "FACEMATCH_JOB_QUEUE_URL"), ("ReportQueue", "FACEMATCH_REPORT_QUEUE_URL")):
+        if queue in queue_urls:
+            os.environ[variable] = queue_urls[queue]
     # Each function in its own process, as Lambda runs it; they inherit this environment.
     functions = WorkerFunctions()
     started = time.monotonic()

@@ -29,6 +29,7 @@ os.environ.update(
         "FACEMATCH_PAGE_TOKEN_SECRET": "test-page-token-secret",
         # moto's URL of template.yaml's JobQueue, as mocked_aws() creates it.
         "FACEMATCH_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/facematch-test-JobQueue",
+        "FACEMATCH_REPORT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/facematch-test-ReportQueue",
         # The checkout the local stack's modules read the template and the functions from, and
         # the document the API serves (the image names its own copy).
         "FACEMATCH_PROJECT_ROOT": str(ROOT),
@@ -110,6 +111,14 @@ def authorizer_app():
     from facematch_testing.handlers import load_handler
 
     return load_handler("authorizer")
+
+
+@pytest.fixture(scope="session")
+def report_app():
+    """The duplicate reports' worker function (no face model in any case)."""
+    from facematch_testing.handlers import load_handler
+
+    return load_handler("reports")
 
 
 # The handlers with the real model, for the tests about faces.

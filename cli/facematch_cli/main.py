@@ -10,6 +10,7 @@ from facematch_cli.audit import audit
 from facematch_cli.calibration import calibration
 from facematch_cli.compare import compare
 from facematch_cli.connection import DEFAULT_URL, Api
+from facematch_cli.duplicates import duplicates
 from facematch_cli.enroll import enroll
 from facematch_cli.imports import import_tree
 from facematch_cli.keys import keys
@@ -45,6 +46,7 @@ app.command()(enroll)
 app.command("import")(import_tree)
 app.command()(compare)
 app.command()(calibration)
+app.command()(duplicates)
 app.command()(persons)
 app.command()(health)
 app.command()(sweep)

@@ -1,6 +1,6 @@
 """API function: every route but /api/face-compare (facematch.routes), the photos dropped
 into the bucket under uploads/ (S3 -> SQS), the long jobs sent to the job queue, and the hourly
-schedule's sweep."""
+schedule's sweep. Duplicate reports are started here and run in the report function."""
 
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
@@ -12,7 +12,7 @@ from facematch.events import is_job_event, is_queue_event, is_scheduled_sweep, u
 from facematch.http import create_resolver, logger
 from facematch.inputs import S3Upload
 from facematch.models import UploadOutcome
-from facematch.routes import audit, enrollment, health, holdings, jobs, keys, uploads
+from facematch.routes import audit, enrollment, health, holdings, jobs, keys, reports, uploads
 from facematch.wiring import FaceMatch
 
 # Never into traces: responses hold API keys, vectors and matches, and X-Ray keeps them 30 days,
@@ -21,7 +21,7 @@ tracer = Tracer()
 metrics = Metrics()
 service = FaceMatch.from_settings()
 app = create_resolver()
-for concern in (health, enrollment, holdings, keys, uploads, jobs, audit):
+for concern in (health, enrollment, holdings, keys, uploads, jobs, reports, audit):
     app.include_router(concern.routes(service))
 # All-failed batches are reported item by item too, rather than failing the invocation.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -23,7 +23,10 @@ from facematch.config import Settings
 from facematch.page_tokens import PageTokens
 from facematch.writes import timestamp
 
-Action = Literal["key.created", "key.revoked", "embedding.deleted", "person.deleted", "organization.purged"]
+Action = Literal[
+    "key.created", "key.revoked", "embedding.deleted", "person.deleted", "organization.purged",
+    "duplicate_report.started", "duplicate_report.cancelled",
+]
 # The listing audit page tokens are signed for: no external_id holds '#'.
 AUDIT_LISTING = "#audit"
 _DAY = 24 * 3600

@@ -35,18 +35,16 @@ class Calibrations:
             raise OrganizationNotFound(f"Organization {organization!r} has no enrolled faces for model {model}.")
         # A compare searches every face; a probe, every face but itself.
         searched = probes.size - 1
-        fits = [] if searched < significance.QUERY_MIN_SEARCHED else [
-            significance.fit_query(self._distances(organization, embed_id, vector), searched, model)
-            for embed_id, vector in zip(probes.ids, probes.vectors, strict=True)
+        smallest = [] if searched < significance.QUERY_MIN_SEARCHED else [
+            self._distances(organization, embed_id, vector) for embed_id, vector in zip(probes.ids, probes.vectors, strict=True)
         ]
-        fits = [fit for fit in fits if fit is not None]
-        estimate = significance.mixture(fits, "query") if fits else significance.fallback(model)
+        estimate, pooled = significance.pooled(smallest, searched, model)
         return Calibration(
             organization=organization,
             model=model,
             faces=probes.size,
             source=estimate.source,
-            probes=len(fits),
+            probes=pooled,
             pairs=estimate.pairs,
             quantiles=estimate.quantiles(),
             max_expected_false_matches=max_expected_false_matches,

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     purge_request_seconds: float = Field(default=5.0, ge=0)
     job_step_seconds: float = Field(default=600.0, ge=0)
     job_margin_seconds: float = Field(default=5.0, ge=0)
+    # Duplicate reports (docs/duplicate-reports.md): the queue feeding their worker function
+    # (template.yaml's ReportQueue: the report's job steps and its tasks), the faces per block
+    # (a task compares two blocks), how long a finished report is kept, the most one may run,
+    # and the worker's shard cache (None: its memory less a reserve, as for warm vectors).
+    report_queue_url: str | None = None
+    report_block_faces: int = Field(default=16_384, ge=1)
+    report_retention_hours: float = Field(default=168.0, gt=0)
+    report_max_hours: float = Field(default=24.0, gt=0)
+    report_cache_bytes: int | None = Field(default=None, ge=0)
 
 
     @property

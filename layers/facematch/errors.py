@@ -102,6 +102,20 @@ class JobNotFound(FaceMatchError):
     status = 404
 
 
+class ReportNotFound(FaceMatchError):
+    """No duplicate report of this organization has this id: never issued, or expired."""
+
+    code = "REPORT_NOT_FOUND"
+    status = 404
+
+
+class ReportRunning(FaceMatchError):
+    """The organization's one report under way is another: read it, or cancel it first."""
+
+    code = "REPORT_RUNNING"
+    status = 409
+
+
 class RouteNotFound(FaceMatchError):
     code = "NOT_FOUND"
     status = 404

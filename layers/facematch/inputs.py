@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from facematch.errors import InvalidImage, InvalidRequest
 from facematch.models import OnDuplicate, QualityFilter
@@ -114,3 +114,19 @@ def _organization_of(key: str) -> str:
     if len(parts) < 3 or parts[0] + "/" != UPLOAD_PREFIX or not parts[1] or not parts[-1]:
         raise InvalidRequest(f"Upload keys look like {UPLOAD_PREFIX}<organization>/<file>; got {key!r}.")
     return parse_organization(parts[1])
+
+
+class DuplicateReportRequest(BaseModel):
+    """Start a duplicate report of an organization (POST /api/duplicate-reports)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization: str | None = Field(
+        default=None, pattern=ORGANIZATION_PATTERN, description="Optional with an organization's API key."
+    )
+    max_expected_false_matches: float | None = Field(
+        default=None, gt=0, le=1_000_000,
+        description="The bound on chance pairs over the whole report, all N(N-1)/2 pairs together "
+        "(default: the deployment's). A pair of faces is an edge when it is within the model's "
+        "threshold and P(a stranger is this close) x N(N-1)/2 is under this bound.",
+    )

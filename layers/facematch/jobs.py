@@ -7,7 +7,10 @@ API function receives it (template.yaml: JobQueue, one message per invocation) a
 one step: the kind's step function works until a deadline, a margin below the invocation's
 remaining time, and says whether the job is done. Not done: the step's counts are added to the
 record, the message is sent again (a continuation) and the invocation succeeds. Done: the
-record says so, and since when.
+record says so, and since when. Waiting: the job handed its work to other workers (a duplicate
+report's tasks) and the last of them wakes it (``wake``), sending its message again. A kind may
+run on a queue of its own (duplicate reports do, in their worker function): the same records,
+messages and steps, another ``JobQueue``.
 
 A step works only from what the stores hold, never from what the message says happened, so a
 redelivered or duplicated message runs one more step of a job under way (or finds it done and
@@ -77,6 +80,9 @@ class JobStep:
     # Where the next step resumes, for a kind whose steps cannot find it in the stores (the
     # sweeper's listing position); sent with the continuation.
     cursor: dict[str, Any] | None = None
+    # Not done, and nothing for this job to do until other work wakes it (``Jobs.wake``): a job
+    # that fanned tasks out to other workers waits for the last of them. No continuation is sent.
+    waiting: bool = False
 
 
 # A kind's step: (organization, deadline, the previous step's cursor or None) -> what it did. It
@@ -137,13 +143,31 @@ class Jobs:
     def register(self, kind: str, step: Step) -> None:
         self._steps[kind] = step
 
-    def submit(self, kind: str, organization: str, progress: Mapping[str, int] | None = None) -> JobRecord:
-        """Start a job: its record first, so that its first step finds it."""
-        record = JobRecord(new_job_id(), kind, organization, RUNNING, self.clock(), progress=dict(progress or {}))
+    def submit(
+        self,
+        kind: str,
+        organization: str,
+        progress: Mapping[str, int] | None = None,
+        *,
+        job_id: str | None = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> JobRecord:
+        """Start a job: its record first, so that its first step finds it. ``job_id``: an id the
+        caller drew (``new_job_id``) for what the job makes; ``cursor``: what its first step reads."""
+        record = JobRecord(job_id or new_job_id(), kind, organization, RUNNING, self.clock(), progress=dict(progress or {}))
         self.records.create(record)
-        self.queue.send(JobMessage(kind, organization, record.job_id))
+        self.queue.send(JobMessage(kind, organization, record.job_id, cursor))
         logger.info("Job submitted", extra={"job": kind, "organization": organization})
         return record
+
+    def wake(self, kind: str, organization: str, job_id: str, cursor: dict[str, Any] | None = None) -> None:
+        """Send a waiting job's message again: its next step finds what woke it in the stores. A
+        wake-up sent twice runs one more step, which finds nothing new to do."""
+        self.queue.send(JobMessage(kind, organization, job_id, cursor))
+
+    def end(self, job_id: str) -> None:
+        """Mark a job done from outside its steps (a cancelled report's)."""
+        self.records.finish(job_id, {}, self.clock())
 
     def status(self, job_id: str) -> JobRecord:
         record = self.records.get(job_id) if is_job_id(job_id) else None
@@ -167,6 +191,8 @@ class Jobs:
         counts = {**step.counts, "steps": 1}
         if step.done:
             self.records.finish(record.job_id, counts, self.clock())
+        elif step.waiting:
+            self.records.add_progress(record.job_id, counts, self.clock())
         else:
             self.records.add_progress(record.job_id, counts, self.clock())
             self.queue.send(replace(message, cursor=step.cursor))

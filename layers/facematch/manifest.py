@@ -24,6 +24,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from facematch.errors import OrganizationPurging
 
 ACTIVE, PURGING, PURGED = "active", "purging", "purged"
@@ -63,6 +65,12 @@ class IdSet:
             else:
                 merged.append([low, high])
         return IdSet(tuple((low, high) for low, high in merged))
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` (an int64 array) are in the set, at numpy speed."""
+        intervals = np.asarray(self.intervals, dtype=np.int64).reshape(-1, 2)
+        at = np.searchsorted(intervals[:, 0], ids, side="right") - 1
+        return (at >= 0) & (ids <= intervals[np.maximum(at, 0), 1]) if len(intervals) else np.zeros(len(ids), bool)
 
     def covers(self, ids: Iterable[int]) -> bool:
         return all(embed_id in self for embed_id in ids)

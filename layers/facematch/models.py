@@ -304,3 +304,62 @@ class Health(BaseModel):
 
 def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(exclude_none=True)
+
+
+ReportState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class DuplicateReportAccepted(BaseModel):
+    report_id: str
+    status_url: str
+
+
+class ReportProgress(BaseModel):
+    done: int = Field(description="Tasks (pairs of blocks) done.")
+    total: int = Field(description="Tasks in all: B(B+1)/2 for B blocks.")
+
+
+class GroupMember(BaseModel):
+    embed_id: int
+    external_id: str | None = None
+
+
+class GroupDistance(BaseModel):
+    first: int = Field(description="An embed_id of the group.")
+    second: int = Field(description="Another, larger embed_id of the group.")
+    distance: float = Field(description="Their cosine distance.")
+
+
+class DuplicateGroup(BaseModel):
+    """Faces that are one person: every pair of them is a significant match (complete linkage)."""
+
+    members: list[GroupMember]
+    distances: list[GroupDistance] = Field(description="Every pair of members, closest first.")
+
+
+class DuplicateReport(BaseModel):
+    report_id: str
+    organization: str
+    status: ReportState
+    progress: ReportProgress
+    submitted_at: str
+    finished_at: str | None = None
+    expires_at: str = Field(description="When the report and its results are deleted.")
+    max_expected_false_matches: float
+    faces: int | None = Field(default=None, description="The faces compared, once planned.")
+    comparisons: int | None = Field(default=None, description="N(N-1)/2 pairs.")
+    significant_distance: float | None = Field(
+        default=None, description="The largest distance that is an edge at this size (none: no pair can be)."
+    )
+    manifest_version: str | None = Field(
+        default=None, description="The version of the organization's faces the report describes (the manifest's ETag)."
+    )
+    groups_found: int | None = Field(default=None, description="Groups found when it finished, of any label.")
+    groups: list[DuplicateGroup] | None = Field(
+        default=None,
+        description="Once done: a page of groups, largest first, without faces erased since. "
+        "Groups whose members all carry one label are left out unless include_same_label=true.",
+    )
+    next_token: str | None = Field(default=None, description="Pass it back for the next page of groups.")
+    reason: str | None = Field(default=None, description="Why it failed.")
+    status_url: str | None = None

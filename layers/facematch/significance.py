@@ -195,6 +195,16 @@ def significant_duplicate(
     return expected_false_matches(estimate.probability(distance), comparisons) < max_expected_false_matches
 
 
+def pooled(smallest_per_probe: list[np.ndarray], searched: int, model: str) -> tuple[TailEstimate, int]:
+    """An organization's calibration, and how many probes it pools: the per-query fits of some of
+    its own faces (probes), each searched against the ``searched`` others (``smallest_per_probe``:
+    each one's QUERY_TAIL smallest distances), pooled by ``mixture``; the reference (0 probes)
+    when too few faces are held."""
+    fits = [] if searched < QUERY_MIN_SEARCHED else [fit_query(d, searched, model) for d in smallest_per_probe]
+    fits = [fit for fit in fits if fit is not None]
+    return (mixture(fits, "query"), len(fits)) if fits else (fallback(model), 0)
+
+
 def mixture(estimates: list[TailEstimate], source: str) -> TailEstimate:
     """The distribution of a stranger's distance to a query drawn from ``estimates``' queries:
     the mean of their probabilities, backed by all their pairs."""

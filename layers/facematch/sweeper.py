@@ -7,7 +7,9 @@ retired shards whose deletion failed. It also leaves items past their TTL, which
 deletes only within days. The sweeper walks every organization and removes all of these:
 
 - an object no manifest needs, once it is older than RETIREMENT_SECONDS: no writer runs that
-  long (the functions' timeout is 25 s), so nothing can commit it any more;
+  long (the functions' timeout is 25 s), so nothing can commit it any more. A shard a duplicate
+  report leases is needed until the lease ends; a report's objects, while the report is under
+  way or done and unexpired (its plan and groups);
 - items of erased faces (it finishes their deletion), of ids never committed once older than
   that, upload records and stored answers naming an erased face, and expired items.
 
@@ -27,6 +29,7 @@ from typing import Any
 from facematch.catalog import embedding_record
 from facematch.jobs import Deadline, JobStep
 from facematch.manifest import ACTIVE, RETIREMENT_SECONDS, Manifest
+from facematch.reports import CANCELLED, DONE, FAILED
 from facematch.shards import ShardMissing, StoredVersion, generation_prefix, manifest_key, organization_prefix
 from facematch.table import (
     ANSWER_PREFIXES,
@@ -43,6 +46,8 @@ _KEPT_ITEMS = (COUNTER, API_KEY_PREFIX)
 KIND = "sweep"
 # A sweep job's organization: it walks every one.
 EVERY_ORGANIZATION = "*"
+# What a done report keeps until it expires.
+DONE_REPORT_OBJECTS = frozenset({"plan.json", "groups.json"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class Sweeper:
         self.shards = writes.shards
         self.catalog = writes.catalog
         self.clock = writes.clock
+        self.reports = writes.leases
 
     def step(self, cursor: SweepCursor | None, stop: Callable[[], bool]) -> tuple[SweepCursor | None, SweepCounts]:
         """Sweep from ``cursor``, a page at a time, until every organization is swept (returns
@@ -150,6 +156,8 @@ class Sweeper:
             listed = {ref.key for shards in manifest.models.values() for b in shards.retired for ref in self.shards.read_batch(b)}
         except ShardMissing:
             return  # a compaction replaced a batch since the manifest was read: the next sweep sees it
+        leased = {ref.key for ref in self.reports.leased_shards(organization, self.clock())}
+        kept_reports: dict[str, frozenset[str] | None] = {}
         doomed: list[StoredVersion] = []
         for version in page:
             key = version.key
@@ -164,9 +172,17 @@ class Sweeper:
                 doomed.append(version)
                 counts.count("older_generation_objects")
             elif key.startswith(f"{current}models/"):
-                if not (manifest.names(key) or key in listed):
+                if not (manifest.names(key) or key in listed or key in leased):
                     doomed.append(version)
                     counts.count("orphan_shards")
+            elif key.startswith(f"{current}reports/"):
+                report_id, _, name = key[len(f"{current}reports/"):].partition("/")
+                if report_id not in kept_reports:
+                    kept_reports[report_id] = self._report_objects_kept(organization, report_id)
+                kept = kept_reports[report_id]
+                if kept is not None and name not in kept:
+                    doomed.append(version)
+                    counts.count("report_objects")
             elif key.startswith(f"{current}images/"):
                 embed_id = key.rsplit("/", 1)[-1]
                 if not (embed_id.isdigit() and manifest.is_live(int(embed_id))):
@@ -174,6 +190,14 @@ class Sweeper:
                     counts.count("orphan_photos")
         self.shards.delete_versions(doomed)
         counts.objects += len(doomed)
+
+    def _report_objects_kept(self, organization: str, report_id: str) -> frozenset[str] | None:
+        """Which of a report's objects are kept: all (None) while it is under way, its plan and
+        groups once done, none once it failed, was cancelled or expired."""
+        record = self.reports.get(organization, report_id, self.clock())
+        if record is None or record.state in (FAILED, CANCELLED):
+            return frozenset()
+        return DONE_REPORT_OBJECTS if record.state == DONE else None
 
     def _sweep_items(self, organization: str, manifest: Manifest, items: list[dict[str, Any]], counts: SweepCounts) -> None:
         now = self.clock()

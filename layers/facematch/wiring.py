@@ -1,7 +1,8 @@
 """FaceMatch assembled: the stores, the write module and the use cases, built once per process
 (at Lambda init, where the model load is what a cold start pays for). Each route calls one use
 case: ``enrollment``, ``matching``, ``calibrations``, ``holdings``, ``keys``, ``uploads``,
-``long_jobs`` or ``audit``."""
+``long_jobs``, ``reports`` or ``audit``. The duplicate reports' worker function is assembled
+apart, without the face model (report_wiring.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from facematch.aws import client
 from facematch.calibration import Calibrations
 from facematch.catalog import Catalog
 from facematch.config import Settings, get_settings
+from facematch.duplicate_reports import DuplicateReports
 from facematch.duplicates import DuplicateFinder
 from facematch.enrollment import Enrollment
 from facematch.faces import FaceEmbedder
@@ -27,6 +29,8 @@ from facematch.long_jobs import LongJobs
 from facematch.matching import Matching
 from facematch.models import Health
 from facematch.purges import KIND as PURGE
+from facematch.report_store import ReportObjects, ReportRecords
+from facematch.report_wiring import report_jobs
 from facematch.search import VectorStore
 from facematch.shards import ShardStore
 from facematch.sweeper import KIND as SWEEP
@@ -74,6 +78,11 @@ class FaceMatch:
             settings, UploadStore(store.bucket, catalog.table_name), self.enrollment, self.writes.once, clock
         )
         self.long_jobs = LongJobs(settings, self.jobs)
+        self.reports = DuplicateReports(
+            settings, ReportRecords(catalog.table_name), ReportObjects(store), report_jobs(settings, catalog, clock),
+            self.writes, catalog, self.audit, same_person=embedder.default_threshold,
+            dimensions=embedder.dimensions, clock=clock,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> FaceMatch:
@@ -86,3 +95,4 @@ class FaceMatch:
 
     def health(self) -> Health:
         return Health(status="ok", model=self.settings.model, detector=self.settings.detector, version=__version__)
+

@@ -37,6 +37,7 @@ from facematch.manifest_changes import (
 )
 from facematch.photos import PhotoStore
 from facematch.purges import Purges
+from facematch.report_store import ReportRecords
 from facematch.search import parallel_map
 from facematch.shards import ManifestConflict, ShardMissing, ShardStore
 from facematch.table import in_organization
@@ -94,6 +95,7 @@ class Writes:
         self.concurrency = concurrency
         self.clock = clock
         self.max_faces = max_faces
+        self.leases = ReportRecords(catalog.table_name)
         # The purge commits through this module's compare-and-swap, in steps of its own.
         self.purges = Purges(catalog, shards, self._swap, clock, jobs, purge_step_seconds)
 
@@ -218,17 +220,21 @@ class Writes:
         there are too many small shards. The commit stands either way: the next commit compacts
         again, and what is left undeleted is named by no manifest, so the sweeper takes it."""
         try:
-            self._purge_batches(expired)
+            self._purge_batches(organization, expired)
             if shards_to_merge(committed.of(model)):
                 self.compact(organization, model)
         except Exception:  # noqa: BLE001
             logger.warning("Tidying after a commit deferred", exc_info=True)
 
-    def _purge_batches(self, batches: tuple[RetiredBatch, ...]) -> None:
-        """Delete expired retirement batches: the shards each lists, then the batch itself."""
+    def _purge_batches(self, organization: str, batches: tuple[RetiredBatch, ...]) -> None:
+        """Delete expired retirement batches: the shards each lists, but those a duplicate report
+        leases (the sweeper deletes them once the lease ends), then the batch itself."""
+        if not batches:
+            return
+        leased = {ref.key for ref in self.leases.leased_shards(organization, self.clock())}
         for batch in batches:
             try:
-                self.shards.purge_shards(self.shards.read_batch(batch))
+                self.shards.purge_shards([ref for ref in self.shards.read_batch(batch) if ref.key not in leased])
             except ShardMissing:
                 pass  # purged already, by a writer before this one
             self.shards.purge_shards([batch])
@@ -272,7 +278,7 @@ class Writes:
             except ShardsMoved:
                 self.shards.purge_shards(written)
                 continue
-            self._purge_batches(expired)
+            self._purge_batches(organization, expired)
             self.forget(organization, records, committed.condemned())
             return
         raise StoreConflict(f"The vectors of {organization!r} kept moving; retry the request.")
@@ -283,16 +289,34 @@ class Writes:
         records go last: they name everything else to delete (the claims, stored answers and
         upload records that name these faces, their photos), so a retry after a crash finds it."""
         self.shards.purge_shards(shards)
+        self._purge_leased_holding(organization, {record.embed_id for record in records})
         mentions = {sk for record in records for sk in record.mentioned_in or ()}
         self.catalog.delete_items([in_organization(organization, sk) for sk in sorted(mentions)])
         self.photos.delete([r.image_key for r in records if r.image_key])
         self.catalog.delete_embeddings(records)
 
+    def _purge_leased_holding(self, organization: str, erased: set[int]) -> None:
+        """Delete the shards leased by duplicate reports that hold an erased face and that no
+        manifest names any more (the commit condemned those it names): an erasure outranks a
+        report, whose tasks read the faces left from the current manifest instead."""
+        leased = [ref for ref in self.leases.leased_shards(organization, self.clock()) if ref.may_hold(erased)]
+        if not leased:
+            return
+        wanted = np.fromiter(erased, np.int64, len(erased))
+        held = parallel_map(self._ids_if_present, leased, self.concurrency)
+        self.shards.purge_shards([ref for ref, ids in zip(leased, held) if ids is not None and np.isin(ids, wanted).any()])
+
+    def _ids_if_present(self, ref: ShardRef) -> np.ndarray | None:
+        try:
+            return self.shards.read_shard_ids(ref)
+        except ShardMissing:
+            return None
+
     def expire_retirements(self, organization: str) -> None:
         """Forget retired shards past their time, and condemned ones past their hour, in an
         organization nobody writes to (writers do it as they commit); delete what expired."""
         committed, expired = self._swap(organization, lambda current: expire_retirements(current, self.clock()))
-        self._purge_batches(expired)
+        self._purge_batches(organization, expired)
         self.shards.purge_shards(committed.condemned())
 
     def _rewrite_without(self, organization: str, manifest: Manifest, model: str, wanted: set[int]) -> Rewrite:
@@ -363,7 +387,7 @@ class Writes:
             except ShardsMoved:
                 self.shards.purge_shards([merged, batch])
                 continue
-            self._purge_batches(expired)
+            self._purge_batches(organization, expired)
             if extends:
                 self.shards.purge_shards([extends])  # the batch object only: the new one lists its shards
             return

@@ -134,6 +134,7 @@ SAMPLE_ANSWERS = {
     "sqs-s3-upload.json": ("ApiFunction", "batchItemFailures: []"),
     "compare-multipart.json": ("MatchingFunction", "422 NO_FACE_DETECTED"),
     "compare-json.json": ("MatchingFunction", "422 NO_FACE_DETECTED"),
+    "sqs-report-task.json": ("ReportFunction", "batchItemFailures: []"),
 }
 
 
@@ -154,7 +155,10 @@ def invocations(run, faces_dir) -> dict[str, Invocation]:
         "compare-multipart.json", [("organization", organization)], [("image", "img4.jpg", (faces_dir / "img4.jpg").read_bytes())]
     )
     results = {}
-    for logical_id, request in (("AuthorizerFunction", admin), ("ApiFunction", enroll), ("MatchingFunction", compare)):
+    # A task of a report that does not exist: dropped, as a task of a cancelled or expired one is.
+    task = load_event("sqs-report-task.json")
+    functions = (("AuthorizerFunction", admin), ("ApiFunction", enroll), ("MatchingFunction", compare), ("ReportFunction", task))
+    for logical_id, request in functions:
         samples = [load_event(name) for name, (function, _) in SAMPLE_ANSWERS.items() if function == logical_id]
         results[logical_id] = run(logical_id, [request, *samples])
     return results
@@ -178,7 +182,7 @@ def assert_started_from_the_image_alone(invocation: Invocation) -> None:
 
 
 def test_every_image_function_of_the_template_is_built_and_invoked_here(functions):
-    assert set(functions) == {"AuthorizerFunction", "ApiFunction", "MatchingFunction"}
+    assert set(functions) == {"AuthorizerFunction", "ApiFunction", "MatchingFunction", "ReportFunction"}
 
 
 def test_the_authorizer_image_allows_the_admin_key(invocations):
@@ -206,6 +210,13 @@ def test_the_comparison_image_matches_another_photo_of_the_enrolled_person(invoc
     result = json.loads(response["body"])
     assert (result["match"], result["embed_id"]) == (True, embedding["embed_id"])
     assert_started_from_the_image_alone(invocation)
+
+
+def test_the_report_image_starts_without_the_face_model_and_drops_a_task_of_no_report(invocations):
+    invocation = invocations["ReportFunction"]
+    assert answer(invocation.responses[0]) == "batchItemFailures: []"
+    assert_started_from_the_image_alone(invocation)
+    assert invocation.init_s < invocations["ApiFunction"].init_s
 
 
 def test_every_sample_event_is_documented_and_gives_its_documented_answer(invocations):

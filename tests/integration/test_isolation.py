@@ -51,6 +51,9 @@ PROBES = {
     ("DELETE", "/api/organizations/{organization}/keys/{key_id}"): lambda org: (f"/api/organizations/{org}/keys/0123456789ab", {}, {}),
     ("GET", "/api/uploads"): lambda org: ("/api/uploads", {"organization": org}, {}),
     ("GET", "/api/audit"): lambda org: ("/api/audit", {"organization": org}, {}),
+    ("POST", "/api/duplicate-reports"): lambda org: ("/api/duplicate-reports", {}, {"json": {"organization": org}}),
+    ("GET", "/api/duplicate-reports/{report_id}"): lambda org: (f"/api/duplicate-reports/{'A' * 32}", {"organization": org}, {}),
+    ("DELETE", "/api/duplicate-reports/{report_id}"): lambda org: (f"/api/duplicate-reports/{'A' * 32}", {"organization": org}, {}),
     ("POST", "/api/uploads"): lambda org: (
         "/api/uploads", {}, multipart({"organization": org, "filename": "a.jpg", "content_type": "image/jpeg", "size": "10"})
     ),

@@ -141,3 +141,30 @@ def test_an_unknown_or_malformed_job_id_has_no_status():
     for job_id in (new_job_id(), "not an id"):
         with pytest.raises(JobNotFound):
             jobs.status(job_id)
+
+
+def test_a_waiting_step_adds_its_counts_sends_nothing_and_a_wake_up_runs_the_next_step_with_its_cursor():
+    records, queue = Records(), Queue()
+    jobs = Jobs(records, queue, clock=lambda: 1_800_000_000.0)
+    cursors = []
+    answers = iter([JobStep(False, {"tasks_sent": 5}, waiting=True), JobStep(True, {"groups": 2})])
+    jobs.register("report", lambda organization, deadline, cursor: cursors.append(cursor) or next(answers))
+    job_id = new_job_id()
+    record = jobs.submit("report", "acme", job_id=job_id, cursor={"phase": "plan"})
+    assert record.job_id == job_id
+    jobs.run(queue.sent[0].to_json(), Deadline.after(1))
+    assert len(queue.sent) == 1 and records.get(job_id).state == RUNNING  # waiting: no continuation
+    assert records.get(job_id).progress == {"tasks_sent": 5, "steps": 1}
+
+    jobs.wake("report", "acme", job_id, {"phase": "merge"})
+    jobs.run(queue.sent[1].to_json(), Deadline.after(1))
+    assert cursors == [{"phase": "plan"}, {"phase": "merge"}]
+    assert records.get(job_id).state == DONE
+
+
+def test_a_job_ended_from_outside_its_steps_is_done_and_its_next_message_is_dropped():
+    jobs, records, queue, seen = jobs_running(JobStep(True))
+    record = jobs.submit("purge", "acme")
+    jobs.end(record.job_id)
+    jobs.run(queue.sent[0].to_json(), Deadline.after(1))
+    assert records.get(record.job_id).state == DONE and seen == []

@@ -11,11 +11,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "facematch"
 DATA_ACCESS = {
     "aws", "table", "catalog", "key_store", "audit_store", "job_store", "idempotency", "upload_store", "shards", "photos",
+    "report_store",
 }
 # The edge: what reads requests and events into inputs, and what maps errors to HTTP.
 EDGE = {"http", "events", "access"}
-# wiring.py builds the clients at init, so that a cold start pays for them, not a request.
-BUILDS_CLIENTS = {"wiring"}
+# wiring.py (and report_wiring.py, for the report function) build the clients at init, so that
+# a cold start pays for them, not a request.
+BUILDS_CLIENTS = {"wiring", "report_wiring"}
 EVENT_READING = ("aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.data_classes")
 
 

@@ -17,7 +17,7 @@ TEMPLATE = load_template()
 PARAMETERS = TEMPLATE["Parameters"]
 RESOURCES = TEMPLATE["Resources"]
 CONDITIONS = TEMPLATE["Conditions"]
-FUNCTIONS = ("ApiFunction", "MatchingFunction", "AuthorizerFunction")
+FUNCTIONS = ("ApiFunction", "MatchingFunction", "AuthorizerFunction", "ReportFunction")
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
@@ -162,7 +162,7 @@ def test_every_alarm_notifies_the_alarm_topic_only_when_one_is_given_and_treats_
     assert allowed("AlarmTopicArn", "arn:aws:sns:eu-west-1:123456789012:facematch-alarms")
     assert not allowed("AlarmTopicArn", "facematch-alarms")
     notify = {"If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
-    assert len(ALARMS) == 10
+    assert len(ALARMS) == 13
     for name in ALARMS:
         p = properties(name)
         assert (p["AlarmActions"], p["OKActions"], p["TreatMissingData"]) == (notify, notify, "notBreaching"), name
@@ -170,7 +170,12 @@ def test_every_alarm_notifies_the_alarm_topic_only_when_one_is_given_and_treats_
 
 
 @pytest.mark.parametrize(
-    ("name", "queue"), [("UploadDeadLetterAlarm", "UploadDeadLetterQueue"), ("JobDeadLetterAlarm", "JobDeadLetterQueue")]
+    ("name", "queue"),
+    [
+        ("UploadDeadLetterAlarm", "UploadDeadLetterQueue"),
+        ("JobDeadLetterAlarm", "JobDeadLetterQueue"),
+        ("ReportDeadLetterAlarm", "ReportDeadLetterQueue"),
+    ],
 )
 def test_a_dead_letter_queue_that_is_not_empty_fires_its_alarm(name, queue):
     assert alarm(name) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": {"GetAtt": f"{queue}.QueueName"}})
