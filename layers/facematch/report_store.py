@@ -263,9 +263,9 @@ class ReportObjects:
         key = self._key(record.organization, record.generation, record.report_id, "groups.json")
         return json.loads(self._get(key))["groups"]
 
-    def delete_pairs(self, plan: Plan) -> None:
+    def delete_pairs(self, record: ReportRecord) -> None:
         """The tasks' pairs, every version: merged, they are the groups' and nothing else's."""
-        self._delete_under(report_prefix(plan.organization, plan.generation, plan.report_id) + "pairs/")
+        self._delete_under(report_prefix(record.organization, record.generation, record.report_id) + "pairs/")
 
     def delete_report(self, organization: str, generation: int, report_id: str) -> None:
         """Every version of every object of the report."""

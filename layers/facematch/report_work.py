@@ -177,6 +177,8 @@ class ReportWork:
         if not cursor or "report_id" not in cursor:
             raise ValueError("a duplicate report's job message names its report")
         record = self.records.get(organization, cursor["report_id"], self.clock())
+        if record is not None and record.state == DONE and cursor.get("phase") == MERGE:
+            self._tidy(record)  # a merge that ended the report and died before tidying, delivered again
         if record is None or not record.under_way:
             return JobStep(done=True)
         try:
@@ -257,9 +259,13 @@ class ReportWork:
             for group in groups
         ]
         self._end(replace(record, tasks_done=record.tasks_total), kept)
-        self.objects.delete_pairs(plan)
-        self.records.delete_items(self.records.task_markers(record))
+        self._tidy(record)
         return JobStep(done=True, counts={"pairs": len(pairs), "groups": len(kept)})
+
+    def _tidy(self, record: ReportRecord) -> None:
+        """What a merged report needs no more: its tasks' pairs and markers (the groups hold the rest)."""
+        self.objects.delete_pairs(record)
+        self.records.delete_items(self.records.task_markers(record))
 
     def _end(self, record: ReportRecord, groups: list[dict[str, Any]]) -> None:
         self.objects.put_groups(record, groups)

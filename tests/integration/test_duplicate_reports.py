@@ -5,18 +5,20 @@ purges."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 import pytest
 
 from facematch import report_work, significance
+from facematch.errors import ReportRunning
 from facematch.pair_blocks import brute_force_pairs, complete_linkage
 from facematch.sweeper import Sweeper
 from facematch_local.context import LambdaContext
 from facematch_testing.api import enrolled_ids, invoke, request
 from facematch_testing.aws import all_items, versions
-from facematch_testing.events import api_event, organization_key
+from facematch_testing.events import OPERATOR, api_event, organization_key
 from facematch_testing.face_vectors import dlib_like, planted_copies
 from facematch_testing.photos import identities, photo
 from facematch_testing.reports import (
@@ -429,3 +431,25 @@ def test_a_bound_that_lets_through_more_pairs_than_a_report_groups_fails_it_with
     assert report["status"] == "failed" and "max_expected_false_matches" in report["reason"]
     assert versions(f"orgs/{organization}/g1/reports/") == []
     assert start_report(api_app, organization)[0] == 202
+
+
+def test_of_reports_started_at_once_exactly_one_runs(api_app, aws, organization):
+    commit_faces(api_app.service, organization, dlib_like(30, np.random.default_rng(16)))
+    barrier, outcomes = threading.Barrier(6), []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(api_app.service.reports.start(organization, None, OPERATOR).report_id)
+        except ReportRunning as running:
+            outcomes.append(running)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    started = [outcome for outcome in outcomes if isinstance(outcome, str)]
+    assert len(started) == 1 and len(outcomes) == 6
+    assert all(started[0] in str(outcome) for outcome in outcomes if not isinstance(outcome, str))
