@@ -453,3 +453,17 @@ def test_of_reports_started_at_once_exactly_one_runs(api_app, aws, organization)
     started = [outcome for outcome in outcomes if isinstance(outcome, str)]
     assert len(started) == 1 and len(outcomes) == 6
     assert all(started[0] in str(outcome) for outcome in outcomes if not isinstance(outcome, str))
+
+
+def test_a_page_token_serves_only_the_listing_it_was_issued_for(api_app, report_app, aws, organization):
+    vectors, _ = planted(np.random.default_rng(17), 80, [2, 2, 2])
+    commit_faces(api_app.service, organization, vectors)
+    report = run_report(api_app, report_app, aws, organization)
+    _, page = read_report(api_app, organization, report["report_id"], limit=1)
+    assert page["next_token"]
+
+    tampered = page["next_token"][:-2] + ("AA" if not page["next_token"].endswith("AA") else "BB")
+    status, body = read_report(api_app, organization, report["report_id"], next_token=tampered)
+    assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN")
+    status, body = read_report(api_app, organization, report["report_id"], next_token=page["next_token"], include_same_label=True)
+    assert (status, body["error"]["code"]) == (400, "INVALID_PAGE_TOKEN")
