@@ -19,6 +19,8 @@ so a purge deletes them: ``plan.json``, ``pairs/<task>.bin`` (tasks that found p
 from __future__ import annotations
 
 import json
+import random
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -62,8 +64,33 @@ def report_prefix(organization: str, generation: int, report_id: str) -> str:
 
 
 def _cancelled_by_condition(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code")
-    return code in ("TransactionCanceledException", "ConditionalCheckFailedException")
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+# A transaction cancelled because another one touched the same item at once (every task counts
+# itself on the report's record) is tried again: it says nothing about the conditions.
+_CONTENTION = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+_TRANSACTION_ATTEMPTS = 10
+
+
+def _transact(items: list[dict[str, Any]]) -> bool:
+    """Write ``items`` in one transaction: True once written, False if a condition failed. Lost
+    races with other transactions are retried with jittered backoff; past the attempts the error
+    is raised (a task's message then comes back from the queue)."""
+    for attempt in range(_TRANSACTION_ATTEMPTS):
+        try:
+            client("dynamodb").transact_write_items(TransactItems=items)
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
+            if "ConditionalCheckFailed" in reasons:
+                return False
+            if not reasons & _CONTENTION or attempt == _TRANSACTION_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+    raise AssertionError("unreachable")
 
 
 class ReportRecords:
@@ -74,26 +101,22 @@ class ReportRecords:
         """The record, and the organization's claim on its one report under way (``ReportRunning``
         with the other's id if it holds it, unless that one stalled past its expiry)."""
         pk = in_organization(record.organization, POINTER)
-        try:
-            client("dynamodb").transact_write_items(TransactItems=[
-                {"Put": {
-                    "TableName": self.table.name,
-                    "Item": to_item({**pk, "report_id": record.report_id, "generation": record.generation,
-                                     "expiration": int(record.deadline)}),
-                    "ConditionExpression": "attribute_not_exists(pk) OR expiration < :now",
-                    "ExpressionAttributeValues": to_item({":now": int(now)}),
-                }},
-                {"Put": {
-                    "TableName": self.table.name,
-                    "Item": self._item(record),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }},
-            ])
-        except ClientError as error:
-            if not _cancelled_by_condition(error):
-                raise
+        if not _transact([
+            {"Put": {
+                "TableName": self.table.name,
+                "Item": to_item({**pk, "report_id": record.report_id, "generation": record.generation,
+                                 "expiration": int(record.deadline)}),
+                "ConditionExpression": "attribute_not_exists(pk) OR expiration < :now",
+                "ExpressionAttributeValues": to_item({":now": int(now)}),
+            }},
+            {"Put": {
+                "TableName": self.table.name,
+                "Item": self._item(record),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }},
+        ]):
             holder = self.table.get(pk)
-            raise ReportRunning(holder["report_id"] if holder else "") from None
+            raise ReportRunning(holder["report_id"] if holder else "")
 
     def get(self, organization: str, report_id: str, now: float) -> ReportRecord | None:
         """The record, unless it expired (DynamoDB deletes expired items only within days)."""
@@ -110,52 +133,40 @@ class ReportRecords:
         """Write the record's end (done, failed, cancelled) if it is still under way, and release
         the organization's claim and the lease with it; False if it had ended already."""
         pointer = in_organization(record.organization, POINTER)
-        try:
-            client("dynamodb").transact_write_items(TransactItems=[
-                self._replace_request(record, expected=UNDER_WAY),
-                {"Delete": {
-                    "TableName": self.table.name,
-                    "Key": to_item(pointer),
-                    "ConditionExpression": "attribute_not_exists(pk) OR report_id = :id",
-                    "ExpressionAttributeValues": to_item({":id": record.report_id}),
-                }},
-                {"Delete": {
-                    "TableName": self.table.name,
-                    "Key": to_item(in_organization(record.organization, lease_sk(record.report_id))),
-                }},
-            ])
-        except ClientError as error:
-            if not _cancelled_by_condition(error):
-                raise
-            return False
-        return True
+        return _transact([
+            self._replace_request(record, expected=UNDER_WAY),
+            {"Delete": {
+                "TableName": self.table.name,
+                "Key": to_item(pointer),
+                "ConditionExpression": "attribute_not_exists(pk) OR report_id = :id",
+                "ExpressionAttributeValues": to_item({":id": record.report_id}),
+            }},
+            {"Delete": {
+                "TableName": self.table.name,
+                "Key": to_item(in_organization(record.organization, lease_sk(record.report_id))),
+            }},
+        ])
 
     def count_task(self, record: ReportRecord, task: int, pairs: int) -> bool:
         """Count a task done, once: False if it was counted before or the report is no longer
         running (cancelled, ended, purged)."""
         key = in_organization(record.organization, task_sk(record.report_id, task))
-        try:
-            client("dynamodb").transact_write_items(TransactItems=[
-                {"Put": {
-                    "TableName": self.table.name,
-                    "Item": to_item({**key, "task": task, "pairs": pairs, "generation": record.generation,
-                                     "expiration": int(record.expires_at)}),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }},
-                {"Update": {
-                    "TableName": self.table.name,
-                    "Key": to_item(in_organization(record.organization, record_sk(record.report_id))),
-                    "UpdateExpression": "ADD tasks_done :one",
-                    "ConditionExpression": "#state = :running",
-                    "ExpressionAttributeNames": {"#state": "state"},
-                    "ExpressionAttributeValues": to_item({":one": 1, ":running": RUNNING}),
-                }},
-            ])
-        except ClientError as error:
-            if not _cancelled_by_condition(error):
-                raise
-            return False
-        return True
+        return _transact([
+            {"Put": {
+                "TableName": self.table.name,
+                "Item": to_item({**key, "task": task, "pairs": pairs, "generation": record.generation,
+                                 "expiration": int(record.expires_at)}),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }},
+            {"Update": {
+                "TableName": self.table.name,
+                "Key": to_item(in_organization(record.organization, record_sk(record.report_id))),
+                "UpdateExpression": "ADD tasks_done :one",
+                "ConditionExpression": "#state = :running",
+                "ExpressionAttributeNames": {"#state": "state"},
+                "ExpressionAttributeValues": to_item({":one": 1, ":running": RUNNING}),
+            }},
+        ])
 
     def task_counted(self, record: ReportRecord, task: int) -> bool:
         return self.table.get(in_organization(record.organization, task_sk(record.report_id, task))) is not None

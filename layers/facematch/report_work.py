@@ -55,8 +55,8 @@ from facematch.shards import ShardMissing, ShardStore
 
 logger = Logger()
 
-# Tasks sent between two looks at the deadline (10 SendMessageBatch calls).
-_SEND_CHUNK = 100
+# Tasks sent between two looks at the deadline (100 SendMessageBatch calls, 16 at a time).
+_SEND_CHUNK = 1000
 # A block's shards are read again from the current manifest at most this often when an erasure
 # deletes them under the task.
 _READ_ATTEMPTS = 3
@@ -210,7 +210,6 @@ class ReportWork:
             record, state=RUNNING, tasks_total=plan.tasks, faces=plan.faces,
             comparisons=plan.details["comparisons"], significant_distance=plan.cut if plan.cut >= 0 else None,
             manifest_version=plan.manifest_version, estimate_source=plan.details["estimate_source"],
-            probes=plan.details["probes"],
         )
         self.objects.put_plan(plan)
         if not self.records.start(planned):  # cancelled meanwhile
@@ -223,11 +222,13 @@ class ReportWork:
         return planned
 
     def _send(self, record: ReportRecord, send_from: int, deadline: Deadline) -> JobStep:
+        """Send tasks from ``send_from`` on, SQS batches of 10 in parallel, until the deadline."""
         total, sent = record.tasks_total, send_from
         while sent < total:
-            batch = list(range(sent, min(total, sent + _SEND_CHUNK)))
-            self.tasks.send(record, batch)
-            sent += len(batch)
+            chunk = range(sent, min(total, sent + _SEND_CHUNK))
+            batches = [list(chunk[start : start + 10]) for start in range(0, len(chunk), 10)]
+            parallel_map(lambda batch: self.tasks.send(record, batch), batches, self.settings.shard_load_concurrency)
+            sent += len(chunk)
             if sent < total and deadline.passed():
                 return JobStep(False, {"tasks_sent": sent - send_from}, cursor_for(record.report_id, SEND, sent))
         return JobStep(done=False, counts={"tasks_sent": sent - send_from}, waiting=True)

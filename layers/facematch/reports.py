@@ -52,7 +52,6 @@ class ReportRecord:
     significant_distance: float | None = None
     manifest_version: str | None = None
     estimate_source: str | None = None
-    probes: int | None = None
     groups: int | None = None
     finished_at: float | None = None
     error: str | None = None
