@@ -16,7 +16,7 @@ WEIGHTS_STAMP := $(DEEPFACE_HOME)/.deepface/weights/.provisioned
 # The fast loop: neither the face model nor the photos nor any socket.
 UNIT_TESTS := -m "not model and not network and not protocol" --disable-socket
 
-.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search bench-significance bench-every-face bench-duplicates bench-quality
+.PHONY: install weights test test-unit test-protocol check lint mutation clean run sweep openapi bench-enroll bench-search bench-significance bench-every-face bench-duplicate-check bench-duplicates bench-quality
 
 install: $(VENV)/.installed weights
 
@@ -53,6 +53,7 @@ test-protocol: $(VENV)/.installed
 check: install lint
 	$(VENV)/bin/ruff check .
 	$(PYTHON) -m facematch_local.openapi --check
+	$(PYTHON) -m facematch_local.openapi_compat
 
 lint: $(SAM_VENV)/.installed
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
@@ -82,6 +83,12 @@ run: install
 sweep: $(VENV)/.installed
 	FACEMATCH_API_KEY="$${FACEMATCH_API_KEY:-$$FACEMATCH_ADMIN_KEY}" $(VENV)/bin/facematch sweep
 
+# The Swagger page in headless Chromium, as docs/images/swagger.png (installs Chromium if it is missing).
+.PHONY: swagger-screenshot
+swagger-screenshot: $(VENV)/.installed
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PYTHON) -m facematch_local.swagger_screenshot
+
 # Regenerate openapi.json from the handlers' routes and models (make check verifies it is current).
 openapi: install
 	$(PYTHON) -m facematch_local.openapi
@@ -101,9 +108,16 @@ bench-quality: install
 
 # What the duplicate check adds to one enrollment, warm and cold. SIZES from the environment or the
 # command line overrides the default here (bench-search's default is not this one's).
-DUPLICATES_SIZES := 100000,1000000
-bench-duplicates: install
-	SIZES=$(if $(filter-out file,$(origin SIZES)),$(SIZES),$(DUPLICATES_SIZES)) $(PYTHON) bench/duplicates.py
+DUPLICATE_CHECK_SIZES := 100000,1000000
+bench-duplicate-check: install
+	SIZES=$(if $(filter-out file,$(origin SIZES)),$(SIZES),$(DUPLICATE_CHECK_SIZES)) $(PYTHON) bench/duplicate_check.py
+
+# An organization-wide duplicate report, fanned out over 1 then 2 local worker processes, against
+# the bare matrix product; and its projection to 1M and 10M faces on Lambda. SIZES as above;
+# WORKERS (default 1,2) from the environment. No face model: the faces are synthetic.
+DUPLICATE_REPORT_SIZES := 100000,300000
+bench-duplicates: $(VENV)/.installed
+	SIZES=$(if $(filter-out file,$(origin SIZES)),$(SIZES),$(DUPLICATE_REPORT_SIZES)) $(PYTHON) bench/duplicates.py
 
 SIZES ?= 10000,100000,1000000
 bench-search: install

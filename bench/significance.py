@@ -350,7 +350,7 @@ def costs(space: FaceSpace, rng: np.random.Generator) -> dict:
     """What the estimate adds to a warm compare: the compare's search before (scores, top 1) and
     after (scores, the 128 smallest and their distances to the first, the fit, one probability),
     interleaved, against the whole warm compare (that search and the query photo's embedding,
-    bench/results/enroll.json). Enrollment's duplicate check is bench/duplicates.py's."""
+    bench/results/enroll.json). Enrollment's duplicate check is bench/duplicate_check.py's."""
     enroll = json.loads((ROOT / "bench" / "results" / "enroll.json").read_text())
     embed_ms = round(enroll["facematch_median_s_per_image"] * 1000, 1)
     out: dict = {"embed_ms": embed_ms, "sizes": {}}
@@ -395,7 +395,7 @@ def costs(space: FaceSpace, rng: np.random.Generator) -> dict:
           [[n, r["before"], r["after"], r["extra_ms"], f'{100 * r["extra_share_of_compare"]:.2f} %',
             r["calibration_ms"]] for n, r in out["sizes"].items()])
     print(f"A warm compare = its search + the query photo's embedding ({embed_ms} ms median, "
-          "bench/results/enroll.json). Enrollment's duplicate check: bench/duplicates.py.\n")
+          "bench/results/enroll.json). Enrollment's duplicate check: bench/duplicate_check.py.\n")
     return out
 
 

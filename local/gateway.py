@@ -53,7 +53,7 @@ class Route:
     def create(cls, method: str, resource: str, function: str, public: bool) -> Route:
         parts = re.split(r"\{(\w+)\+?\}", resource)  # literal, parameter, literal, ...
         regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
-        # API Gateway (REST) routes /x/ to the resource /x, passing the path on as sent (README,
+        # API Gateway (REST) routes /x/ to the resource /x, passing the path on as sent (docs/api.md,
         # "Trailing slashes"); one slash, never more, so the local stack is no more lenient.
         return cls(method.upper(), resource, function, public, re.compile(f"^{regex}/?$"))
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from facematch.audit_store import AuditStore, audit_sk
 from facematch.config import Settings
@@ -52,6 +52,30 @@ class AuditRecord(BaseModel):
 
 
 class AuditPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "organization": "acme",
+                    "records": [
+                        {
+                            "organization": "acme", "at": "2026-12-01T08:14:03.117Z",
+                            "action": "person.deleted",
+                            "actor": "3f9a0c2b71de", "request_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+                            "embed_ids": [17, 18],
+                        },
+                        {
+                            "organization": "acme", "at": "2026-11-30T09:02:51.460Z", "action": "key.created",
+                            "actor": "admin", "request_id": "0f4d2a8e-5c3b-4e71-9d26-7a1b8c9e0f13",
+                            "key_id": "3f9a0c2b71de",
+                        },
+                    ],
+                    "next_token": "eyJrIjoiQVVESVQjMjAyNi0xMS0zMCJ9.p0Rk2s7A",
+                }
+            ]
+        }
+    )
+
     organization: str
     records: list[AuditRecord] = Field(description="Newest first.")
     next_token: str | None = Field(default=None, description="Pass it back to get the next page.")

@@ -37,6 +37,22 @@ logger = Logger()
 ImageField = UploadFile | str
 
 
+# The OpenAPI document's tags, in the order the reference lists them: every route has one. The
+# two routes about the deployment itself (its health, this document) are "service": they are no
+# organization's and act on nothing an organization holds, so none of the other seven fits them.
+TAGS = {
+    "enrollment": "Enroll photos of people: each photo's largest face is embedded and stored under the "
+    "organization.",
+    "matching": "Find who a photo shows among the organization's faces, and how sure a match can be there.",
+    "persons": "The persons an organization holds (faces labelled with an external_id), and erasing one.",
+    "holdings": "What an organization holds and its erasure: embeddings, purges, the jobs and sweeps that "
+    "finish them, and the audit trail that records them.",
+    "keys": "Issue and revoke an organization's API keys (the admin key only).",
+    "uploads": "Upload photos too large for a request straight to the bucket, and read what became of them.",
+    "reports": "Duplicate reports: every group of an organization's faces that are one person.",
+    "service": "The deployment itself: its health, and this document.",
+}
+
 # Routes anyone may call; every other route needs an API key (template.yaml: Auth NONE). A job's
 # status is read with its unguessable id alone: a purge revokes the keys of whoever asked for it.
 PUBLIC_ROUTES = frozenset({("GET", "/api/health"), ("GET", "/api/jobs/{job_id}")})
@@ -147,22 +163,34 @@ def documented(
     status: int = 200,
     public: bool = False,
     also: dict[int, str] | None = None,
+    example: int = 0,
 ) -> dict[int, Any]:
     """OpenAPI responses of a route: its result, and the errors it can answer with; ``also``: other
-    statuses answered with the same model, and when (a 202: work that goes on after the answer)."""
-    responses: dict[int, Any] = {
-        status: {"description": "Success", "content": {"application/json": {"model": model}}}
-    }
-    for other, description in (also or {}).items():
-        responses[other] = {"description": description, "content": {"application/json": {"model": model}}}
+    statuses answered with the same model, and when (a 202: work that goes on after the answer).
+    Each success shows one of the model's examples: the one at index ``example`` for ``status``,
+    the next ones for ``also``'s statuses in order (the last one again when the model has fewer)."""
+    extra = model.model_config.get("json_schema_extra")
+    shown = extra.get("examples", []) if isinstance(extra, dict) else []
+
+    def success(description: str, index: int) -> dict[str, Any]:
+        content: dict[str, Any] = {"model": model}
+        if shown:
+            content["example"] = shown[min(index, len(shown) - 1)]
+        return {"description": description, "content": {"application/json": content}}
+
+    responses: dict[int, Any] = {status: success("Success", example)}
+    for index, (other, description) in enumerate((also or {}).items(), start=example + 1):
+        responses[other] = success(description, index)
     codes: dict[int, list[str]] = {}
     access = () if public else (Unauthorized, Forbidden)
     for error in (InvalidRequest, *access, *errors, FaceMatchError):
         codes.setdefault(error.status, []).append(error.code)
     for error_status, names in sorted(codes.items()):
+        # The example shows the status's first code (ErrorResponse's own example is a 400's).
+        sample = {"error": {"code": names[0], "message": names[0].replace("_", " ").capitalize() + "."}}
         responses[error_status] = {
             "description": " or ".join(dict.fromkeys(names)),
-            "content": {"application/json": {"model": ErrorResponse}},
+            "content": {"application/json": {"model": ErrorResponse, "example": sample}},
         }
     return responses
 

@@ -119,7 +119,10 @@ def _organization_of(key: str) -> str:
 class DuplicateReportRequest(BaseModel):
     """Start a duplicate report of an organization (POST /api/duplicate-reports)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"organization": "acme", "max_expected_false_matches": 0.01}, {}]},
+    )
 
     organization: str | None = Field(
         default=None, pattern=ORGANIZATION_PATTERN, description="Optional with an organization's API key."

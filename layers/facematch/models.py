@@ -4,7 +4,45 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from facematch import __version__
+
+
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """A model's examples, in its OpenAPI schema (a test validates each against the schema)."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})
+
+
+# The pieces the examples share: one organization, one face, one label, one job id.
+_ORGANIZATION = "acme"
+_AT = "2026-11-30T10:29:42.303Z"
+_FACE = {"x": 414, "y": 344, "w": 651, "h": 651, "confidence": 1.0}
+_LABEL = "employee-42"
+_JOB_ID = "CKg-Z84nLQT4nk1OR4XjUjN7TT0OsaY7"
+_API = "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod"
+_UPLOAD_KEY = "uploads/acme/5f0c8e1d2b9a4c7e8f3a6b1d0e9c2f47-big.jpg"
+_NO_FACE = {"code": "NO_FACE_DETECTED", "message": "No face was found in the image."}
+_DUPLICATE = {"embed_id": 17, "external_id": _LABEL, "distance": 0.031, "expected_false_matches": 0.0012}
+_STORED = {
+    "embed_id": 17, "organization": _ORGANIZATION, "created_at": _AT, "model": "Dlib", "face": _FACE,
+    "source": "alice-1.jpg", "external_id": _LABEL, "image_stored": False,
+}
+_BACKUPS = [
+    {
+        "store": "s3-noncurrent-versions",
+        "holds": "Earlier versions of the organization's manifest (embed_id ranges and shard names; "
+        "no vectors, photos or labels), expired by the bucket's lifecycle rule.",
+        "until": "2026-12-31T01:56:05.728Z",
+    },
+    {
+        "store": "dynamodb-point-in-time-recovery",
+        "holds": "The deleted items (embedding metadata: labels, face boxes, source names; upload records; "
+        "stored answers, with vectors where include_embedding was asked; key hashes), restorable from the "
+        "table's continuous backups.",
+        "until": "2027-01-05T01:56:05.728Z",
+    },
+]
 
 
 class Face(BaseModel):
@@ -70,6 +108,28 @@ class EnrollmentResult(BaseModel):
     """What was enrolled. The top-level ``embed_id``, ``created_at`` (and ``embedding``, when asked
     for) repeat the first enrolled embedding's: the original app's single-object answer."""
 
+    model_config = examples(
+        {
+            "organization": _ORGANIZATION, "embed_id": 18, "created_at": _AT,
+            "embeddings": [
+                {
+                    "embed_id": 18, "organization": _ORGANIZATION, "created_at": _AT, "face": _FACE,
+                    "model": "Dlib", "image": "alice-2.jpg", "faces_in_image": 1, "external_id": _LABEL,
+                    "duplicates": [_DUPLICATE],
+                }
+            ],
+            "failed": [
+                {"image": "alice-3.jpg", "error": _NO_FACE}
+            ],
+            "skipped": [],
+        },
+        {
+            "organization": _ORGANIZATION, "embeddings": [], "failed": [],
+            "skipped": [{"image": "alice-2.jpg", "face": _FACE, "duplicates": [_DUPLICATE]}],
+        },
+    )
+
+
     organization: str
     embed_id: int | None = Field(
         default=None, description="The first enrolled embedding's embed_id; absent when every photo was skipped."
@@ -85,6 +145,20 @@ class EnrollmentResult(BaseModel):
 
 class ErrorResponse(BaseModel):
     """Every error. An enrollment that enrolled nothing also lists why each image failed."""
+
+    model_config = examples(
+        {
+            "error": {"code": "VALIDATION_ERROR", "message": "top_k: Input should be greater than or equal to 1"}
+        },
+        {
+            "error": {
+                "code": "NO_FACE_DETECTED", "message": "None of the 1 image(s) could be enrolled."
+            },
+            "embeddings": [],
+            "failed": [{"image": "empty-room.jpg", "error": _NO_FACE}],
+        },
+    )
+
 
     error: ErrorDetail
     embeddings: list[Embedding] | None = None
@@ -130,6 +204,29 @@ class ComparisonResult(Match):
     """The best match at the top level (the original contract), and the ``top_k`` best in ``matches``.
     Both describe the photo's largest face; with faces=all, ``faces`` describes every face."""
 
+    model_config = examples(
+        {
+            "embed_id": 17, "external_id": _LABEL, "similarity_score": 0.970362, "distance": 0.029638,
+            "match": True, "false_match_probability": 8.84e-07, "expected_false_matches": 0.001105,
+            "significant": True, "threshold": 0.07, "match_rule": "threshold",
+            "max_expected_false_matches": 0.01, "faces_searched": 1250,
+            "model": "Dlib", "face": {"x": 510, "y": 422, "w": 807, "h": 807, "confidence": 1.0},
+            "matches": [
+                {
+                    "embed_id": 17, "external_id": _LABEL, "similarity_score": 0.970362, "distance": 0.029638,
+                    "match": True, "false_match_probability": 8.84e-07, "expected_false_matches": 0.001105,
+                    "significant": True,
+                },
+                {
+                    "embed_id": 18, "external_id": _LABEL, "similarity_score": 0.958113, "distance": 0.041887,
+                    "match": True, "false_match_probability": 3.1e-05, "expected_false_matches": 0.03875,
+                    "significant": False,
+                },
+            ],
+        }
+    )
+
+
     threshold: float
     match_rule: MatchRule
     max_expected_false_matches: float
@@ -149,6 +246,16 @@ class ComparisonResult(Match):
 
 class Calibration(BaseModel):
     """How close a stranger's face comes to a query in this organization, at its size today."""
+
+    model_config = examples(
+        {
+            "organization": _ORGANIZATION, "model": "Dlib", "faces": 1250, "source": "query", "probes": 32,
+            "pairs": 39968,
+            "quantiles": {"0.000001": 0.03119, "0.00001": 0.040527, "0.0001": 0.05174, "0.001": 0.065312},
+            "max_expected_false_matches": 0.01, "significant_distance": 0.040211, "threshold": 0.07,
+        }
+    )
+
 
     organization: str
     model: str
@@ -175,6 +282,9 @@ class Calibration(BaseModel):
 class StoredEmbedding(BaseModel):
     """What FaceMatch holds about one embedding (never the vector)."""
 
+    model_config = examples(_STORED)
+
+
     embed_id: int
     organization: str
     created_at: str
@@ -186,6 +296,13 @@ class StoredEmbedding(BaseModel):
 
 
 class EmbeddingPage(BaseModel):
+    model_config = examples(
+        {
+            "organization": _ORGANIZATION, "embeddings": [_STORED],
+            "next_token": "eyJrIjoiRU1CIzAwMDAwMDE3In0.Xk2hQ0pV",
+        }
+    )
+
     organization: str
     embeddings: list[StoredEmbedding]
     next_token: str | None = Field(default=None, description="Pass it back to get the next page.")
@@ -199,12 +316,26 @@ class Person(BaseModel):
 
 
 class PersonPage(BaseModel):
+    model_config = examples(
+        {
+            "organization": _ORGANIZATION,
+            "persons": [
+                {
+                    "external_id": _LABEL, "faces": 2, "first_enrolled_at": _AT,
+                    "last_enrolled_at": "2026-12-02T08:14:03.117Z",
+                }
+            ],
+        }
+    )
+
     organization: str
     persons: list[Person]
     next_token: str | None = Field(default=None, description="Pass it back to get the next page.")
 
 
 class Deletion(BaseModel):
+    model_config = examples({"organization": _ORGANIZATION, "deleted": [_STORED]})
+
     organization: str
     deleted: list[StoredEmbedding]
 
@@ -219,6 +350,18 @@ class BackupCopy(BaseModel):
 
 class Purge(BaseModel):
     """A purge: done within the request (200), or continuing as a job (202, follow status_url)."""
+
+    model_config = examples(
+        {
+            "organization": _ORGANIZATION, "status": "purged", "deleted_items": 412, "deleted_objects": 57,
+            "finished_at": "2026-12-01T01:56:05.728Z", "backups": _BACKUPS,
+        },
+        {
+            "organization": _ORGANIZATION, "status": "purging", "deleted_items": 0, "deleted_objects": 3000,
+            "job_id": _JOB_ID, "status_url": f"{_API}/api/jobs/{_JOB_ID}",
+        },
+    )
+
 
     organization: str
     status: Literal["purged", "purging"]
@@ -236,6 +379,22 @@ class Purge(BaseModel):
 
 class Job(BaseModel):
     """A long job's status: what it works on, its state and times, and what it did so far."""
+
+    model_config = examples(
+        {
+            "job_id": _JOB_ID, "kind": "purge", "organization": _ORGANIZATION, "state": "done",
+            "submitted_at": "2026-12-01T01:55:31.579Z", "finished_at": "2026-12-01T01:56:05.728Z",
+            "progress": {"deleted_objects": 20412, "deleted_items": 10233, "steps": 3}, "backups": _BACKUPS,
+            "status_url": f"{_API}/api/jobs/{_JOB_ID}",
+        },
+        {
+            "job_id": "Qm9vLXN3ZWVwLTIwMjYtMTItMDFUMDE6", "kind": "sweep", "organization": "*",
+            "state": "running", "submitted_at": "2026-12-01T02:00:00.012Z",
+            "progress": {"deleted_objects": 3, "deleted_items": 1, "steps": 1},
+            "status_url": f"{_API}/api/jobs/Qm9vLXN3ZWVwLTIwMjYtMTItMDFUMDE6",
+        },
+    )
+
 
     job_id: str
     kind: str = Field(description="purge, or sweep (of every organization: organization is *)")
@@ -268,18 +427,47 @@ class UploadOutcome(BaseModel):
 
 
 class UploadList(BaseModel):
+    model_config = examples(
+        {
+            "organization": _ORGANIZATION,
+            "uploads": [
+                {
+                    "key": _UPLOAD_KEY, "organization": _ORGANIZATION, "status": "enrolled",
+                    "received_at": _AT, "size": 5242880, "embed_id": 19, "external_id": _LABEL,
+                    "duplicates": [_DUPLICATE],
+                },
+                {
+                    "key": "uploads/acme/team-photo.png", "organization": _ORGANIZATION, "status": "failed",
+                    "received_at": "2026-11-30T10:12:09.881Z", "size": 48211,
+                    "error": {"code": "NO_FACE_DETECTED", "message": "No face was found in the image."},
+                    "duplicates": [],
+                },
+            ],
+            "next_token": "eyJrIjoiVVBMT0FEIzIwMjYtMTEtMzAifQ.b7Qe1c9M",
+        }
+    )
+
     organization: str
     uploads: list[UploadOutcome] = Field(description="Newest first; a page may hold fewer than limit while more follow.")
     next_token: str | None = Field(default=None, description="Pass it back to get the next page.")
 
 
 class ApiKey(BaseModel):
+    model_config = examples(
+        {
+            "organization": _ORGANIZATION, "key_id": "3f9a0c2b71de",
+            "api_key": "fmk_3f9a0c2b71de_q8V1rJx0b3yN6TzK2mWcP4sLhD9fA7uE5gR0iYoXnBk",
+        }
+    )
+
     organization: str
     key_id: str
     api_key: str = Field(description="Shown once: FaceMatch keeps only its hash.")
 
 
 class RevokedKey(BaseModel):
+    model_config = examples({"organization": _ORGANIZATION, "key_id": "3f9a0c2b71de", "revoked": True})
+
     organization: str
     key_id: str
     revoked: bool
@@ -287,6 +475,24 @@ class RevokedKey(BaseModel):
 
 class PresignedUpload(BaseModel):
     """Where to PUT a large photo: it is enrolled once it lands under uploads/<organization>/."""
+
+    model_config = examples(
+        {
+            "key": _UPLOAD_KEY,
+            "url": f"https://facematch-photos.s3.us-east-1.amazonaws.com/{_UPLOAD_KEY}"
+            "?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Credential=ASIA...%2F20261130%2Fus-east-1%2Fs3%2Faws4_request"
+            "&X-Amz-Date=20261130T102942Z&X-Amz-Expires=900"
+            "&X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bx-amz-meta-external-id"
+            "&X-Amz-Signature=...",
+            "method": "PUT",
+            "headers": {
+                "Content-Type": "image/jpeg", "Content-Length": "5242880", "x-amz-meta-external-id": _LABEL
+            },
+            "expires_in": 900,
+        }
+    )
+
 
     key: str
     url: str
@@ -296,6 +502,8 @@ class PresignedUpload(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = examples({"status": "ok", "model": "Dlib", "detector": "dlib", "version": __version__})
+
     status: str
     model: str
     detector: str
@@ -310,6 +518,13 @@ ReportState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class DuplicateReportAccepted(BaseModel):
+    model_config = examples(
+        {
+            "report_id": "Xo3vQ9t2LkR7wYb1NcE5uHs8DfA0mJpZ",
+            "status_url": f"{_API}/api/duplicate-reports/Xo3vQ9t2LkR7wYb1NcE5uHs8DfA0mJpZ?organization=acme",
+        }
+    )
+
     report_id: str
     status_url: str
 
@@ -338,6 +553,27 @@ class DuplicateGroup(BaseModel):
 
 
 class DuplicateReport(BaseModel):
+    model_config = examples(
+        {
+            "report_id": "Xo3vQ9t2LkR7wYb1NcE5uHs8DfA0mJpZ", "organization": _ORGANIZATION, "status": "done",
+            "progress": {"done": 3, "total": 3}, "submitted_at": "2026-12-01T09:00:00.125Z",
+            "finished_at": "2026-12-01T09:00:41.902Z", "expires_at": "2026-12-08T09:00:41.902Z",
+            "max_expected_false_matches": 0.01, "faces": 1250, "comparisons": 780625,
+            "significant_distance": 0.0208, "manifest_version": "\"9b2cf535f27731c974343645a3985328\"",
+            "groups_found": 1,
+            "groups": [
+                {
+                    "members": [
+                        {"embed_id": 17, "external_id": _LABEL},
+                        {"embed_id": 311, "external_id": "employee-97"},
+                    ],
+                    "distances": [{"first": 17, "second": 311, "distance": 0.012734}],
+                }
+            ],
+            "status_url": f"{_API}/api/duplicate-reports/Xo3vQ9t2LkR7wYb1NcE5uHs8DfA0mJpZ?organization=acme",
+        }
+    )
+
     report_id: str
     organization: str
     status: ReportState
@@ -363,3 +599,28 @@ class DuplicateReport(BaseModel):
     next_token: str | None = Field(default=None, description="Pass it back for the next page of groups.")
     reason: str | None = Field(default=None, description="Why it failed.")
     status_url: str | None = None
+
+
+class OpenAPIDocument(BaseModel):
+    """This API's OpenAPI 3.1 document (GET /api/openapi.json)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "openapi": "3.1.0",
+                    "info": {"title": "FaceMatch", "version": __version__},
+                    "tags": [{"name": "enrollment", "description": "Enroll photos of people."}],
+                    "paths": {
+                        "/api/health": {"get": {"tags": ["service"], "summary": "Check the service's health"}}
+                    },
+                    "components": {"schemas": {}},
+                }
+            ]
+        },
+    )
+
+    openapi: str = Field(description="The OpenAPI version the document follows.")
+    info: dict[str, Any] = Field(description="Its title, description and version: the API's version.")
+    paths: dict[str, Any]

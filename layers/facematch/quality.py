@@ -1,7 +1,7 @@
 """The quality gate of enrollment: faces too small or too blurred to be recognised again are
 refused, each with its own code, when the caller asks (``quality_filter``).
 
-The thresholds come from the test photos (bench/quality.py, README "The quality gate"): ``auto``
+The thresholds come from the test photos (bench/quality.py, docs/api.md "The quality gate"): ``auto``
 refuses only faces whose copies the model stops recognising; ``high`` also refuses faces well
 short of an ordinary portrait's detail, for galleries that must hold good photos only.
 """

@@ -53,7 +53,7 @@ def test_sam_build_builds_every_function_for_the_architecture_parameter(architec
 @pytest.mark.parametrize("architecture", OTHER_ARCHITECTURES)
 def test_every_requirement_of_the_face_images_has_a_wheel_for_the_architecture(architecture, tmp_path):
     """requirements.txt and what it pulls in; not tensorflow-cpu (WITH_TENSORFLOW=true), which
-    publishes no aarch64 wheel (README, Cost)."""
+    publishes no aarch64 wheel (docs/operations.md, Cost)."""
     report = tmp_path / "report.json"
     # A dry run resolves the whole dependency tree from the wheels' metadata, without downloading them.
     arguments = ["--dry-run", "--ignore-installed", "--quiet", "--report", str(report), "--target", str(tmp_path / "target"),

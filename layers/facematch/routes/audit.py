@@ -20,12 +20,13 @@ def routes(service: FaceMatch) -> Router:
     @router.get(
         "/api/audit",
         summary="Read the audit trail",
+        operation_id="readAuditTrail",
         description=(
             "Admin only. An organization's records, newest first: key creation and revocation, "
             "deletions and purges, each with who (key id), when and what (ids; never a label). "
             "Kept AuditRetentionDays (365 by default), also after the organization is purged."
         ),
-        tags=["Audit"],
+        tags=["holdings"],
         responses=documented(AuditPage, Forbidden, InvalidPageToken),
     )
     def audit(

@@ -51,6 +51,7 @@ def routes(service: FaceMatch) -> Router:
     @router.post(
         "/api/embeddings",
         summary="Enroll photos",
+        operation_id="enrollPhotos",
         description=(
             "Embeds the largest face of each photo and stores them under the organization, all or "
             "none; photos without a usable face (or one quality_filter refuses) are listed as "
@@ -59,7 +60,7 @@ def routes(service: FaceMatch) -> Router:
             "skipped (200 when nothing was stored). With an Idempotency-Key, a retry gets the first "
             "answer and enrolls nothing new."
         ),
-        tags=["Enrollment"],
+        tags=["enrollment"],
         responses=documented(
             EnrollmentResult,
             UnsupportedMediaType,

@@ -29,7 +29,8 @@ from facematch.inputs import EXTERNAL_ID_PATTERN
 from facematch.models import Deletion, EmbeddingPage, PersonPage, Purge, StoredEmbedding, dump
 from facematch.wiring import FaceMatch
 
-TAGS = ["Holdings and erasure"]
+TAGS = ["holdings"]
+PERSONS = ["persons"]
 
 
 def routes(service: FaceMatch) -> Router:
@@ -37,8 +38,10 @@ def routes(service: FaceMatch) -> Router:
 
     @router.get(
         "/api/embeddings",
-        summary="List what is held",
-        description="The organization's embeddings (never the vectors), a page at a time; or one person's.",
+        summary="List the embeddings held",
+        description="The organization's embeddings (never the vectors), a page at a time; or one person's "
+        "(external_id).",
+        operation_id="listEmbeddings",
         tags=TAGS,
         responses=documented(EmbeddingPage, InvalidPageToken, OrganizationPurging),
     )
@@ -56,9 +59,10 @@ def routes(service: FaceMatch) -> Router:
     @router.get(
         "/api/persons",
         summary="List the persons held",
+        operation_id="listPersons",
         description="The organization's persons (external_id), a page at a time: how many faces each has, "
         "and when the first and the last were enrolled. Unlabelled faces are no person.",
-        tags=TAGS,
+        tags=PERSONS,
         responses=documented(PersonPage, InvalidPageToken, OrganizationPurging),
     )
     def list_persons(
@@ -72,6 +76,9 @@ def routes(service: FaceMatch) -> Router:
     @router.get(
         "/api/embeddings/<embed_id>",
         summary="Read one embedding's record",
+        description="What FaceMatch holds about one face: when and from what it was enrolled, its face box, "
+        "its label, whether its photo is kept; never the vector.",
+        operation_id="getEmbedding",
         tags=TAGS,
         responses=documented(StoredEmbedding, EmbeddingNotFound, RouteNotFound, OrganizationPurging),
     )
@@ -83,6 +90,7 @@ def routes(service: FaceMatch) -> Router:
     @router.delete(
         "/api/embeddings/<embed_id>",
         summary="Delete one face",
+        operation_id="deleteEmbedding",
         description="No search finds it once this answers; its vector, photo and records are gone from live storage.",
         tags=TAGS,
         responses=documented(Deletion, EmbeddingNotFound, RouteNotFound, OrganizationPurging, StoreConflict),
@@ -95,8 +103,9 @@ def routes(service: FaceMatch) -> Router:
     @router.delete(
         "/api/embeddings",
         summary="Delete a person",
+        operation_id="deletePerson",
         description="Every face labelled external_id: one person's right to erasure (docs/erasure.md).",
-        tags=TAGS,
+        tags=PERSONS,
         responses=documented(Deletion, EmbeddingNotFound, OrganizationPurging, StoreConflict),
     )
     def delete_person(
@@ -110,6 +119,7 @@ def routes(service: FaceMatch) -> Router:
     @router.delete(
         "/api/organizations/<organization>",
         summary="Purge an organization",
+        operation_id="purgeOrganization",
         description="Everything of the organization: vectors, photos, uploads, records and API keys.",
         tags=TAGS,
         responses=documented(

@@ -13,7 +13,7 @@ from facematch.jobs import JOB_ID_PATTERN
 from facematch.models import Job, dump
 from facematch.wiring import FaceMatch
 
-TAGS = ["Jobs"]
+TAGS = ["holdings"]
 
 
 def routes(service: FaceMatch) -> Router:
@@ -21,13 +21,14 @@ def routes(service: FaceMatch) -> Router:
 
     @router.post(
         "/api/sweeps",
-        summary="Sweep now",
+        summary="Start a sweep now",
+        operation_id="startSweep",
         description=(
             "Admin only. Start a sweep of every organization now, as the hourly schedule does: it "
             "deletes what failures left behind and what expired (docs/erasure.md)."
         ),
         tags=TAGS,
-        responses=documented(Job, status=202),
+        responses=documented(Job, status=202, example=1),
     )
     def start_sweep(caller: Caller):
         caller.require_admin()
@@ -36,7 +37,8 @@ def routes(service: FaceMatch) -> Router:
 
     @router.get(
         "/api/jobs/<job_id>",
-        summary="A job's status",
+        summary="Read a job's status",
+        operation_id="getJob",
         description=(
             "A long job's status: its organization, state, times and counts, and for a purge what "
             "backups still hold, until when. No API key: the unguessable job id (192 random bits) is "

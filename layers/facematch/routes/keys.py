@@ -13,7 +13,7 @@ from facematch.key_store import KEY_ID_PATTERN
 from facematch.models import ApiKey, RevokedKey, dump
 from facematch.wiring import FaceMatch
 
-TAGS = ["API keys"]
+TAGS = ["keys"]
 
 
 def routes(service: FaceMatch) -> Router:
@@ -22,6 +22,7 @@ def routes(service: FaceMatch) -> Router:
     @router.post(
         "/api/organizations/<organization>/keys",
         summary="Issue an API key",
+        operation_id="createApiKey",
         description="Admin only. The key is shown once: FaceMatch keeps its hash.",
         tags=TAGS,
         responses=documented(ApiKey, RouteNotFound, status=201),
@@ -33,6 +34,7 @@ def routes(service: FaceMatch) -> Router:
     @router.delete(
         "/api/organizations/<organization>/keys/<key_id>",
         summary="Revoke an API key",
+        operation_id="revokeApiKey",
         description="Admin only. The key stops working within the authorizer's cache TTL.",
         tags=TAGS,
         responses=documented(RevokedKey, ApiKeyNotFound, RouteNotFound),

@@ -31,6 +31,7 @@ from facematch.models import Calibration, ComparisonResult, FaceChoice, GroupBy,
 from facematch.wiring import FaceMatch
 
 metrics = Metrics()
+TAGS = ["matching"]
 # The E-value under which a match is significant (default: the deployment's setting).
 MAX_EXPECTED = {"gt": 0, "le": 1_000_000, "description": "The E-value under which a match is significant"}
 
@@ -41,6 +42,7 @@ def routes(service: FaceMatch) -> Router:
     @router.post(
         "/api/face-compare",
         summary="Find who a photo shows",
+        operation_id="compareFace",
         description=(
             "The organization's enrolled faces nearest to the photo's largest face, best first, each "
             "with the chance a stranger comes as close (false_match_probability) and the number of "
@@ -49,7 +51,7 @@ def routes(service: FaceMatch) -> Router:
             "significance rule significant too. faces=all answers every face of the photo in faces; "
             "group_by=person lists each person's best face, with how many of theirs match."
         ),
-        tags=["Matching"],
+        tags=TAGS,
         responses=documented(
             ComparisonResult, InvalidImage, OrganizationNotFound, UnsupportedMediaType,
             ImageTooLarge, UnsupportedImageFormat, NoFaceDetected, OrganizationPurging,
@@ -85,13 +87,14 @@ def routes(service: FaceMatch) -> Router:
 
     @router.get(
         "/api/organizations/<organization>/calibration",
-        summary="How sure a match can be in an organization",
+        summary="Read how sure a match can be in an organization",
+        operation_id="getCalibration",
         description=(
             "The estimate of how close strangers come that compares use here: its source, the stranger "
             "distances behind it, its quantiles, and the distance under which a match is significant "
             "at the organization's size today (expected_false_matches < max_expected_false_matches)."
         ),
-        tags=["Matching"],
+        tags=TAGS,
         responses=documented(Calibration, OrganizationNotFound, OrganizationPurging),
     )
     def calibration(

@@ -29,7 +29,7 @@ from facematch.jobs import JOB_ID_PATTERN
 from facematch.models import DuplicateReport, DuplicateReportAccepted, dump
 from facematch.wiring import FaceMatch
 
-TAGS = ["Duplicate reports"]
+TAGS = ["reports"]
 ReportId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The id the 202 answered")]
 
 
@@ -39,6 +39,7 @@ def routes(service: FaceMatch) -> Router:
     @router.post(
         "/api/duplicate-reports",
         summary="Start a duplicate report",
+        operation_id="startDuplicateReport",
         description=(
             "Find every group of the organization's faces that are one person: enrolled twice under "
             "two labels, or twice without one. Every pair of faces is compared, in parallel tasks; an "
@@ -63,6 +64,7 @@ def routes(service: FaceMatch) -> Router:
     @router.get(
         "/api/duplicate-reports/<report_id>",
         summary="Read a duplicate report",
+        operation_id="readDuplicateReport",
         description=(
             "Its status and progress (tasks done of the total); once done, a page of its groups, "
             "largest first, with each member's external_id and every distance inside the group. "
@@ -93,6 +95,7 @@ def routes(service: FaceMatch) -> Router:
     @router.delete(
         "/api/duplicate-reports/<report_id>",
         summary="Cancel a duplicate report",
+        operation_id="cancelDuplicateReport",
         description="Stops a report under way and deletes what it wrote; a report that ended is left as it is.",
         tags=TAGS,
         responses=documented(DuplicateReport, ReportNotFound, OrganizationPurging, RouteNotFound),

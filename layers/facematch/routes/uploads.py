@@ -23,7 +23,7 @@ from facematch.inputs import EXTERNAL_ID_PATTERN, MAX_FILENAME_LENGTH
 from facematch.models import PresignedUpload, UploadList, UploadStatus, dump
 from facematch.wiring import FaceMatch
 
-TAGS = ["Uploads"]
+TAGS = ["uploads"]
 
 
 def routes(service: FaceMatch) -> Router:
@@ -32,6 +32,7 @@ def routes(service: FaceMatch) -> Router:
     @router.post(
         "/api/uploads",
         summary="Get a URL to upload a large photo",
+        operation_id="presignUpload",
         description=(
             "PUT the photo to the URL with the headers given; it is enrolled once it lands, with "
             "the options given here (signed into the URL as x-amz-meta-* headers)."
@@ -62,7 +63,8 @@ def routes(service: FaceMatch) -> Router:
 
     @router.get(
         "/api/uploads",
-        summary="Recent uploads",
+        summary="List recent uploads",
+        operation_id="listUploads",
         description=(
             "The outcomes of the week's uploads, newest first, a page at a time (follow next_token "
             "until there is none: a page may hold fewer than limit while more follow); status "
