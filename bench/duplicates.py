@@ -1,475 +1,517 @@
-"""Duplicate-check benchmark: what screening a new face for duplicates adds to one enrollment,
-warm and cold, with 100,000 and 1,000,000 faces held.
+"""Duplicate-report benchmark: an organization-wide duplicate report, fanned out over local worker
+processes as Lambda fans it out over ReportFunction, against numpy's bare matrix product; and what
+that projects to for 1M and 10M faces on Lambda. docs/duplicate-reports-benchmark.md explains it.
 
-    python bench/duplicates.py        (make bench-duplicates; env SIZES, default 100000,1000000)
+    python bench/duplicates.py        (make bench-duplicates; env SIZES, default 100000,300000;
+                                       WORKERS, default 1,2; FLOOR_REPEATS, default 3)
+    python bench/duplicates.py --reproject bench/results/duplicates.json   (nothing measured)
 
-Every POST /api/embeddings screens its faces (``Enrollment.enroll``): ``DuplicateFinder.prepare``
-brings the organization's in-memory vectors up to the committed manifest (warm: one manifest
-GET; cold: every shard), then ``DuplicateFinder.screen`` searches the 128 nearest held faces,
-fits each query's tail and reads the labels of any significant matches (one BatchGetItem).
-
-As bench/search.py does, a moto server runs in this process on a localhost port (S3 and
-DynamoDB over real HTTP); per size N, one organization is filled with N seeded random unit
-vectors (Dlib's 128 dimensions, float32) the way compaction leaves them: shards of
-``FULL_SHARD_VECTORS`` rows (the last one smaller), committed with ``Writes.commit_vectors``, their
-ids allocated from the organization's counter. The held faces have no metadata (none is ever a
-significant match, so the check never reads it).
-
-The random vectors are drawn face-like, not uniformly on the sphere: normalise(mean + L z), the
-mean and covariance of the Dlib embeddings of identities.csv's photos (a child embeds them
-first), shrunk halfway towards a multiple of the identity and spread 1.1 (what bench/significance.py's
-fit to the real stranger distances chose: ``synthetic_space`` in bench/results/significance.json).
-Uniform vectors would lie about 0.6 away from every real face, so each query's tail would be
-fitted far from real faces and any two real faces, strangers too, would look like significant
-duplicates (a first version of this benchmark flagged img3.jpg, another person, against img1.jpg).
-The search costs the same either way; what changes is which matches are significant, and so
-whether the labels are read.
-
-Then COLD_REPEATS (default 3) times, a NEW process plays the ApiFunction after a cold start: it
-builds FaceMatch with the real model (``FaceEmbedder.load("Dlib", "dlib", detection_max_side)``)
-and its clients, embeds a warm-up photo (img3.jpg: the model's one-off costs are not the
-check's), and then
-
-- cold: enrolls ``img1.jpg`` (``Enrollment.enroll``, ``on_duplicate="allow"``), a face the
-  organization does not hold: its ``prepare`` loads every shard. Its time, the enrollment's, and
-  the process's resident memory before and after, and at its peak during it (VmRSS and VmHWM
-  from /proc/self/status, the peak reset just before the enrollment through
-  /proc/self/clear_refs, so that the model load's own peak, ``init_peak_rss_mb``, is not counted;
-  not ru_maxrss, which on Linux survives exec and would report this large parent's peak);
-- warm: REPEATS (default 7) rounds after one unmeasured round, each in this order: ``prepare``
-  (taking in the last round's erasure, ``prepare_after_erasure_ms``), ``prepare`` again (a 304,
-  ``prepare_unchanged_ms``), ``screen`` of img1's vector (``screen_new_ms``), the bare-numpy floor
-  of its search (``matrix @ q`` and the 128 largest, sorted: ``floor_ms``), an enrollment of img1,
-  a new face (``new_*``: nothing significant, no label read); ``prepare`` taking in that commit
-  (one GET of the manifest and of the new one-face shard, ``prepare_after_commit_ms``),
-  ``screen`` of img1's vector, held once now (``screen_held_*``), an enrollment of img1 again
-  (``dup_*``: one significant duplicate, whose label is read: one BatchGetItem); then both
-  enrollments are erased (``Holdings.delete_person``, not measured), so every round starts with
-  img1 not held. In each enrollment ``prepare``, ``screen``, the search
-  (``VectorStore.nearest_each``), the label read (``Catalog.labels``), the embedding
-  (``FaceEmbedder.embed_photo``) and the write (``Writes.enroll``) are timed by wrappers set on
-  those objects (the files are untouched). ``check`` = that enrollment's prepare + screen: what
-  the duplicate check adds to it, its manifest unchanged since the round's own prepare (as for a
-  process whose organization nobody wrote to since its last request; ``prepare_after_commit_ms``
-  is the prepare when one enrollment was committed since). Warm figures are medians over all
-  children's rounds.
-
-The copies are erased because they would not stay duplicates: with more than about 8 copies of
-a face held, they fill the censored lowest ranks of the query's tail fit and the fit then
-judges even distance 0 not significant (a first version of this benchmark, which kept them:
-img1 was found 2, 3, 4, 5, 5, 5, 5 times as copies accumulated, then from the 10th copy on, 0).
-
-S3 is moto, in this process: a cold load here is bound by CPU and memory copies on this machine
-(moto's server and boto3 sharing 2 cores), not by the network; real S3 adds its latency and
-bandwidth (bench/results/search.json's cold loads are the same kind of moto measurement).
-
-The facematch package is copied aside and imported from the copy here and in every child (as
-bench/search.py does), so that edits to layers/ during a run do not mix versions.
-
-Prints Markdown tables; writes bench/results/duplicates.json (or into BENCH_RESULTS_DIR). Timings
-on a noisy 2-core machine: compare within one run.
+A moto server in this process stands in for S3, DynamoDB and SQS. Per size, an organization of
+Dlib-like synthetic faces with PLANTED groups of copies; per worker count W, one report started as
+the API starts it (its cut: the model's reference's, ``reference_cut``), run by W processes, each
+ReportFunction as Lambda runs it: one BLAS thread, peak memory under 1769 MB, the SQS event source's loop
+with BatchSize 1. Wrappers on each worker's objects time ``block_pairs`` (wall, and its thread's
+CPU), a task's reads, DynamoDB calls (with the count's conflict retries) and pairs PUT, the plan,
+the send phase (``ReportWork._send``) and the merge; a task's ``rest`` is its ``handle`` less
+``block_pairs``. The FLOOR: numpy's bare float32 product of each task's blocks, in a fresh process;
+``floor_ratio`` = a worker's floor / its busy time on tasks, in wall and CPU time (target >= 0.8,
+checked in CPU time: the machine is shared). The projection: tasks = B(B+1)/2, B = ceil(faces /
+block faces); wall = plan + max(sends, tasks x t / W) + merge; W = 10, 100, 250 (ReportWorkers'
+cap: every task counts itself in a transaction on the report's one record item, 2 write units,
+and DynamoDB serves one item 1,000 a second).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
+import math
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import search  # noqa: E402  (bench/search.py: its fill, vectors, snapshot and memory readers)
+import search  # noqa: E402  (bench/search.py: its fill, snapshot and JSON writer)
 
 import common  # noqa: E402
 
-BUCKET = "facematch-bench-duplicates"
-TABLE = "facematch-bench-duplicates"
+BUCKET = TABLE = "facematch-bench-reports"
 SEED = 20240611
-PHOTO = "img1.jpg"
-WARMUP = "img3.jpg"  # the model's first embedding, before anything is measured
-LABEL = "bench-duplicates-img1"  # the external_id of the benchmark's enrollments of PHOTO
-API_MEMORY_MB = 1769  # template.yaml, ApiFunction MemorySize
-# bench/significance.py's synthetic face space (bench/results/significance.json, synthetic_space).
-SHRINK, SPREAD = 0.5, 1.1
+MODEL = "Dlib"
+DIMENSIONS = 128
+SAME_PERSON = 0.07  # DeepFace's cosine threshold for Dlib: the widest an edge may be
+FUNCTION_MEMORY_MB = 1769  # template.yaml, ReportFunction MemorySize: one vCPU
+PLANTED = [2] * 10 + [3] * 5 + [4] * 3 + [5] * 2  # 20 groups, 37 copies
+PLANTED_DISTANCE = 0.0002  # well within the cut at these sizes (0.0013 at 300k faces)
+THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+FLOOR_TILE = 1024
+# The plan step's sends (report_work.py): 1,000 tasks between looks at the deadline, as 100
+# SendMessageBatch calls of 10, SEND_PARALLEL (settings.shard_load_concurrency) in flight.
+SEND_CHUNK, SEND_PARALLEL = 1000, 16
+MARKERS_PER_PAGE = 8000  # task markers in a 1 MB Query page (about 120 bytes each)
+SQS_BATCH_S_ASSUMED = 0.020  # a SendMessageBatch round trip to real SQS in-region: assumed, not measured
+PROJECTED_FACES = (1_000_000, 10_000_000)
+PROJECTED_WORKERS = (10, 100, 250)  # 250: template.yaml's cap on ReportWorkers
+PRICES = {  # us-east-1 list prices: Lambda x86 per GB-s and request; SQS standard per request (a batch
+    # of 10 is one); S3 per GET and PUT; DynamoDB on-demand per write and read request unit
+    "lambda_gb_s": 0.0000166667, "lambda_request": 0.20 / 1e6, "sqs_request": 0.40 / 1e6, "s3_get": 0.0004 / 1000,
+    "s3_put": 0.005 / 1000, "dynamodb_wru": 0.625 / 1e6, "dynamodb_rru": 0.125 / 1e6,
+}
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def reset_peak_rss() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); False where refused."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
 
 
-# ---------------------------------------------------------------------------------------------
-# Children: a fresh process each. Each prints one JSON line.
-
-
-def child_faces(photos: str) -> None:
-    """The Dlib embeddings of identities.csv's photos, and each one's person."""
-    import csv
-
-    from facematch.config import get_settings
-    from facematch.faces import FaceEmbedder
-
-    settings = get_settings()
-    embedder = FaceEmbedder.load(settings.model, settings.detector, settings.detection_max_side)
-    directory = Path(photos)
-    with (directory / "identities.csv").open(newline="") as handle:
-        named = sorted((row["file"], row["identity"]) for row in csv.DictReader(handle))
-    limits = {"max_bytes": 20 << 20, "max_pixels": 40_000_000, "max_decoded_bytes": 120_000_000}
-    vectors = [embedder.embed_photo((directory / name).read_bytes(), **limits).vector.tolist() for name, _ in named]
-    print(json.dumps({"names": [n for n, _ in named], "people": [p for _, p in named], "vectors": vectors}))
-
-
-def face_space(env: dict[str, str], photos: Path) -> tuple[common.FaceSpace, dict[str, Any]]:
-    real = run_child(env, "faces", str(photos))
-    vectors = np.asarray(real["vectors"], np.float32)
-    people = np.asarray(real["people"])
-    space = common.FaceSpace(vectors, SHRINK, SPREAD)
-    strangers = (1.0 - vectors @ vectors.T)[np.triu(people[:, None] != people[None, :], 1)]
-    drawn = space.draw(800, np.random.default_rng(SEED))
-    synthetic = (1.0 - drawn[:400] @ drawn[400:].T).ravel()
-    quantiles = (0.001, 0.01, 0.05, 0.5)
-    return space, {
-        "photos": len(vectors), "stranger_pairs": int(strangers.size), "shrink": SHRINK, "spread": SPREAD,
-        "stranger_distance_quantiles_real_synthetic": {
-            str(q): [round(float(np.quantile(strangers, q)), 4), round(float(np.quantile(synthetic, q)), 4)]
-            for q in quantiles
-        },
-    }
-
-
-# The ApiFunction process after a cold start.
-
-
-def child_api(organization: str, size: int, photo: str, warmup: str, repeats: int) -> None:
-    started = time.perf_counter()
-    import facematch
-    from facematch import significance
-    from facematch.audit import Actor
+def child_worker(number: str, stop_path: str, out_path: str) -> None:
+    """One ReportFunction instance, warm, behind Lambda's SQS event source with BatchSize 1."""
+    import facematch.report_work as report_work
     from facematch.aws import client
-    from facematch.catalog import Catalog
-    from facematch.config import get_settings
-    from facematch.faces import FaceEmbedder
-    from facematch.inputs import ImageInput
-    from facematch.shards import ShardStore
-    from facematch.wiring import FaceMatch
+    from facematch.report_wiring import ReportWorker
 
-    settings = get_settings()
-    embedder = FaceEmbedder.load(settings.model, settings.detector, settings.detection_max_side)
-    for service_name in ("s3", "dynamodb"):
-        client(service_name)
-    service = FaceMatch(settings, embedder, Catalog(settings.table), ShardStore(settings.bucket))
-    init_s = time.perf_counter() - started
-    photo_bytes = Path(photo).read_bytes()
-    # Warm-up: the first embedding's one-off costs are not the check's.
-    service.enrollment.embed(ImageInput(Path(warmup).name, Path(warmup).read_bytes()))
-    vector = service.enrollment.embed(ImageInput(Path(photo).name, photo_bytes)).vector
-
+    work = ReportWorker.from_settings().work
+    queue = work.settings.report_queue_url
+    sqs = client("sqs")
     spent: dict[str, float] = defaultdict(float)
+    shapes: list[dict[str, Any]] = []
 
-    def instrument(owner: Any, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        @functools.wraps(original)
+    def instrument(owner: Any, name: str, label: str, original: Any) -> None:
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                spent[label] += (time.perf_counter() - start) * 1000.0
+                spent[label] += time.perf_counter() - start
 
-        setattr(owner, name, timed)  # on the instance: the class and the files are untouched
+        setattr(owner, name, timed)  # on the instance
 
-    finder = service.enrollment.duplicates
-    instrument(finder, "prepare", "prepare")
-    instrument(finder, "screen", "screen")
-    instrument(service.vectors, "nearest_each", "search")
-    instrument(service.catalog, "labels", "labels")
-    instrument(service.embedder, "embed_photo", "embed")
-    instrument(service.writes, "enroll", "write")
+    original_pairs = report_work.block_pairs
 
-    def measure(function: Any) -> tuple[float, dict[str, float], Any]:
-        spent.clear()
-        start = time.perf_counter()
-        result = function()
-        return (time.perf_counter() - start) * 1000.0, dict(spent), result
-
-    def enroll() -> Any:
-        return service.enrollment.enroll(organization, [ImageInput(Path(photo).name, photo_bytes)], external_id=LABEL)
-
-    def enrolled(prefix: str, total: float, parts: dict[str, float], answer: Any) -> dict[str, Any]:
-        return {
-            f"{prefix}enroll_ms": total,
-            **{f"{prefix}{name}_ms": parts.get(name, 0.0) for name in ("prepare", "screen", "search", "labels", "embed", "write")},
-            f"{prefix}check_ms": parts["prepare"] + parts["screen"],
-            f"{prefix}duplicates": len(answer.embeddings[0].duplicates),
-        }
-
-    def forget_copies() -> float:
-        """Erase this benchmark's enrollments of the photo (not measured): img1 is new again."""
-        start = time.perf_counter()
-        service.holdings.delete_person(organization, LABEL, Actor("benchmark"))
-        return (time.perf_counter() - start) * 1000.0
-
-    # Cold: this process has never read the organization, which holds no copy of the photo.
-    init_peak = search.peak_rss_mb()  # VmHWM: this process's own (exec starts it afresh), unlike ru_maxrss
-    rss_before = search.rss_now_mb()
-    peak_reset = reset_peak_rss()
-    cold_ms, cold_parts, answer = measure(enroll)
-    rss_after = search.rss_now_mb()
-    peak = search.peak_rss_mb()
-    held = finder.prepare(organization)
-    if held < size:
-        raise RuntimeError(f"the cold load saw {held} vectors, {size} were written")
-    index = service.vectors._indexes[(organization, settings.model)]  # noqa: SLF001 - the floor's matrix
-    cold = {
-        **enrolled("", cold_ms, cold_parts, answer),
-        "rss_before_mb": rss_before,
-        "rss_after_mb": rss_after,
-        "peak_rss_mb": peak,
-        "peak_reset": peak_reset,
-        "rss_growth_mb": rss_after - rss_before,
-        "peak_growth_mb": peak - rss_before,
-        "init_peak_rss_mb": init_peak,
-        "capacity_rows": len(index.ids),
-    }
-    forget_copies()
-
-    def floor() -> None:
-        scores = index.vectors[: index.size] @ vector
-        k = significance.NEIGHBOURS
-        best = np.argpartition(scores, index.size - k)[-k:]
-        best[np.argsort(scores[best])[::-1]]
-
-    def screened(prefix: str) -> dict[str, Any]:
-        total, parts, screening = measure(lambda: finder.screen(organization, vector[None, :], "allow"))
-        return {f"{prefix}_ms": total, f"{prefix}_search_ms": parts["search"],
-                f"{prefix}_labels_ms": parts.get("labels", 0.0), f"{prefix}_duplicates": len(screening.duplicates[0])}
-
-    def one_round() -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        # No copy of the photo is held: the last round's erasure is committed, not yet read.
-        found["prepare_after_erasure_ms"] = measure(lambda: finder.prepare(organization))[0]
-        found["prepare_unchanged_ms"] = measure(lambda: finder.prepare(organization))[0]
-        found |= screened("screen_new")
-        found["floor_ms"] = measure(floor)[0]
-        found |= enrolled("new_", *measure(enroll))  # a new face: nothing significant
-        # One copy held now (just committed, not yet read by this process).
-        found["prepare_after_commit_ms"] = measure(lambda: finder.prepare(organization))[0]
-        found |= screened("screen_held")
-        found |= enrolled("dup_", *measure(enroll))  # its duplicate found: the labels are read
-        found["erase_ms"] = forget_copies()
+    def pairs_timed(left_ids, left_vectors, right_ids, *rest, diagonal, **options):  # noqa: ANN001, ANN202
+        start, cpu = time.perf_counter(), time.thread_time()  # one BLAS thread: this thread's CPU is all of it
+        found = original_pairs(left_ids, left_vectors, right_ids, *rest, diagonal=diagonal, **options)
+        spent["pairs"], spent["pairs_cpu"] = spent["pairs"] + time.perf_counter() - start, spent["pairs_cpu"] + time.thread_time() - cpu
+        shapes.append({"left": len(left_ids), "right": len(right_ids), "diagonal": bool(diagonal), "found": len(found)})
         return found
 
-    one_round()  # warm-up, not measured
-    rounds = [one_round() for _ in range(repeats)]
-    finder.prepare(organization)
-    # The tail fit alone, on the distances a screen of the photo feeds it.
-    neighbours = service.vectors.nearest_each(
-        organization, settings.model, vector[None, :], significance.NEIGHBOURS, revalidate=False
-    )[0]
-    distances = np.array([round(max(0.0, 1.0 - c.similarity), 6) for c in neighbours.candidates])
+    report_work.block_pairs = pairs_timed
+    records = work.records
+    for owner, name, label in (
+        (work.reader, "block", "read"), (records, "get", "dynamodb"), (records, "task_counted", "dynamodb"),
+        (records, "count_task", "dynamodb"), (work.objects, "put_pairs", "put_pairs"), (work.planner, "plan", "plan"),
+        (work, "_send", "send"), (work, "_merge", "merge"), (records, "tasks_with_pairs", "merge_queries"),
+        (records, "task_markers", "merge_queries"), (records, "delete_items", "merge_deletes"),
+    ):
+        instrument(owner, name, label, getattr(owner, name))
+    messages: list[dict[str, Any]] = []
+    errors: list[str] = []
+    Path(out_path + ".ready").write_text("ready")
+    while True:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
+        if not got:
+            if Path(stop_path).exists():
+                break
+            continue
+        message = got[0]
+        body = json.loads(message["Body"])
+        kind = "task" if "task" in body and "job" not in body else (body.get("cursor") or {}).get("phase", "job")
+        error = None
+        spent.clear()
+        shapes.clear()
+        stamp, started, cpu = time.time(), time.perf_counter(), time.process_time()
+        try:
+            work.handle(message["Body"], 900.0)  # ReportFunction's Timeout
+        except Exception:  # noqa: BLE001 - the message comes back, as from Lambda; the run is flagged
+            error = traceback.format_exc()
+            errors.append(error)
+            log(f"worker {number}: {kind} failed:\n{error}")
+        entry = {"kind": kind, "start": stamp, "handle_s": time.perf_counter() - started,
+                 "handle_cpu_s": time.process_time() - cpu, "parts": dict(spent)}
+        entry["end"] = stamp + entry["handle_s"]
+        if error:
+            sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        else:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        if kind == "task" and shapes:  # not when the task was dropped or counted already
+            left, right, diagonal = shapes[0]["left"], shapes[0]["right"], shapes[0]["diagonal"]
+            entry |= shapes[0] | {"task": body["task"], "comparisons": left * (left - 1) // 2 if diagonal else left * right}
+        messages.append(entry)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    search.write_json(Path(out_path), {"worker": int(number), "messages": messages, "errors": errors, "peak_rss_mb": peak_mb})
 
-    def fit() -> significance.TailEstimate:
-        return significance.from_neighbours(
-            distances, neighbours.to_nearest, neighbours.searched, settings.model, service.embedder.default_threshold
-        )
 
-    fits = [measure(fit)[0] for _ in range(20)]
-    print(json.dumps({
-        "held": held,
-        "init_s": init_s,
-        "cold": cold,
-        "warm": rounds,
-        "fit_ms": statistics.median(fits),
-        "nearest_held_distance": float(distances[0]),
-        "facematch_file": facematch.__file__,
-    }))
+def child_floor(shapes_path: str, out_path: str, repeats: str) -> None:
+    """The bare float32 products of each task shape, in this process alone: wall and CPU time."""
+    from facematch_testing.face_vectors import dlib_like
+
+    rng = np.random.default_rng(SEED)
+    scratch = np.ones((FLOOR_TILE, FLOOR_TILE), np.float32)  # touched: no page faults in the timing
+
+    def tiled(left: np.ndarray, right: np.ndarray, diagonal: bool) -> None:
+        for top in range(0, len(left), FLOOR_TILE):
+            bottom = min(top + FLOOR_TILE, len(left))
+            for start in range(top if diagonal else 0, len(right), FLOOR_TILE):
+                stop = min(start + FLOOR_TILE, len(right))
+                np.matmul(left[top:bottom], right[start:stop].T, out=scratch[: bottom - top, : stop - start])
+
+    def timed(function: Any, *args: Any) -> tuple[float, float]:
+        """Median wall and CPU time of ``repeats`` runs, after one unmeasured (caches, the output's pages)."""
+        samples = []
+        for _ in range(int(repeats) + 1):
+            start, cpu = time.perf_counter(), time.thread_time()
+            function(*args)
+            samples.append((time.perf_counter() - start, time.thread_time() - cpu))
+        return statistics.median(w for w, _ in samples[1:]), statistics.median(c for _, c in samples[1:])
+
+    found = []
+    for left_rows, right_rows, diagonal in json.loads(Path(shapes_path).read_text()):
+        left = dlib_like(left_rows, rng)
+        right = left if diagonal else dlib_like(right_rows, rng)
+        ways = [timed(tiled, left, right, diagonal)]
+        if not diagonal:  # on a diagonal one call computes twice the pairs needed
+            output = np.ones((left_rows, right_rows), np.float32)
+            ways.append(timed(lambda: np.matmul(left, right.T, out=output)))
+            del output
+        found.append({"left": left_rows, "right": right_rows, "diagonal": diagonal,
+                      "floor_s": min(w for w, _ in ways), "floor_cpu_s": min(c for _, c in ways)})
+    search.write_json(Path(out_path), {"shapes": found})
 
 
-def run_child(env: dict[str, str], *args: str) -> dict[str, Any]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", *args],
-        env=env, cwd=common.ROOT, capture_output=True, text=True, timeout=900,
-    )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"child {args} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["child_total_s"] = wall
+def spawn(env: dict[str, str], logs: Path, name: str, *args: str) -> subprocess.Popen:
+    handle = (logs / f"{name}.log").open("w")
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", *args],
+                            env=env, cwd=common.ROOT, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def finish(process: subprocess.Popen, logs: Path, name: str, timeout: float) -> None:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"child {name} failed ({process.returncode}):\n{(logs / f'{name}.log').read_text()[-4000:]}")
+
+
+def planted_faces(size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[list[int]]]:
+    """``size`` Dlib-like faces with PLANTED groups of copies among them, shuffled: the vectors,
+    and each group as row numbers."""
+    from facematch_testing.face_vectors import dlib_like, planted_copies
+
+    copies = sum(group - 1 for group in PLANTED)
+    base = dlib_like(size - copies, rng)
+    rows, groups, next_row = [base], [], size - copies
+    for number, group in enumerate(PLANTED):
+        original = np.repeat(base[number : number + 1], group - 1, axis=0)
+        rows.append(original.copy() if number % 2 == 0 else planted_copies(original, rng, PLANTED_DISTANCE))
+        groups.append([number, *range(next_row, next_row + group - 1)])
+        next_row += group - 1
+    order = rng.permutation(size)
+    where = np.argsort(order)
+    return np.concatenate(rows)[order], [sorted(int(where[row]) for row in group) for group in groups]
+
+
+def run_report(size: int, organization: str, workers: int, env: dict[str, str], logs: Path, reports: Any,
+               timeout_s: float) -> dict[str, Any]:
+    """One report with ``workers`` worker processes: every worker's messages."""
+    from facematch.audit import Actor
+
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{size}-{workers}-", dir=logs))
+    stop = run_dir / "stop"
+    children = []
+    for number in range(workers):
+        out, name = run_dir / f"worker-{number}.json", f"{run_dir.name}/worker-{number}"
+        children.append((spawn(env, logs, name, "worker", str(number), str(stop), str(out)), name, out))
+    deadline = time.monotonic() + 300
+    while not all(Path(str(out) + ".ready").exists() for _, _, out in children):
+        if time.monotonic() > deadline or any(process.poll() is not None for process, _, _ in children):
+            raise RuntimeError(f"the workers did not start: logs in {logs}")
+        time.sleep(0.1)
+    load_before, moto_cpu = os.getloadavg()[0], time.process_time()
+    started = time.time()
+    accepted = reports.start(organization, None, Actor("benchmark"))
+    deadline = time.monotonic() + timeout_s
+    while (record := reports.records.get(organization, accepted.report_id, time.time())) is None or record.under_way:
+        failure = next((name for process, name, _ in children if process.poll() is not None), None)
+        if failure or time.monotonic() > deadline:  # a worker died, or the report hangs
+            for process, _, _ in children:
+                process.kill()
+            raise RuntimeError(f"[{size:,}] {workers} worker(s): {failure or 'timeout'}: logs in {logs}")
+        time.sleep(0.25)
+    moto_cpu, load_after = time.process_time() - moto_cpu, os.getloadavg()[0]
+    stop.write_text("stop")
+    outputs = []
+    for process, name, out in children:
+        finish(process, logs, name, 600)
+        outputs.append(json.loads(out.read_text()))
+    return {"report_id": accepted.report_id, "record": record, "started": started, "moto_cpu_s": moto_cpu,
+            "load_average": [round(load_before, 2), round(load_after, 2)], "workers": outputs}
+
+
+def summarize(run: dict[str, Any], planted: list[list[int]], groups: list[dict[str, Any]], reference_cut: float,
+              floor: dict[tuple[int, int, bool], dict[str, float]]) -> dict[str, Any]:
+    """One report's figures; each worker's against the floor of its tasks' shapes."""
+    record = run["record"]
+    messages = [dict(m, worker=w["worker"]) for w in run["workers"] for m in w["messages"]]
+    tasks = sorted((m for m in messages if m["kind"] == "task" and "comparisons" in m), key=lambda m: m["start"])
+    steps = [m for m in messages if m["kind"] != "task"]
+    found = {tuple(group["members"]) for group in groups}
+    planted_members = {member for group in planted for member in group}
+
+    def total(items: list[dict[str, Any]], key: str) -> float:
+        return sum(m["parts"].get(key, 0.0) for m in items)
+
+    result = {
+        "workers": len(run["workers"]), "report_id": run["report_id"], "state": record.state, "faces": record.faces,
+        "comparisons": record.comparisons, "cut": record.significant_distance, "reference_cut": reference_cut,
+        "estimate_source": record.estimate_source, "tasks_total": record.tasks_total, "tasks_run": len(tasks),
+        "errors": sum(len(w["errors"]) for w in run["workers"]), "load_average": run["load_average"],
+        "wall_s": max(m["end"] for m in messages) - run["started"],  # start to the merge's end (its clean-up included)
+        "cpu_s": sum(m["handle_cpu_s"] for m in messages),  # the workers' processes, in handle()
+        "moto_cpu_s": run["moto_cpu_s"],  # this process: the moto server (and the poll)
+        "plan_s": total(steps, "plan"), "send_s": total(steps, "send"),  # send: the phase's wall time
+        "task_phase_s": (max(m["end"] for m in tasks) - tasks[0]["start"]) if tasks else 0.0,
+        "merge_s": total(steps, "merge"), "merge_queries_s": total(steps, "merge_queries"),
+        "merge_deletes_s": total(steps, "merge_deletes"),
+        "groups_found": len(groups), "pairs_found": sum(m["found"] for m in tasks), "planted_groups": len(planted),
+        "planted_found_whole": sum(tuple(group) in found for group in planted),
+        "other_groups": sum(not (set(group["members"]) & planted_members) for group in groups),
+        "tasks": [{k: m[k] for k in ("worker", "task", "left", "right", "diagonal", "comparisons", "found", "handle_s",
+                                     "handle_cpu_s", "parts")} for m in tasks],
+        "per_worker": [],
+    }
+    for worker in run["workers"]:
+        mine = [t for t in tasks if t["worker"] == worker["worker"]]
+        floors = [floor[(t["left"], t["right"], t["diagonal"])] for t in mine]
+        busy, pairs = sum(t["handle_s"] for t in mine), total(mine, "pairs")
+        figures = {
+            "worker": worker["worker"], "peak_rss_mb": worker["peak_rss_mb"], "tasks": len(mine), "comparisons": sum(t["comparisons"] for t in mine),
+            "busy_s": busy, "busy_cpu_s": sum(t["handle_cpu_s"] for t in mine), "block_pairs_s": pairs,
+            "block_pairs_cpu_s": total(mine, "pairs_cpu"), "rest_s": busy - pairs,
+            "rest_parts_s": {key: total(mine, key) for key in ("read", "dynamodb", "put_pairs")},
+            "floor_s": sum(f["floor_s"] for f in floors), "floor_cpu_s": sum(f["floor_cpu_s"] for f in floors),
+        }
+        for name, numerator, denominator in (("floor_ratio", "floor_s", "busy_s"), ("floor_ratio_cpu", "floor_cpu_s", "busy_cpu_s"),
+                                             ("cpu_share", "busy_cpu_s", "busy_s"), ("pairs_per_s", "comparisons", "busy_s"),
+                                             ("pairs_per_cpu_s", "comparisons", "busy_cpu_s")):
+            figures[name] = ratio(figures[numerator], figures[denominator])
+        result["per_worker"].append(figures)
+    result["pairs_per_s_per_worker"] = ratio(record.comparisons, result["task_phase_s"] * result["workers"])
     return result
 
 
-# ---------------------------------------------------------------------------------------------
-# One size.
+def bench_size(size: int, worker_counts: list[int], env: dict[str, str], logs: Path, app: Any, floor_repeats: int,
+               timeout_s: float) -> dict[str, Any]:
+    from facematch import significance
+    from facematch.pair_blocks import edge_cut
 
-
-def bench_size(
-    size: int, env: dict[str, str], repeats: int, cold_repeats: int, photos: Path, space: common.FaceSpace
-) -> dict[str, Any]:
-    from facematch.catalog import Catalog
-    from facematch.config import get_settings
-    from facematch.shards import ShardStore
-    from facematch.writes import Writes
-
-    settings = get_settings()
-    organization = f"dup-{size}"
-    catalog = Catalog(settings.table)
-    writes = Writes(catalog, ShardStore(BUCKET), search.DIMENSIONS, settings.shard_load_concurrency)
-    vectors = space.draw(size, np.random.default_rng(SEED + size))
-    ids = np.asarray(catalog.allocate_ids(organization, size), np.int64)  # later enrollments' ids follow
-    log(f"[{size:,}] filling S3 ({size * search.DIMENSIONS * 4 / 1e6:.0f} MB of vectors)")
-    fill_s = search.fill(writes, organization, ids, vectors)
+    organization, settings = f"report-{size}", app.settings
+    vectors, planted_rows = planted_faces(size, np.random.default_rng(SEED + size))
+    ids = np.asarray(app.catalog.allocate_ids(organization, size), np.int64)
+    planted = [sorted(int(ids[row]) for row in group) for group in planted_rows]
+    fill_s = search.fill(app.writes, organization, ids, vectors)
     del vectors, ids
     stored = search.organization_objects(organization, BUCKET)
-    log(f"[{size:,}] filled in {fill_s:.1f} s: {stored['objects']} objects, {stored['bytes'] / 1e6:.1f} MB")
+    reference_cut = edge_cut(significance.fallback(MODEL), size * (size - 1) // 2, settings.max_expected_false_matches, SAME_PERSON)
+    log(f"[{size:,}] filled in {fill_s:.1f} s: {stored['objects']} objects; reference cut {reference_cut}")
+    raws = [run_report(size, organization, workers, env, logs, app.reports, timeout_s) for workers in worker_counts]
+    shapes = sorted({(m["left"], m["right"], m["diagonal"]) for raw in raws for w in raw["workers"] for m in w["messages"]
+                     if "comparisons" in m}, reverse=True)
+    log(f"[{size:,}] floor: {len(shapes)} task shapes")
+    (logs / "shapes.json").write_text(json.dumps(shapes))
+    name, out = f"floor-{size}", logs / f"floor-{size}.json"
+    finish(spawn(env, logs, name, "floor", str(logs / "shapes.json"), str(out), str(floor_repeats)), logs, name, 1800)
+    floor = json.loads(out.read_text())
+    by_shape = {(e["left"], e["right"], e["diagonal"]): e for e in floor["shapes"]}
+    runs = []
+    for raw in raws:
+        groups = app.reports.objects.groups(raw["record"]) if raw["record"].state == "done" else []
+        runs.append(run := summarize(raw, planted, groups, reference_cut, by_shape))
+        log(f"[{size:,}] {run['workers']} worker(s): {run['state']}, wall {run['wall_s']:.1f} s (plan {run['plan_s']:.1f} s, send "
+            f"{run['send_s']:.2f} s, tasks {run['task_phase_s']:.1f} s, merge {run['merge_s']:.2f} s), {run['tasks_run']} tasks, "
+            f"cut {run['cut']}, {run['groups_found']} groups ({run['planted_found_whole']}/{len(PLANTED)} planted)")
+    return {"size": size, "organization": organization, "objects": stored["objects"], "object_bytes": stored["bytes"],
+            "fill_s": round(fill_s, 2), "reference_cut": reference_cut, "planted_groups": planted, "runs": runs, "floor": floor}
 
-    children = []
-    for number in range(cold_repeats):
-        child = run_child(env, "api", organization, str(size), str(photos / PHOTO), str(photos / WARMUP), str(repeats))
-        cold = child["cold"]
-        log(
-            f"[{size:,}] child {number + 1}/{cold_repeats}: cold prepare {cold['prepare_ms']:.0f} ms, "
-            f"enroll {cold['enroll_ms']:.0f} ms, RSS {cold['rss_before_mb']:.0f} -> {cold['rss_after_mb']:.0f} MB "
-            f"(peak {cold['peak_rss_mb']:.0f}); warm check "
-            f"{statistics.median(r['new_check_ms'] for r in child['warm']):.1f} ms (new face), "
-            f"{statistics.median(r['dup_check_ms'] for r in child['warm']):.1f} ms (duplicate) of "
-            f"{statistics.median(r['new_enroll_ms'] for r in child['warm']):.0f} ms; {child['child_total_s']:.0f} s"
-        )
-        children.append(child)
 
-    rounds = [r for child in children for r in child["warm"]]
-    for r in rounds:
-        if r["new_duplicates"] or r["screen_new_duplicates"] or r["dup_duplicates"] != 1 or r["screen_held_duplicates"] != 1:
-            raise RuntimeError(f"expected no duplicate of a new face and one of a held one: {r}")
+def projection(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Time and cost of a report of PROJECTED_FACES with PROJECTED_WORKERS Lambda workers, from
+    the largest size's 1-worker run (None without one that ran tasks)."""
+    from facematch import significance
+    from facematch.pair_blocks import edge_cut
+    from facematch.writes import FULL_SHARD_VECTORS
 
-    def warm(key: str) -> float:
-        return round(statistics.median(r[key] for r in rounds), 3)
-
-    def cold(key: str) -> float:
-        return round(statistics.median(child["cold"][key] for child in children), 3)
-
-    raw_mb = size * (search.DIMENSIONS * 4 + 8) / 2**20  # vectors and ids
-    result = {
-        "size": size,
-        # Warm: medians of every child's rounds. new_: an enrollment of a face not held (nothing
-        # significant); dup_: the same photo again, one copy held (one duplicate, labels read).
-        "check_new_ms": warm("new_check_ms"),
-        "check_dup_ms": warm("dup_check_ms"),
-        "enroll_new_ms": warm("new_enroll_ms"),
-        "enroll_dup_ms": warm("dup_enroll_ms"),
-        "check_new_share": round(statistics.median(r["new_check_ms"] / r["new_enroll_ms"] for r in rounds), 4),
-        "check_dup_share": round(statistics.median(r["dup_check_ms"] / r["dup_enroll_ms"] for r in rounds), 4),
-        **{f"{prefix}{part}_ms": warm(f"{prefix}{part}_ms")
-           for prefix in ("new_", "dup_") for part in ("prepare", "screen", "search", "labels", "embed", "write")},
-        "prepare_unchanged_ms": warm("prepare_unchanged_ms"),
-        "prepare_after_commit_ms": warm("prepare_after_commit_ms"),
-        "prepare_after_erasure_ms": warm("prepare_after_erasure_ms"),
-        "screen_new_ms": warm("screen_new_ms"),
-        "screen_new_search_ms": warm("screen_new_search_ms"),
-        "screen_held_ms": warm("screen_held_ms"),
-        "screen_held_search_ms": warm("screen_held_search_ms"),
-        "screen_held_labels_ms": warm("screen_held_labels_ms"),
-        "floor_ms": warm("floor_ms"),
-        "search_over_floor": round(warm("screen_new_search_ms") / warm("floor_ms"), 3),
-        "fit_ms": round(statistics.median(child["fit_ms"] for child in children), 3),
-        "erase_ms": warm("erase_ms"),
-        # Cold: medians over the children (each one's first enrollment, of a face not held).
-        "cold_prepare_s": round(cold("prepare_ms") / 1000.0, 3),
-        "cold_enroll_s": round(cold("enroll_ms") / 1000.0, 3),
-        "cold_screen_ms": cold("screen_ms"),
-        "cold_mb_per_s": round(stored["bytes"] / (cold("prepare_ms") / 1000.0) / 1e6, 1),
-        "rss_before_mb": round(cold("rss_before_mb"), 1),
-        "rss_after_mb": round(cold("rss_after_mb"), 1),
-        "peak_rss_mb": round(cold("peak_rss_mb"), 1),
-        "rss_growth_mb": round(cold("rss_growth_mb"), 1),
-        "peak_growth_mb": round(cold("peak_growth_mb"), 1),
-        "init_peak_rss_mb": round(cold("init_peak_rss_mb"), 1),
-        "raw_mb": round(raw_mb, 1),
-        "rss_growth_over_raw": round(cold("rss_growth_mb") / raw_mb, 3),
-        "peak_share_of_api_memory": round(cold("peak_rss_mb") / API_MEMORY_MB, 3),
-        "peak_reset": all(child["cold"]["peak_reset"] for child in children),
-        # Context.
-        "objects": stored["objects"],
-        "object_bytes": stored["bytes"],
-        "fill_s": round(fill_s, 2),
-        "init_s": round(statistics.median(child["init_s"] for child in children), 2),
-        "child_total_s": [round(child["child_total_s"], 1) for child in children],
-        "nearest_held_distance": children[0]["nearest_held_distance"],
-        "facematch_file": children[0]["facematch_file"],
-        "repeats": repeats,
-        "cold_repeats": cold_repeats,
-        "cold_runs": [child["cold"] for child in children],
-        "warm_rounds": rounds,
+    found = [(r["size"], run) for r in payload["sizes"] for run in r["runs"] if run["workers"] == 1 and run["tasks"]]
+    if not found:
+        return None
+    (size, run), tasks = found[-1], found[-1][1]["tasks"]
+    block_faces, bound = payload["settings"]["report_block_faces"], payload["settings"]["max_expected_false_matches"]
+    x = np.array([t["comparisons"] for t in tasks], float)
+    y = np.array([t["parts"].get("pairs_cpu", 0.0) for t in tasks], float)
+    slope, intercept = np.polyfit(x, y, 1) if len(set(x.tolist())) >= 2 else (y.sum() / x.sum(), 0.0)
+    if intercept < 0:  # noise: no fixed part then
+        slope, intercept = y.sum() / x.sum(), 0.0
+    rest = statistics.mean(t["handle_s"] - t["parts"].get("pairs", 0.0) for t in tasks)
+    full_task = intercept + slope * block_faces * block_faces + rest
+    full_diagonal = intercept + slope * block_faces * (block_faces - 1) / 2 + rest
+    plan_per_face, send_per_task = run["plan_s"] / size, run["send_s"] / run["tasks_total"]
+    # The merge: its two queries of the task markers (pages of 1 MB) and their deletion (25 a
+    # BatchWriteItem) grow with the tasks; the rest (pairs, grouping, labels, groups) is kept as measured.
+    query_page_s = run["merge_queries_s"] / (2 * math.ceil(run["tasks_total"] / MARKERS_PER_PAGE))
+    batch_write_s = run["merge_deletes_s"] / math.ceil(run["tasks_total"] / 25)
+    merge_fixed = max(0.0, run["merge_s"] - run["merge_queries_s"] - run["merge_deletes_s"])
+    gb, rows = FUNCTION_MEMORY_MB / 1024, []
+    for faces in PROJECTED_FACES:
+        blocks = math.ceil(faces / block_faces)
+        count = blocks * (blocks + 1) // 2
+        task_s = (count - blocks) * full_task + blocks * full_diagonal
+        plan_s, send_s = plan_per_face * faces, send_per_task * count
+        merge_s = merge_fixed + 2 * math.ceil(count / MARKERS_PER_PAGE) * query_page_s + math.ceil(count / 25) * batch_write_s
+        # real SQS: rounds of SEND_PARALLEL SendMessageBatch calls in flight, per SEND_CHUNK tasks
+        send_assumed_s = SQS_BATCH_S_ASSUMED * sum(math.ceil(math.ceil(min(SEND_CHUNK, count - start) / 10) / SEND_PARALLEL)
+                                                   for start in range(0, count, SEND_CHUNK))
+        lambda_s = plan_s + send_s + task_s + merge_s
+        for workers in PROJECTED_WORKERS:
+            cost = {  # per request: every task an invocation, plus the plan, the merge and a wake-up
+                "lambda": lambda_s * gb * PRICES["lambda_gb_s"] + (count + 3) * PRICES["lambda_request"],
+                # batched sends; a receive and a delete per task
+                "sqs": (math.ceil(count / 10) + 2 * count + 6) * PRICES["sqs_request"],
+                # GETs: the plan's ranged GETs of ids, each task's two shards at worst, each worker's plan;
+                # PUTs: the plan, the groups, every task's pairs at worst
+                "s3": (math.ceil(faces / FULL_SHARD_VECTORS) + 2 * count + workers) * PRICES["s3_get"] + (2 + count) * PRICES["s3_put"],
+                # per task: the record twice and the marker read; the count's transaction (2 items, 2 units
+                # each) and the marker's deletion; no conflict retried
+                "dynamodb": (3 * count + count // 10) * PRICES["dynamodb_rru"] + 5 * count * PRICES["dynamodb_wru"],
+            }
+            rows.append({
+                "faces": faces, "workers": workers, "blocks": blocks, "tasks": count, "task_s_total": task_s, "plan_s": plan_s,
+                "send_s": send_s, "send_assumed_s": send_assumed_s, "merge_s": merge_s,
+                "wall_s": plan_s + max(send_s, task_s / workers) + merge_s,
+                "wall_assumed_sends_s": plan_s + max(send_assumed_s, task_s / workers) + merge_s,
+                "lambda_s": lambda_s, "gb_s": lambda_s * gb, "cost_usd": cost, "total_usd": sum(cost.values()),
+                # every count is a transaction on the report's one record item: 2 write units each
+                "record_item_wcu_per_s": 2 * count / max(send_assumed_s, task_s / workers),
+            })
+    reference = significance.fallback(MODEL)
+    return {
+        "from_size": size, "samples": len(tasks), "block_pairs_fit": {"intercept_s": float(intercept), "cpu_s_per_comparison": float(slope)},
+        "task_rest_s": rest, "full_task_s": full_task, "full_diagonal_task_s": full_diagonal,
+        "plan_s_per_million_faces": plan_per_face * 1e6, "send_s_per_task": send_per_task,
+        "sqs_batch_s_assumed": SQS_BATCH_S_ASSUMED, "send_chunk": SEND_CHUNK, "send_parallel": SEND_PARALLEL,
+        "merge_fixed_s": merge_fixed, "merge_query_page_s": query_page_s, "merge_batch_write_s": batch_write_s,
+        "block_faces": block_faces, "gb": gb, "prices": PRICES,
+        # The reference's cut per size and max_expected_false_matches: -1, nothing significant, no task.
+        "reference_cut": {str(faces): {str(e): edge_cut(reference, faces * (faces - 1) // 2, e, SAME_PERSON)
+                                       for e in sorted({bound, 1.0, 100.0})} for faces in PROJECTED_FACES},
+        "rows": rows,
     }
-    log(f"[{size:,}] " + json.dumps({k: v for k, v in result.items() if k not in ("cold_runs", "warm_rounds")}))
-    return result
 
 
-# ---------------------------------------------------------------------------------------------
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-def tables(results: list[dict[str, Any]]) -> str:
+def tables(results: list[dict[str, Any]], projected: dict[str, Any] | None) -> str:
     lines = [
-        "| faces held | warm check ms: new face (of enrollment) | duplicate found (of enrollment) | enrollment ms "
-        "| cold prepare s (MB/s) | cold enrollment s | RSS before -> after cold load MB (growth; raw) "
-        "| peak RSS MB (of 1,769) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| faces | workers | tasks | cut (reference) | groups (planted found whole) | wall s | workers' CPU s | moto CPU s "
+        "| plan s | send s | task phase s | merge s | M pairs/s/worker | load avg |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for r in results:
-        lines.append(
-            f"| {r['size']:,} | {r['check_new_ms']:.1f} ({100 * r['check_new_share']:.1f} %) "
-            f"| {r['check_dup_ms']:.1f} ({100 * r['check_dup_share']:.1f} %) | {r['enroll_new_ms']:.0f} "
-            f"| {r['cold_prepare_s']:.2f} ({r['cold_mb_per_s']:.0f}) | {r['cold_enroll_s']:.2f} "
-            f"| {r['rss_before_mb']:.0f} -> {r['rss_after_mb']:.0f} (+{r['rss_growth_mb']:.0f}; {r['raw_mb']:.0f}) "
-            f"| {r['peak_rss_mb']:.0f} ({100 * r['peak_share_of_api_memory']:.0f} %) |"
-        )
+    lines += [
+        f"| {r['size']:,} | {run['workers']} | {run['tasks_run']} | {run['cut']} ({run['reference_cut']}) "
+        f"| {run['groups_found']} ({run['planted_found_whole']}/{run['planted_groups']}) | {run['wall_s']:.1f} | {run['cpu_s']:.1f} "
+        f"| {run['moto_cpu_s']:.1f} | {run['plan_s']:.2f} | {run['send_s']:.2f} | {run['task_phase_s']:.1f} | {run['merge_s']:.2f} "
+        f"| {(run.get('pairs_per_s_per_worker') or 0) / 1e6:.0f} | {run['load_average'][0]} -> {run['load_average'][1]} |"
+        for r in results for run in r["runs"]
+    ]
     lines += [
         "",
-        "Warm, in ms (medians): where the check's time goes, and the enrollment's other parts.",
-        "",
-        "| faces held | prepare, unchanged (304) | prepare after a commit | search k=128 | numpy floor k=128 "
-        "| tail fit | label read (duplicate) | screen, new face | screen, duplicate | embed | write |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| faces | workers | worker | tasks | busy s (CPU s) | share of a core | block_pairs ms/task (CPU) | rest ms/task "
+        "(read, DynamoDB, S3 PUT) | floor ms/task (CPU) | floor ratio: wall, CPU | M pairs/s (per CPU s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|",
     ]
     for r in results:
-        lines.append(
-            f"| {r['size']:,} | {r['new_prepare_ms']:.2f} | {r['prepare_after_commit_ms']:.2f} "
-            f"| {r['new_search_ms']:.2f} | {r['floor_ms']:.2f} | {r['fit_ms']:.2f} | {r['dup_labels_ms']:.2f} "
-            f"| {r['new_screen_ms']:.2f} | {r['dup_screen_ms']:.2f} | {r['new_embed_ms']:.0f} | {r['new_write_ms']:.0f} |"
-        )
+        for run in r["runs"]:
+            for w in (w for w in run["per_worker"] if w["tasks"]):
+                n, parts = w["tasks"] / 1000.0, w["rest_parts_s"]
+                lines.append(
+                    f"| {r['size']:,} | {run['workers']} | {w['worker']} | {w['tasks']} | {w['busy_s']:.1f} ({w['busy_cpu_s']:.1f}) "
+                    f"| {100 * w['cpu_share']:.0f} % | {w['block_pairs_s'] / n:,.0f} ({w['block_pairs_cpu_s'] / n:,.0f}) "
+                    f"| {w['rest_s'] / n:.0f} ({parts['read'] / n:.0f}, {parts['dynamodb'] / n:.0f}, {parts['put_pairs'] / n:.0f}) "
+                    f"| {w['floor_s'] / n:,.0f} ({w['floor_cpu_s'] / n:,.0f}) | {w['floor_ratio']:.2f}, {w['floor_ratio_cpu']:.2f} "
+                    f"| {w['pairs_per_s'] / 1e6:.0f} ({w['pairs_per_cpu_s'] / 1e6:.0f}) |"
+                )
+    if projected:
+        p = projected
+        lines += [
+            "",
+            f"From the {p['from_size']:,}-face 1-worker run: a full task {p['full_task_s']:.3f} s, a full diagonal one "
+            f"{p['full_diagonal_task_s']:.3f} s (of it {p['task_rest_s']:.3f} s rest); the rest in the JSON's projection.",
+            "",
+            "| faces | workers | tasks | plan s | sends s (moto; real, assumed) | tasks s / workers | merge s "
+            "| wall (moto's sends; real sends) | Lambda GB-s | cost USD (Lambda / SQS / S3 / DynamoDB) | record item WCU/s |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        ]
+        for row in p["rows"]:
+            c = row["cost_usd"]
+            lines.append(
+                f"| {row['faces']:,} | {row['workers']:,} | {row['tasks']:,} | {row['plan_s']:.1f} | {row['send_s']:,.1f}; "
+                f"{row['send_assumed_s']:,.1f} | {row['task_s_total'] / row['workers']:,.0f} | {row['merge_s']:.1f} "
+                f"| {duration(row['wall_s'])}; {duration(row['wall_assumed_sends_s'])} | {row['gb_s']:,.0f} "
+                f"| {row['total_usd']:.2f} ({c['lambda']:.2f} / {c['sqs']:.3f} / {c['s3']:.3f} / {c['dynamodb']:.3f}) "
+                f"| {row['record_item_wcu_per_s']:,.0f} |"
+            )
     return "\n".join(lines)
 
 
-def main() -> None:
-    sizes = [int(s) for s in (os.environ.get("SIZES") or "100000,1000000").split(",") if s.strip()]
-    repeats = int(os.environ.get("REPEATS", "7"))
-    cold_repeats = int(os.environ.get("COLD_REPEATS", "3"))
-    results_dir = Path(os.environ.get("BENCH_RESULTS_DIR") or common.RESULTS)
-    photos = common.faces_dir()
+def show(payload: dict[str, Any], path: Path) -> None:
+    print("## A duplicate report of a whole organization, on local worker processes\n")
+    print(tables(payload["sizes"], payload["projection"]))
+    failed = []
+    for r in payload["sizes"]:
+        for run in r["runs"]:
+            peak = max(w["peak_rss_mb"] for w in run["per_worker"])
+            ok = (run["state"] == "done" and run["planted_found_whole"] == run["planted_groups"] and not run["errors"]
+                  and peak <= FUNCTION_MEMORY_MB)
+            failed += [] if ok else [(r["size"], run["workers"])]
+            print(f"{'PASS' if ok else 'FAIL'}  {r['size']:,} faces, {run['workers']} worker(s): {run['state']}, "
+                  f"{run['planted_found_whole']}/{run['planted_groups']} planted groups found whole, {run['other_groups']} other, "
+                  f"{run['errors']} error(s); cut {run['cut']}, reference {run['reference_cut']}; peak RSS {peak:.0f} MB "
+                  f"(Lambda's limit {FUNCTION_MEMORY_MB} MB)")
+            for w in (w for w in run["per_worker"] if w["tasks"]):
+                print(f"{common.check(w['floor_ratio_cpu'], 0.8, True)}  floor ratio {w['floor_ratio_cpu']:.2f} in CPU time "
+                      f"(target >= 0.8), {w['floor_ratio']:.2f} in wall time ({r['size']:,} faces, {run['workers']} worker(s), "
+                      f"worker {w['worker']}: {w['tasks']} tasks)")
+    print(f"\nLoad average (1 min) {payload['load_average'][0]} before, {payload['load_average'][1]} after. Wrote {path}.")
+    if failed:
+        sys.exit(f"reports that failed, missed a planted group or passed Lambda's memory: {failed}")
 
+
+def main() -> None:
+    sizes = [int(s) for s in (os.environ.get("SIZES") or "100000,300000").split(",") if s.strip()]
+    worker_counts = [int(s) for s in (os.environ.get("WORKERS") or "1,2").split(",") if s.strip()]
+    floor_repeats = int(os.environ.get("FLOOR_REPEATS", "3"))
+    timeout_s = float(os.environ.get("REPORT_TIMEOUT_S", "3600"))
+    results_dir = Path(os.environ.get("BENCH_RESULTS_DIR") or common.RESULTS)
     code = search.snapshot_code()
     sys.path.insert(0, code["path"])
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [code["path"], os.environ.get("PYTHONPATH")]))
@@ -480,72 +522,58 @@ def main() -> None:
     env = common.child_env(FACEMATCH_AWS_ENDPOINT=endpoint, FACEMATCH_BUCKET=BUCKET, FACEMATCH_TABLE=TABLE)
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.update(env)  # before any facematch import: configuration is read once
-    started = time.perf_counter()
-    load_before = os.getloadavg()
+    logs = Path(tempfile.mkdtemp(prefix="facematch-bench-reports-"))
+    started, load_before = time.perf_counter(), os.getloadavg()
     try:
+        from facematch.catalog import Catalog
+        from facematch.config import Settings
+        from facematch.shards import ShardStore
+        from facematch.wiring import FaceMatch
+        from facematch.writes import FULL_SHARD_VECTORS
         from facematch_local.resources import create_resources
 
-        create_resources(BUCKET, TABLE)
-        log(f"moto server at {endpoint}; sizes {sizes}")
-        recorded = {k: v for k, v in code.items() if k not in ("path", "root")}
-        space, space_check = face_space(env, photos)
-        log(f"face space: stranger distance quantiles (real, synthetic) {space_check['stranger_distance_quantiles_real_synthetic']}")
-        results = [bench_size(size, env, repeats, cold_repeats, photos, space) for size in sizes]
+        queues = create_resources(BUCKET, TABLE)
+        settings = Settings(report_queue_url=queues["ReportQueue"])
+        worker_env = env | THREADS | {"FACEMATCH_REPORT_QUEUE_URL": queues["ReportQueue"],
+                                      "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(FUNCTION_MEMORY_MB)}
+        model = SimpleNamespace(dimensions=DIMENSIONS, default_threshold=SAME_PERSON)  # the API's, with no model loaded
+        app = FaceMatch(settings, model, Catalog(settings.table), ShardStore(settings.bucket))
+        log(f"moto server at {endpoint}; sizes {sizes}, workers {worker_counts}; child logs in {logs}")
+        results = [bench_size(size, worker_counts, worker_env, logs, app, floor_repeats, timeout_s) for size in sizes]
     finally:
         server.stop()
         shutil.rmtree(code.pop("root"), ignore_errors=True)
     payload = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "photo": PHOTO,
-        "warmup_photo": WARMUP,
-        "api_memory_mb": API_MEMORY_MB,
-        "held_faces": space_check,
-        "s3": "moto server in the benchmark's process, over localhost HTTP: no network latency or bandwidth",
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}",
+        "aws": "moto server in the benchmark's process (localhost HTTP), sharing the CPU with the workers",
+        "planted": {"sizes": PLANTED, "distance": PLANTED_DISTANCE, "exact": "even-numbered groups"},
+        "settings": {"report_block_faces": settings.report_block_faces, "full_shard_vectors": FULL_SHARD_VECTORS,
+                     "max_expected_false_matches": settings.max_expected_false_matches, "function_memory_mb": FUNCTION_MEMORY_MB,
+                     "threads": THREADS, "floor_repeats": floor_repeats},
         "total_s": round(time.perf_counter() - started, 1),
-        # Other work on the machine (1-minute load average, 2 cores): before and after the run.
-        "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "code": recorded,
+        "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],  # 1 minute, before and after
+        "code": {k: v for k, v in code.items() if k != "path"},
         "sizes": results,
     }
+    payload["projection"] = projection(payload)
     search.write_json(results_dir / "duplicates.json", payload)
-
-    print(f"## The duplicate check of one enrollment ({PHOTO}, Dlib), warm and cold\n")
-    print(tables(results))
-    print(
-        f"\nWarm: medians of {cold_repeats} x {repeats} rounds; the check is the enrollment's prepare (a 304) "
-        "+ screen, timed inside it; new face: img1 not held (nothing significant), duplicate found: one "
-        "copy of img1 held (its label read). Cold: medians of "
-        f"{cold_repeats} fresh processes; RSS from /proc/self/status around that first enrollment. "
-        "S3 and DynamoDB are moto in this process over localhost: cold loads are CPU and memory-copy "
-        "bound here, real S3 adds network time."
-    )
-    for r in results:
-        print(
-            f"info  {r['size']:,}: the check adds {r['check_new_ms']:.1f} ms to an enrollment of {r['enroll_new_ms']:.0f} ms "
-            f"({100 * r['check_new_share']:.1f} %), {r['check_dup_ms']:.1f} ms when it finds a duplicate "
-            f"(+{r['prepare_after_commit_ms'] - r['new_prepare_ms']:.0f} ms when another enrollment was committed "
-            f"since this process last looked); cold, prepare loads {r['object_bytes'] / 1e6:.0f} MB in "
-            f"{r['cold_prepare_s']:.2f} s and the process grows by {r['rss_growth_mb']:.0f} MB "
-            f"to {r['rss_after_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f} MB, init peak {r['init_peak_rss_mb']:.0f} MB; "
-            f"ApiFunction {API_MEMORY_MB} MB)"
-        )
-    load = payload["load_average"]
-    print(f"\nMachine load average (1 min, 2 cores) {load[0]} before, {load[1]} after. Wrote {results_dir / 'duplicates.json'}.")
+    shutil.rmtree(logs, ignore_errors=True)
+    show(payload, results_dir / "duplicates.json")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--reproject", type=Path, help="recompute the projection of a results file, and print its tables")
     arguments = parser.parse_args()
-    if arguments.child:
+    if arguments.reproject:
+        payload = json.loads(arguments.reproject.read_text())
+        payload["projection"] = projection(payload)
+        search.write_json(arguments.reproject, payload)
+        show(payload, arguments.reproject)
+    elif arguments.child:
         kind, *rest = arguments.child
-        if kind == "faces":
-            child_faces(*rest)
-        elif kind == "api":
-            organization, size, photo, warmup, repeats = rest
-            child_api(organization, int(size), photo, warmup, int(repeats))
-        else:
-            sys.exit(f"unknown child {kind}")
+        {"worker": child_worker, "floor": child_floor}[kind](*rest)
     else:
         main()
