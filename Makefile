@@ -49,6 +49,12 @@ test-unit: $(VENV)/.installed $(SAM_VENV)/.installed
 test-protocol: $(VENV)/.installed
 	$(PYTHON) -m pytest -n 2 -m protocol
 
+# The schemathesis fuzzing of the local stack at full length: 200 examples per operation and
+# generation mode, where make test runs 50 (FACEMATCH_FUZZ_EXAMPLES sets either); a few minutes.
+.PHONY: test-fuzz
+test-fuzz: install
+	FACEMATCH_FUZZ_EXAMPLES=$${FACEMATCH_FUZZ_EXAMPLES:-200} $(PYTHON) -m pytest tests/e2e/test_fuzz.py
+
 # Lint, the template, and the committed OpenAPI document (CI runs this before make test).
 check: install lint
 	$(VENV)/bin/ruff check .

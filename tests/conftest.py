@@ -57,6 +57,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.model)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """`--dist loadgroup` (make test): each xdist_group on one worker, so a module-scoped local stack
+    or image build is set up once. pytest-xdist 3.8 marks a test's group by appending it to
+    ``item._nodeid``, which pytest 9.2 no longer reads (a node's id is ``item._id`` now), so every
+    group would be silently spread over both workers (pytest-dev/pytest-xdist#1386). Append it
+    where pytest 9.2 reads it, before the worker sends its collection; a no-op once xdist does so."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in session.items:
+        groups = {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                  for mark in item.iter_markers("xdist_group")}
+        suffix = "@" + "_".join(sorted(groups))  # as xdist names a test's groups
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+            if not item.nodeid.endswith(suffix):
+                raise pytest.UsageError(f"{item.nodeid}: cannot apply its xdist_group {sorted(groups)}")
+        if not groups and "local_stack" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} starts a module's local stack: give the module an xdist_group")
+
+
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     from facematch_testing.photos import MISSING_PHOTOS, locate_faces_dir

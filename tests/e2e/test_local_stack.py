@@ -17,7 +17,8 @@ import pytest
 from facematch_testing.photos import blank_image, identities
 from facematch_testing.stack import ADMIN_KEY, start_stack, wait_for_uploads
 
-pytestmark = pytest.mark.model
+# One stack for the module under `--dist loadgroup` (make test), not one on each worker.
+pytestmark = [pytest.mark.model, pytest.mark.xdist_group("local-stack")]
 CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "facematch"
 
 
@@ -323,3 +324,19 @@ def test_an_import_through_the_inbox_follows_each_uploads_outcome(local_stack, f
     ).json()
     # A failed upload's record keeps no label (no erasure of a person would reach it): its key names the photo.
     assert [(u["key"].endswith("wall.png"), u["error"]["code"]) for u in listing["uploads"]] == [(True, "NO_FACE_DETECTED")]
+
+
+def test_a_duplicate_report_runs_in_the_report_workers_process_and_the_cli_prints_a_person_enrolled_twice(local_stack, faces_dir):
+    organization = f"report-{uuid.uuid4().hex[:8]}"
+    angelina, jennifer = identities(faces_dir)["angelina"], identities(faces_dir)["jennifer"]
+    for person, photos in (("angelina", angelina[:2]), ("angie", angelina[2:4]), ("jennifer", jennifer[:1])):
+        enrolled = facematch(local_stack.url, "enroll", "--org", organization, "--person", person, *(str(faces_dir / p) for p in photos))
+        assert enrolled.returncode == 0, enrolled.stderr
+
+    found = facematch(local_stack.url, "duplicates", "--org", organization, "--json")
+
+    assert found.returncode == 0, found.stderr
+    report = json.loads(found.stdout)
+    assert report["status"] == "done" and report["faces"] == 5
+    labels = [sorted({m["external_id"] for m in group["members"]}) for group in report["groups"]]
+    assert ["angelina", "angie"] in labels and all("jennifer" not in group for group in labels)
